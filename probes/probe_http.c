@@ -1,0 +1,348 @@
+/* HTTP probes through one libcurl multi handle driven by the probe loop with
+ * curl_multi_socket_action: curl tells us which sockets to watch and when
+ * its next timeout is; we never call a blocking curl function. Each target
+ * keeps its easy handle across probes; a fresh connection per probe unless
+ * the target sets "reuse". Name resolution uses curl's threaded resolver. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "probe.h"
+
+/* Body and header bytes read per probe before it is failed: a health check
+ * never needs more, and a hostile endless body must not cost memory or
+ * time. */
+#define BODY_CAP (64 * 1024)
+#define HEADER_CAP (64 * 1024)
+
+struct sock {
+    struct emp_io io;
+    struct emp_http *h;
+};
+
+struct emp_http {
+    struct emp_loop *loop;
+    CURLM *multi;
+    struct emp_timer timer;
+    struct sock **socks;   /* by fd; kept until emp_http_free so that a stale
+                              epoll event never touches freed memory */
+    size_t n_socks;
+};
+
+struct easy_state {
+    CURL *easy;
+    struct emp_http *h;
+    struct emp_probe *pr;
+    size_t body_bytes, header_bytes;
+    const char *over_cap;  /* "body_too_large" / "headers_too_large" */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static struct sock *sock_for(struct emp_http *h, int fd)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= h->n_socks) {
+        size_t n = h->n_socks ? h->n_socks : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        struct sock **s = realloc(h->socks, n * sizeof *s);
+        if (s == NULL)
+            return NULL;
+        memset(s + h->n_socks, 0, (n - h->n_socks) * sizeof *s);
+        h->socks = s;
+        h->n_socks = n;
+    }
+    if (h->socks[fd] == NULL) {
+        h->socks[fd] = calloc(1, sizeof(struct sock));
+        if (h->socks[fd] == NULL)
+            return NULL;
+        h->socks[fd]->h = h;
+    }
+    return h->socks[fd];
+}
+
+static void check_done(struct emp_http *h);
+
+static void on_sock(struct emp_io *io, uint32_t revents)
+{
+    struct sock *s = io->data;
+    int mask = 0;
+    if (revents & EPOLLIN)
+        mask |= CURL_CSELECT_IN;
+    if (revents & EPOLLOUT)
+        mask |= CURL_CSELECT_OUT;
+    if (revents & (EPOLLERR | EPOLLHUP))
+        mask |= CURL_CSELECT_ERR;
+    int running;
+    curl_multi_socket_action(s->h->multi, io->fd, mask, &running);
+    check_done(s->h);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    struct emp_http *h = userp;
+    struct sock *s = sock_for(h, fd);
+    if (s == NULL)
+        return -1;
+    s->io.fd = fd;
+    s->io.cb = on_sock;
+    s->io.data = s;
+    uint32_t ev = 0;
+    switch (what) {
+    case CURL_POLL_IN: ev = EPOLLIN; break;
+    case CURL_POLL_OUT: ev = EPOLLOUT; break;
+    case CURL_POLL_INOUT: ev = EPOLLIN | EPOLLOUT; break;
+    case CURL_POLL_REMOVE: ev = 0; break;
+    }
+    if (ev == 0) {
+        emp_loop_io_del(h->loop, &s->io);
+        return 0;
+    }
+    return emp_loop_io_set(h->loop, &s->io, ev) == 0 ? 0 : -1;
+}
+
+static void on_timer(struct emp_timer *t)
+{
+    struct emp_http *h = t->data;
+    int running;
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(h);
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct emp_http *h = userp;
+    if (timeout_ms < 0) {
+        emp_loop_timer_stop(h->loop, &h->timer);
+        return 0;
+    }
+    int64_t due = emp_loop_update_time(h->loop) + (int64_t)timeout_ms * 1000;
+    return emp_loop_timer_start(h->loop, &h->timer, due) == 0 ? 0 : -1;
+}
+
+struct emp_http *emp_http_new(struct emp_loop *loop)
+{
+    struct emp_http *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->loop = loop;
+    h->multi = curl_multi_init();
+    if (h->multi == NULL) {
+        free(h);
+        return NULL;
+    }
+    h->timer.cb = on_timer;
+    h->timer.data = h;
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    return h;
+}
+
+void emp_http_free(struct emp_http *h)
+{
+    if (h == NULL)
+        return;
+    emp_loop_timer_stop(h->loop, &h->timer);
+    curl_multi_cleanup(h->multi);
+    for (size_t i = 0; i < h->n_socks; i++) {
+        if (h->socks[i] != NULL)
+            emp_loop_io_del(h->loop, &h->socks[i]->io);
+        free(h->socks[i]);
+    }
+    free(h->socks);
+    free(h);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    (void)data;
+    struct easy_state *es = userp;
+    size_t n = size * nmemb;
+    es->body_bytes += n;
+    if (es->body_bytes > BODY_CAP) {
+        es->over_cap = "body_too_large";
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    (void)data;
+    struct easy_state *es = userp;
+    size_t n = size * nmemb;
+    es->header_bytes += n;
+    if (es->header_bytes > HEADER_CAP) {
+        es->over_cap = "headers_too_large";
+        return 0;
+    }
+    return n;
+}
+
+static bool status_expected(const struct emp_target_config *cfg, long code)
+{
+    if (cfg->n_expect_status == 0)
+        return code >= 200 && code < 400;
+    for (size_t i = 0; i < cfg->n_expect_status; i++)
+        if (cfg->expect_status[i] == code)
+            return true;
+    return false;
+}
+
+/* Map a failed transfer to an error class and message. */
+static void judge_failure(struct easy_state *es, CURLcode rc)
+{
+    struct emp_probe *pr = es->pr;
+    const char *msg = es->errbuf[0] ? es->errbuf : curl_easy_strerror(rc);
+    long os_errno = 0;
+    switch (rc) {
+    case CURLE_WRITE_ERROR:
+        if (es->over_cap != NULL) {
+            emp_probe_fail(pr, es->over_cap, "response over %d KiB cap",
+                           (es->over_cap[0] == 'b' ? BODY_CAP : HEADER_CAP) / 1024);
+            return;
+        }
+        emp_probe_fail(pr, "internal", "%s", msg);
+        return;
+    case CURLE_OPERATION_TIMEDOUT:
+        emp_probe_fail(pr, "timeout", "%s", msg);
+        return;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        emp_probe_fail(pr, "dns", "%s", msg);
+        return;
+    case CURLE_COULDNT_CONNECT:
+        curl_easy_getinfo(es->easy, CURLINFO_OS_ERRNO, &os_errno);
+        emp_probe_fail(pr, os_errno == ECONNREFUSED ? "refused" : "connect", "%s", msg);
+        return;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        emp_probe_fail(pr, "tls", "%s", msg);
+        return;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        emp_probe_fail(pr, "reset", "%s", msg);
+        return;
+    case CURLE_GOT_NOTHING:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_TOO_MANY_REDIRECTS:
+        emp_probe_fail(pr, "protocol", "%s", msg);
+        return;
+    default:
+        emp_probe_fail(pr, "internal", "%s", msg);
+        return;
+    }
+}
+
+static void finish(struct emp_http *h, CURL *easy, CURLcode rc)
+{
+    struct easy_state *es = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&es);
+    curl_multi_remove_handle(h->multi, easy);
+    struct emp_probe *pr = es->pr;
+    pr->r.status = EMP_STATUS_OK;
+    if (rc != CURLE_OK) {
+        judge_failure(es, rc);
+    } else {
+        long code = 0;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+        if (!status_expected(pr->cfg, code))
+            emp_probe_fail(pr, "http_status", "HTTP status %ld", code);
+    }
+    pr->in_flight = false;
+    pr->done(pr);
+}
+
+static void check_done(struct emp_http *h)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+        if (msg->msg == CURLMSG_DONE)
+            finish(h, msg->easy_handle, msg->data.result);
+    }
+}
+
+static enum emp_err setup_easy(struct easy_state *es, const struct emp_target_config *cfg)
+{
+    CURL *e = es->easy;
+    long timeout = cfg->timeout_ms;
+    if (curl_easy_setopt(e, CURLOPT_URL, cfg->url) != CURLE_OK)
+        return EMP_EINVAL;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, es);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, es);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, es);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, es->errbuf);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "empiric-probe/" "0.1");
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
+    if (!cfg->reuse) {
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
+    return EMP_OK;
+}
+
+enum emp_err emp_probe_http_start(struct emp_http *h, struct emp_probe *pr)
+{
+    struct easy_state *es = pr->kstate;
+    if (es == NULL) {
+        es = calloc(1, sizeof *es);
+        if (es == NULL)
+            return EMP_ENOMEM;
+        es->easy = curl_easy_init();
+        es->h = h;
+        es->pr = pr;
+        if (es->easy == NULL || setup_easy(es, pr->cfg) != EMP_OK) {
+            if (es->easy)
+                curl_easy_cleanup(es->easy);
+            free(es);
+            return EMP_EINVAL;
+        }
+        pr->kstate = es;
+    }
+    es->body_bytes = 0;
+    es->header_bytes = 0;
+    es->over_cap = NULL;
+    es->errbuf[0] = '\0';
+    if (curl_multi_add_handle(h->multi, es->easy) != CURLM_OK)
+        return EMP_EINVAL;
+    pr->in_flight = true;
+    return EMP_OK;
+}
+
+void emp_probe_http_cleanup(struct emp_http *h, struct emp_probe *pr)
+{
+    struct easy_state *es = pr->kstate;
+    if (es == NULL)
+        return;
+    if (pr->in_flight)
+        curl_multi_remove_handle(h->multi, es->easy);
+    pr->in_flight = false;
+    curl_easy_cleanup(es->easy);
+    free(es);
+    pr->kstate = NULL;
+}

@@ -1,0 +1,43 @@
+/* The prober: runs every configured target on the probe loop at its
+ * interval, feeds results to the detector, publishes the live state and hands
+ * results and outage transitions to the writer through the event queue. */
+#ifndef EMP_PROBER_H
+#define EMP_PROBER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../server/config.h"
+#include "../server/db.h"
+#include "../server/events.h"
+#include "../server/state.h"
+#include "loop.h"
+
+struct emp_prober;
+
+/* Create a prober for cfg's targets on `loop`. `ids` are the targets' db
+ * ids (may be NULL in tests: ids are then 1..n); `events` and `state` may be
+ * NULL. All are borrowed and must outlive the prober. */
+struct emp_prober *emp_prober_new(struct emp_loop *loop, const struct emp_config *cfg,
+                                  const int64_t *ids, struct emp_events *events,
+                                  struct emp_state *state);
+/* Abandon in-flight probes and free; accepts NULL. */
+void emp_prober_free(struct emp_prober *p);
+
+/* Continue outages left open by a previous run (from emp_db_open_outages). */
+void emp_prober_resume(struct emp_prober *p, const struct emp_outage *open, size_t n);
+
+/* Schedule first probes, spread over each interval. Returns 0 or -1. */
+int emp_prober_start(struct emp_prober *p);
+
+struct emp_prober_stats {
+    uint64_t probes;      /* completed */
+    uint64_t ok, degraded, fail;
+    uint64_t skipped;     /* due while the previous probe was still running */
+    uint64_t lag_samples;
+    int64_t lag_p50_us, lag_p99_us, lag_max_us; /* start time minus due time */
+};
+/* Figures since start (lag percentiles over the last 65,536 probes). */
+void emp_prober_stats(struct emp_prober *p, struct emp_prober_stats *out);
+
+#endif

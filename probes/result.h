@@ -1,0 +1,27 @@
+/* What one probe observed. Produced by the probe kinds, judged by the
+ * detector, carried to the writer. */
+#ifndef EMP_RESULT_H
+#define EMP_RESULT_H
+
+#include <stdint.h>
+
+enum emp_status { EMP_STATUS_OK = 0, EMP_STATUS_DEGRADED, EMP_STATUS_FAIL };
+
+/* Text for a status: "ok", "degraded", "fail". */
+const char *emp_status_name(enum emp_status s);
+
+/* Error classes (short, stable strings stored in the database):
+ * "refused", "timeout", "dns", "connect", "reset", "tls", "http_status",
+ * "protocol", "body_too_large", "auth", "query", "internal". */
+#define EMP_ERRCLASS_MAX 24
+#define EMP_ERRMSG_MAX 256
+
+struct emp_result {
+    int64_t started_at_us;  /* wall clock when the probe was sent */
+    int64_t latency_us;     /* monotonic duration of the probe */
+    enum emp_status status;
+    char err_class[EMP_ERRCLASS_MAX]; /* "" unless FAIL */
+    char message[EMP_ERRMSG_MAX];     /* "" unless FAIL; human text */
+};
+
+#endif

@@ -1,0 +1,24 @@
+/* The HTTP API on libmicrohttpd: a static routing table of
+ * {method, path, handler}; every response is JSON, errors are
+ * {"error":{"code","message"}} with the right status. */
+#ifndef EMP_API_H
+#define EMP_API_H
+
+#include <stdint.h>
+
+#include "db.h"
+#include "err.h"
+#include "state.h"
+
+struct emp_api;
+
+/* Listen on host:port (host "127.0.0.1", "::1", "0.0.0.0", ...). `state` and
+ * `pool` are borrowed and must outlive the API. */
+enum emp_err emp_api_start(const char *host, int port, struct emp_state *state,
+                           struct emp_db_pool *pool, struct emp_api **out,
+                           struct emp_error *err);
+
+/* Stop serving and free; accepts NULL. */
+void emp_api_stop(struct emp_api *api);
+
+#endif

@@ -1,0 +1,870 @@
+/* Loads and validates the JSON configuration. Validation does not stop at the
+ * first problem: check-config lists every one, each as
+ * `FILE: JSON.PATH: expected WHAT, got VALUE`, and nothing is returned
+ * unless there were none. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+/* Only for PQconninfoParse: a bad conninfo should fail check-config, not the
+ * first connection attempt hours later. No connection is made here. */
+#include <libpq-fe.h>
+
+#define SHOW_MAX 60        /* bytes of a bad value quoted in a message */
+#define WHERE_MAX 256      /* bytes of a JSON path in a message */
+#define HOST_MAX 253       /* longest DNS name */
+#define KEY_SIMPLE_MAX 64  /* longer keys are quoted in paths */
+#define STATUS_MIN 100
+#define STATUS_MAX 599
+#define PORT_MAX 65535
+
+#define NAME_EXPECTED "a name of 1 to 128 characters from [A-Za-z0-9._-]"
+#define GROUP_EXPECTED "a string of at most 128 bytes without control characters"
+#define LISTEN_EXPECTED "\"host:port\" or \"[v6]:port\" with a port from 1 to 65535"
+#define URL_EXPECTED "an http:// or https:// URL with a host"
+#define HOST_EXPECTED "a host name or IP address (no brackets, no port)"
+#define KIND_EXPECTED "one of \"http\", \"tcp\", \"postgres\""
+
+struct ctx {
+    const char *file;  /* names the source in every message */
+    FILE *errs;        /* may be NULL */
+    size_t nerrs;
+    bool oom;          /* an allocation failed; the result is EMP_ENOMEM */
+};
+
+/* A JSON path or a shown value, returned by value so that messages can use
+ * them inline; a temporary lives until the end of the full expression. */
+struct where { char s[WHERE_MAX]; };
+struct shown { char s[SHOW_MAX + 1]; };
+
+enum field { FIELD_ABSENT, FIELD_OK, FIELD_BAD };
+
+/* Which kinds a target key is valid for. */
+#define K_HTTP (1u << EMP_KIND_HTTP)
+#define K_TCP (1u << EMP_KIND_TCP)
+#define K_PG (1u << EMP_KIND_POSTGRES)
+#define K_ALL (K_HTTP | K_TCP | K_PG)
+
+struct key_spec {
+    const char *key;
+    unsigned kinds;
+};
+
+static const struct key_spec top_keys[] = {
+    {"listen", K_ALL}, {"prober", K_ALL}, {"targets", K_ALL},
+};
+static const struct key_spec prober_keys[] = {
+    {"name", K_ALL}, {"location", K_ALL},
+};
+static const struct key_spec target_keys[] = {
+    {"name", K_ALL},          {"kind", K_ALL},
+    {"group", K_ALL},         {"interval_ms", K_ALL},
+    {"timeout_ms", K_ALL},    {"fail_threshold", K_ALL},
+    {"recover_threshold", K_ALL}, {"degraded_ms", K_ALL},
+    {"url", K_HTTP},          {"expect_status", K_HTTP},
+    {"reuse", K_HTTP},        {"host", K_TCP},
+    {"port", K_TCP},          {"conninfo", K_PG},
+    {"query", K_PG},
+};
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const kind_names[] = {"http", "tcp", "postgres"};
+
+const char *emp_kind_name(enum emp_target_kind kind)
+{
+    if ((unsigned)kind < N_ELEMS(kind_names))
+        return kind_names[kind];
+    return "unknown";
+}
+
+int emp_config_find_target(const struct emp_config *cfg, const char *name)
+{
+    if (cfg == NULL || name == NULL)
+        return -1;
+    for (size_t i = 0; i < cfg->n_targets && i <= INT32_MAX; i++)
+        if (cfg->targets[i].name != NULL && strcmp(cfg->targets[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void free_target(struct emp_target_config *t)
+{
+    free(t->name);
+    free(t->group);
+    free(t->url);
+    free(t->host);
+    free(t->conninfo);
+    free(t->query);
+}
+
+void emp_config_free(struct emp_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < cfg->n_targets; i++)
+        free_target(&cfg->targets[i]);
+    free(cfg->targets);
+    free(cfg->path);
+    free(cfg->listen);
+    free(cfg->listen_host);
+    free(cfg->prober_name);
+    free(cfg->prober_location);
+    free(cfg);
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+static void report(struct ctx *c, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* One problem, one line: `FILE: WHERE: TEXT`. */
+static void report(struct ctx *c, const char *where, const char *fmt, ...)
+{
+    c->nerrs++;
+    if (c->errs == NULL)
+        return;
+    if (where != NULL && where[0] != '\0')
+        fprintf(c->errs, "%s: %s: ", c->file, where);
+    else
+        fprintf(c->errs, "%s: ", c->file);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(c->errs, fmt, ap);
+    va_end(ap);
+    fputc('\n', c->errs);
+}
+
+/* Copy `s` into `dst` (size > 3), cutting it to fit with "..." at the end,
+ * never inside a UTF-8 sequence. */
+static void copy_cut(char *dst, size_t size, const char *s)
+{
+    size_t n = strlen(s);
+    if (n < size) {
+        memcpy(dst, s, n + 1);
+        return;
+    }
+    size_t keep = size - 4;
+    while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
+        keep--;
+    memcpy(dst, s, keep);
+    memcpy(dst + keep, "...", 4);
+}
+
+/* Compact JSON text of `v`, cut to SHOW_MAX bytes. */
+static struct shown show(struct ctx *c, const json_t *v)
+{
+    struct shown out;
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (s == NULL) {
+        c->oom = true;
+        snprintf(out.s, sizeof out.s, "(value)");
+        return out;
+    }
+    copy_cut(out.s, sizeof out.s, s);
+    free(s);
+    return out;
+}
+
+static bool is_simple_key(const char *key)
+{
+    size_t n = strlen(key);
+    if (n == 0 || n > KEY_SIMPLE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = key[i];
+        bool alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+        if (!alpha && !(i > 0 && ch >= '0' && ch <= '9'))
+            return false;
+    }
+    return true;
+}
+
+/* `base.key`, or `base["odd key"]` when the key is not an identifier. */
+static struct where at_key(struct ctx *c, const char *base, const char *key)
+{
+    struct where w;
+    if (is_simple_key(key)) {
+        if (base[0] == '\0')
+            snprintf(w.s, sizeof w.s, "%s", key);
+        else
+            snprintf(w.s, sizeof w.s, "%s.%s", base, key);
+        return w;
+    }
+    json_t *k = json_string(key); /* keys are valid UTF-8: jansson checked */
+    struct shown q;
+    if (k == NULL) {
+        c->oom = true;
+        snprintf(q.s, sizeof q.s, "\"?\"");
+    } else {
+        q = show(c, k);
+        json_decref(k);
+    }
+    snprintf(w.s, sizeof w.s, "%s[%s]", base, q.s);
+    return w;
+}
+
+static struct where at_index(const char *base, size_t i)
+{
+    struct where w;
+    snprintf(w.s, sizeof w.s, "%s[%zu]", base, i);
+    return w;
+}
+
+/* Edit distance, for "did you mean"; keys are short. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > KEY_SIMPLE_MAX || lb > KEY_SIMPLE_MAX)
+        return SIZE_MAX;
+    size_t row[KEY_SIMPLE_MAX + 1];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* Report every key of `obj` that `keys` does not allow for `kind_bit` (0
+ * when the kind is unknown: then only keys valid for no kind are reported). */
+static void check_keys(struct ctx *c, const json_t *obj, const char *base,
+                       const struct key_spec *keys, size_t n_keys,
+                       unsigned kind_bit, const char *what)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        const struct key_spec *spec = NULL;
+        for (size_t i = 0; i < n_keys && spec == NULL; i++)
+            if (strcmp(keys[i].key, key) == 0)
+                spec = &keys[i];
+        if (spec != NULL && (kind_bit == 0 || (spec->kinds & kind_bit) != 0))
+            continue;
+        struct where w = at_key(c, base, key);
+        if (spec != NULL) {
+            char owners[64] = "";
+            for (size_t k = 0; k < N_ELEMS(kind_names); k++) {
+                if ((spec->kinds & (1u << k)) == 0)
+                    continue;
+                size_t used = strlen(owners);
+                snprintf(owners + used, sizeof owners - used, "%s%s",
+                         used > 0 ? ", " : "", kind_names[k]);
+            }
+            report(c, w.s, "not valid for kind %s (only for %s)", what, owners);
+            continue;
+        }
+        const char *near = NULL;
+        size_t best = 3; /* suggest within two edits */
+        for (size_t i = 0; i < n_keys; i++) {
+            if (kind_bit != 0 && (keys[i].kinds & kind_bit) == 0)
+                continue;
+            size_t d = distance(key, keys[i].key);
+            if (d < best) {
+                best = d;
+                near = keys[i].key;
+            }
+        }
+        if (near != NULL) {
+            report(c, w.s, "unknown key, did you mean \"%s\"?", near);
+            continue;
+        }
+        char valid[512] = "";
+        for (size_t i = 0; i < n_keys; i++) {
+            if (kind_bit != 0 && (keys[i].kinds & kind_bit) == 0)
+                continue;
+            size_t used = strlen(valid);
+            snprintf(valid + used, sizeof valid - used, "%s%s", used > 0 ? ", " : "",
+                     keys[i].key);
+        }
+        report(c, w.s, "unknown key; %s takes %s", what[0] == '\0' ? "the top level" : what,
+               valid);
+    }
+}
+
+/* ---- field readers ----------------------------------------------------- */
+
+static char *dup(struct ctx *c, const char *s)
+{
+    char *d = strdup(s);
+    if (d == NULL)
+        c->oom = true;
+    return d;
+}
+
+/* Integer `key` of `obj` in [min, max] into *out, or `dflt` when absent.
+ * `max_from` names the field the upper bound comes from, or is NULL. */
+static enum field get_int(struct ctx *c, const json_t *obj, const char *base,
+                          const char *key, long long min, long long max,
+                          const char *max_from, int dflt, int *out)
+{
+    *out = dflt;
+    const json_t *v = json_object_get(obj, key);
+    if (v == NULL)
+        return FIELD_ABSENT;
+    if (json_is_integer(v)) {
+        json_int_t n = json_integer_value(v);
+        if (n >= min && n <= max) {
+            *out = (int)n;
+            return FIELD_OK;
+        }
+    }
+    struct where w = at_key(c, base, key);
+    if (max_from != NULL)
+        report(c, w.s, "expected an integer from %lld to %s (%lld), got %s", min, max_from,
+               max, show(c, v).s);
+    else
+        report(c, w.s, "expected an integer from %lld to %lld, got %s", min, max,
+               show(c, v).s);
+    return FIELD_BAD;
+}
+
+/* String `key` of `obj` into *out (borrowed from `obj`). A value that is not
+ * a string is reported with `expected`. */
+static enum field get_string(struct ctx *c, const json_t *obj, const char *base,
+                             const char *key, const char *expected, const char **out)
+{
+    *out = NULL;
+    const json_t *v = json_object_get(obj, key);
+    if (v == NULL)
+        return FIELD_ABSENT;
+    if (!json_is_string(v)) {
+        report(c, at_key(c, base, key).s, "expected %s, got %s", expected, show(c, v).s);
+        return FIELD_BAD;
+    }
+    *out = json_string_value(v);
+    return FIELD_OK;
+}
+
+static void report_missing(struct ctx *c, const char *base, const char *key,
+                           const char *expected)
+{
+    report(c, at_key(c, base, key).s, "required, expected %s", expected);
+}
+
+static void report_value(struct ctx *c, const json_t *obj, const char *base,
+                         const char *key, const char *expected, const char *why)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (why != NULL)
+        report(c, at_key(c, base, key).s, "expected %s, got %s (%s)", expected,
+               show(c, v).s, why);
+    else
+        report(c, at_key(c, base, key).s, "expected %s, got %s", expected, show(c, v).s);
+}
+
+/* ---- value checks ------------------------------------------------------ */
+
+static bool is_name_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > EMP_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_name_char(s[i]))
+            return false;
+    return true;
+}
+
+static bool has_control(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            return true;
+    return false;
+}
+
+static bool valid_host(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > HOST_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_name_char(s[i]) && s[i] != ':' && s[i] != '%')
+            return false;
+    return true;
+}
+
+/* A decimal port 1..65535 spanning all of s[0..n). */
+static int parse_port(const char *s, size_t n)
+{
+    if (n == 0 || n > 5)
+        return -1;
+    int port = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        port = port * 10 + (s[i] - '0');
+    }
+    return port >= 1 && port <= PORT_MAX ? port : -1;
+}
+
+/* Split "host:port" or "[v6]:port". Returns NULL and fills *host_out (new)
+ * and *port_out, or returns why it is not valid. *host_out stays NULL on an
+ * allocation failure. */
+static const char *split_listen(const char *s, char **host_out, int *port_out)
+{
+    *host_out = NULL;
+    const char *host, *colon;
+    size_t host_len;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL)
+            return "missing \"]\"";
+        host = s + 1;
+        host_len = (size_t)(close - host);
+        colon = close + 1;
+        if (*colon != ':')
+            return "missing \":port\" after \"]\"";
+        char v6[INET6_ADDRSTRLEN + 1];
+        struct in6_addr addr;
+        if (host_len == 0 || host_len >= sizeof v6)
+            return "not an IPv6 address in brackets";
+        memcpy(v6, host, host_len);
+        v6[host_len] = '\0';
+        if (inet_pton(AF_INET6, v6, &addr) != 1)
+            return "not an IPv6 address in brackets";
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return "missing \":port\"";
+        host = s;
+        host_len = (size_t)(colon - s);
+        if (host_len == 0)
+            return "missing host";
+        if (memchr(host, ':', host_len) != NULL)
+            return "IPv6 addresses go in brackets";
+        if (host_len > HOST_MAX)
+            return "host too long";
+        for (size_t i = 0; i < host_len; i++)
+            if (!is_name_char(host[i]))
+                return "host has a character outside [A-Za-z0-9._-]";
+    }
+    int port = parse_port(colon + 1, strlen(colon + 1));
+    if (port < 0)
+        return "port must be a number from 1 to 65535";
+    *host_out = strndup(host, host_len);
+    *port_out = port;
+    return NULL;
+}
+
+/* Why `s` is not an acceptable probe URL, or NULL when it is. */
+static const char *url_problem(struct ctx *c, const char *s)
+{
+    for (const char *p = s; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
+            return "contains a space or control character";
+    if (strncasecmp(s, "http://", 7) != 0 && strncasecmp(s, "https://", 8) != 0)
+        return "scheme must be http:// or https://";
+    CURLU *u = curl_url();
+    if (u == NULL) {
+        c->oom = true;
+        return NULL;
+    }
+    const char *why = NULL;
+    char *host = NULL, *port = NULL;
+    CURLUcode rc = curl_url_set(u, CURLUPART_URL, s, 0);
+    if (rc == CURLUE_OUT_OF_MEMORY) {
+        c->oom = true;
+        goto out;
+    }
+    if (rc != CURLUE_OK) {
+        why = curl_url_strerror(rc);
+        goto out;
+    }
+    rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+    if (rc == CURLUE_OUT_OF_MEMORY) {
+        c->oom = true;
+        goto out;
+    }
+    if (rc != CURLUE_OK || host == NULL || host[0] == '\0') {
+        why = "missing host";
+        goto out;
+    }
+    rc = curl_url_get(u, CURLUPART_PORT, &port, 0);
+    if (rc == CURLUE_OUT_OF_MEMORY) {
+        c->oom = true;
+        goto out;
+    }
+    if (rc == CURLUE_OK && parse_port(port, strlen(port)) < 0)
+        why = "port must be from 1 to 65535";
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return why;
+}
+
+/* ---- sections ---------------------------------------------------------- */
+
+static void load_listen(struct ctx *c, const json_t *root, struct emp_config *cfg)
+{
+    const char *s;
+    enum field f = get_string(c, root, "", "listen", LISTEN_EXPECTED, &s);
+    if (f == FIELD_BAD)
+        return;
+    if (f == FIELD_ABSENT)
+        s = EMP_DEFAULT_LISTEN;
+    const char *why = split_listen(s, &cfg->listen_host, &cfg->listen_port);
+    if (why != NULL) {
+        report_value(c, root, "", "listen", LISTEN_EXPECTED, why);
+        return;
+    }
+    if (cfg->listen_host == NULL)
+        c->oom = true;
+    cfg->listen = dup(c, s);
+}
+
+static void load_prober(struct ctx *c, const json_t *root, struct emp_config *cfg)
+{
+    const char *name = EMP_DEFAULT_PROBER, *location = "";
+    const json_t *p = json_object_get(root, "prober");
+    if (p != NULL && !json_is_object(p)) {
+        report(c, "prober", "expected an object with \"name\" and \"location\", got %s",
+               show(c, p).s);
+    } else if (p != NULL) {
+        const char *s;
+        enum field f = get_string(c, p, "prober", "name", NAME_EXPECTED, &s);
+        if (f == FIELD_OK && !valid_name(s))
+            report_value(c, p, "prober", "name", NAME_EXPECTED, NULL);
+        else if (f == FIELD_OK)
+            name = s;
+        if (get_string(c, p, "prober", "location", "a string", &s) == FIELD_OK)
+            location = s;
+        check_keys(c, p, "prober", prober_keys, N_ELEMS(prober_keys), 0, "prober");
+    }
+    cfg->prober_name = dup(c, name);
+    cfg->prober_location = dup(c, location);
+}
+
+static void load_http(struct ctx *c, const json_t *t, const char *base,
+                      struct emp_target_config *out)
+{
+    const char *s;
+    enum field f = get_string(c, t, base, "url", URL_EXPECTED, &s);
+    if (f == FIELD_ABSENT) {
+        report_missing(c, base, "url", URL_EXPECTED);
+    } else if (f == FIELD_OK) {
+        const char *why = url_problem(c, s);
+        if (why != NULL)
+            report_value(c, t, base, "url", URL_EXPECTED, why);
+        else
+            out->url = dup(c, s);
+    }
+
+    const json_t *es = json_object_get(t, "expect_status");
+    if (es != NULL && !json_is_array(es)) {
+        report(c, at_key(c, base, "expect_status").s,
+               "expected an array of at most %d status codes from %d to %d, got %s",
+               EMP_MAX_EXPECT_STATUS, STATUS_MIN, STATUS_MAX, show(c, es).s);
+    } else if (es != NULL) {
+        struct where w = at_key(c, base, "expect_status");
+        size_t n = json_array_size(es);
+        if (n > EMP_MAX_EXPECT_STATUS)
+            report(c, w.s, "expected at most %d status codes, got %zu",
+                   EMP_MAX_EXPECT_STATUS, n);
+        size_t i;
+        const json_t *v;
+        json_array_foreach(es, i, v) {
+            if (!json_is_integer(v) || json_integer_value(v) < STATUS_MIN ||
+                json_integer_value(v) > STATUS_MAX) {
+                report(c, at_index(w.s, i).s, "expected an integer from %d to %d, got %s",
+                       STATUS_MIN, STATUS_MAX, show(c, v).s);
+            } else if (i < EMP_MAX_EXPECT_STATUS) {
+                out->expect_status[i] = (int)json_integer_value(v);
+            }
+        }
+        out->n_expect_status = n < EMP_MAX_EXPECT_STATUS ? n : EMP_MAX_EXPECT_STATUS;
+    }
+
+    const json_t *reuse = json_object_get(t, "reuse");
+    if (reuse != NULL && !json_is_boolean(reuse))
+        report(c, at_key(c, base, "reuse").s, "expected true or false, got %s",
+               show(c, reuse).s);
+    out->reuse = reuse != NULL && json_is_true(reuse);
+}
+
+static void load_tcp(struct ctx *c, const json_t *t, const char *base,
+                     struct emp_target_config *out)
+{
+    const char *s;
+    enum field f = get_string(c, t, base, "host", HOST_EXPECTED, &s);
+    if (f == FIELD_ABSENT)
+        report_missing(c, base, "host", HOST_EXPECTED);
+    else if (f == FIELD_OK && !valid_host(s))
+        report_value(c, t, base, "host", HOST_EXPECTED, NULL);
+    else if (f == FIELD_OK)
+        out->host = dup(c, s);
+
+    if (get_int(c, t, base, "port", 1, PORT_MAX, NULL, 0, &out->port) == FIELD_ABSENT)
+        report_missing(c, base, "port", "an integer from 1 to 65535");
+}
+
+static void load_postgres(struct ctx *c, const json_t *t, const char *base,
+                          struct emp_target_config *out)
+{
+    static const char expected[] = "a libpq connection string";
+    const char *s;
+    enum field f = get_string(c, t, base, "conninfo", expected, &s);
+    if (f == FIELD_ABSENT) {
+        report_missing(c, base, "conninfo", expected);
+    } else if (f == FIELD_OK && s[0] == '\0') {
+        report_value(c, t, base, "conninfo", expected, NULL);
+    } else if (f == FIELD_OK) {
+        char *msg = NULL;
+        PQconninfoOption *opts = PQconninfoParse(s, &msg);
+        if (opts == NULL && msg == NULL) {
+            c->oom = true;
+        } else if (opts == NULL) {
+            /* libpq's text ends in a newline. The value is not echoed: it
+             * may hold a password. */
+            size_t n = strlen(msg);
+            while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+                msg[--n] = '\0';
+            for (char *p = msg; *p != '\0'; p++)
+                if (*p == '\n')
+                    *p = ' ';
+            report(c, at_key(c, base, "conninfo").s, "expected %s: %s", expected, msg);
+        } else {
+            out->conninfo = dup(c, s);
+        }
+        PQconninfoFree(opts);
+        PQfreemem(msg);
+    }
+
+    f = get_string(c, t, base, "query", "a non-empty SQL query", &s);
+    if (f == FIELD_OK && s[0] == '\0')
+        report_value(c, t, base, "query", "a non-empty SQL query", NULL);
+    else if (f != FIELD_BAD)
+        out->query = dup(c, f == FIELD_OK ? s : EMP_DEFAULT_QUERY);
+}
+
+/* Fill `out` from targets[i]. `seen` maps each valid name so far to its
+ * index, for duplicate names. */
+static void load_target(struct ctx *c, const json_t *t, size_t i, json_t *seen,
+                        struct emp_target_config *out)
+{
+    struct where base = at_index("targets", i);
+    if (!json_is_object(t)) {
+        report(c, base.s, "expected an object, got %s", show(c, t).s);
+        return;
+    }
+
+    /* The kind first: it decides which keys are valid. */
+    const char *s;
+    int kind = -1;
+    enum field f = get_string(c, t, base.s, "kind", KIND_EXPECTED, &s);
+    if (f == FIELD_ABSENT)
+        report_missing(c, base.s, "kind", KIND_EXPECTED);
+    for (size_t k = 0; f == FIELD_OK && k < N_ELEMS(kind_names); k++)
+        if (strcmp(s, kind_names[k]) == 0)
+            kind = (int)k;
+    if (f == FIELD_OK && kind < 0)
+        report_value(c, t, base.s, "kind", KIND_EXPECTED, NULL);
+    out->kind = kind < 0 ? EMP_KIND_HTTP : (enum emp_target_kind)kind;
+
+    f = get_string(c, t, base.s, "name", NAME_EXPECTED, &s);
+    if (f == FIELD_ABSENT) {
+        report_missing(c, base.s, "name", NAME_EXPECTED);
+    } else if (f == FIELD_OK && !valid_name(s)) {
+        report_value(c, t, base.s, "name", NAME_EXPECTED, NULL);
+    } else if (f == FIELD_OK) {
+        const json_t *first = json_object_get(seen, s);
+        if (first != NULL)
+            report(c, at_key(c, base.s, "name").s,
+                   "duplicate name \"%s\", first used by targets[%lld]", s,
+                   (long long)json_integer_value(first));
+        else if (json_object_set_new(seen, s, json_integer((json_int_t)i)) != 0)
+            c->oom = true;
+        out->name = dup(c, s);
+    }
+
+    f = get_string(c, t, base.s, "group", GROUP_EXPECTED, &s);
+    if (f == FIELD_OK && (strlen(s) > EMP_NAME_MAX || has_control(s)))
+        report_value(c, t, base.s, "group", GROUP_EXPECTED, NULL);
+    else if (f != FIELD_BAD)
+        out->group = dup(c, f == FIELD_OK ? s : "");
+
+    /* When a bound is itself bad, check against the widest it could be so
+     * that one mistake is reported once. */
+    f = get_int(c, t, base.s, "interval_ms", EMP_MIN_INTERVAL_MS, EMP_MAX_INTERVAL_MS, NULL,
+                EMP_DEFAULT_INTERVAL_MS, &out->interval_ms);
+    int interval_max = f == FIELD_BAD ? EMP_MAX_INTERVAL_MS : out->interval_ms;
+    int timeout_dflt = out->interval_ms < EMP_DEFAULT_TIMEOUT_MS ? out->interval_ms
+                                                                 : EMP_DEFAULT_TIMEOUT_MS;
+    f = get_int(c, t, base.s, "timeout_ms", EMP_MIN_TIMEOUT_MS, interval_max,
+                "interval_ms", timeout_dflt, &out->timeout_ms);
+    int timeout_max = f == FIELD_BAD ? interval_max : out->timeout_ms;
+    get_int(c, t, base.s, "fail_threshold", 1, EMP_MAX_THRESHOLD, NULL,
+            EMP_DEFAULT_FAIL_THRESHOLD, &out->fail_threshold);
+    get_int(c, t, base.s, "recover_threshold", 1, EMP_MAX_THRESHOLD, NULL,
+            EMP_DEFAULT_RECOVER_THRESHOLD, &out->recover_threshold);
+    get_int(c, t, base.s, "degraded_ms", 0, timeout_max, "timeout_ms",
+            EMP_DEFAULT_DEGRADED_MS, &out->degraded_ms);
+
+    unsigned kind_bit = 0;
+    if (kind == EMP_KIND_HTTP)
+        load_http(c, t, base.s, out);
+    else if (kind == EMP_KIND_TCP)
+        load_tcp(c, t, base.s, out);
+    else if (kind == EMP_KIND_POSTGRES)
+        load_postgres(c, t, base.s, out);
+    if (kind >= 0)
+        kind_bit = 1u << kind;
+    check_keys(c, t, base.s, target_keys, N_ELEMS(target_keys), kind_bit,
+               kind >= 0 ? kind_names[kind] : "a target");
+}
+
+static void load_targets(struct ctx *c, const json_t *root, struct emp_config *cfg)
+{
+    const json_t *ts = json_object_get(root, "targets");
+    if (ts == NULL)
+        return;
+    if (!json_is_array(ts)) {
+        report(c, "targets", "expected an array of target objects, got %s", show(c, ts).s);
+        return;
+    }
+    size_t n = json_array_size(ts);
+    if (n == 0)
+        return;
+    cfg->targets = calloc(n, sizeof *cfg->targets);
+    json_t *seen = json_object();
+    if (cfg->targets == NULL || seen == NULL) {
+        c->oom = true;
+        json_decref(seen);
+        return;
+    }
+    cfg->n_targets = n;
+    for (size_t i = 0; i < n; i++)
+        load_target(c, json_array_get(ts, i), i, seen, &cfg->targets[i]);
+    json_decref(seen);
+}
+
+/* Validate `root` into a new config. */
+static enum emp_err load_root(struct ctx *c, const json_t *root, struct emp_config **out)
+{
+    if (!json_is_object(root)) {
+        report(c, NULL, "expected an object at the top level, got %s", show(c, root).s);
+        return c->oom ? EMP_ENOMEM : EMP_ECONFIG;
+    }
+    struct emp_config *cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL) {
+        c->oom = true;
+        return EMP_ENOMEM;
+    }
+    cfg->path = dup(c, c->file);
+    load_listen(c, root, cfg);
+    load_prober(c, root, cfg);
+    load_targets(c, root, cfg);
+    check_keys(c, root, "", top_keys, N_ELEMS(top_keys), 0, "");
+    if (c->oom || c->nerrs > 0) {
+        emp_config_free(cfg);
+        return c->oom ? EMP_ENOMEM : EMP_ECONFIG;
+    }
+    *out = cfg;
+    return EMP_OK;
+}
+
+/* ---- entry points ------------------------------------------------------ */
+
+static void report_json_error(struct ctx *c, const json_error_t *e)
+{
+    if (json_error_code(e) == json_error_out_of_memory) {
+        c->oom = true;
+        return;
+    }
+    c->nerrs++;
+    if (c->errs == NULL)
+        return;
+    if (e->line > 0)
+        fprintf(c->errs, "%s:%d:%d: %s\n", c->file, e->line, e->column, e->text);
+    else
+        fprintf(c->errs, "%s: %s\n", c->file, e->text);
+}
+
+/* Load from `text` (when `fp` is NULL) or `fp`, then validate. */
+static enum emp_err load(struct ctx *c, const char *text, FILE *fp, struct emp_config **out)
+{
+    json_error_t e;
+    json_t *root = fp != NULL ? json_loadf(fp, JSON_REJECT_DUPLICATES, &e)
+                              : json_loads(text, JSON_REJECT_DUPLICATES, &e);
+    enum emp_err rc;
+    if (root == NULL && fp != NULL && ferror(fp)) {
+        report(c, NULL, "cannot read: %s", strerror(errno));
+        rc = EMP_ECONFIG;
+    } else if (root == NULL) {
+        report_json_error(c, &e);
+        rc = c->oom ? EMP_ENOMEM : EMP_ECONFIG;
+    } else {
+        rc = load_root(c, root, out);
+    }
+    json_decref(root);
+    if (c->oom) {
+        /* Counted so that a caller printing "N problems" never prints 0. */
+        c->nerrs++;
+        if (c->errs != NULL)
+            fprintf(c->errs, "%s: out of memory\n", c->file);
+    }
+    return rc;
+}
+
+enum emp_err emp_config_load_string(const char *text, const char *path,
+                                    struct emp_config **out, FILE *errs, size_t *nerrs)
+{
+    struct ctx c = {.file = path != NULL ? path : "(string)", .errs = errs};
+    enum emp_err rc = EMP_EINVAL;
+    if (out != NULL)
+        *out = NULL;
+    if (text != NULL && out != NULL)
+        rc = load(&c, text, NULL, out);
+    if (nerrs != NULL)
+        *nerrs = c.nerrs;
+    return rc;
+}
+
+enum emp_err emp_config_load(const char *path, struct emp_config **out, FILE *errs,
+                             size_t *nerrs)
+{
+    struct ctx c = {.file = path, .errs = errs};
+    enum emp_err rc = EMP_EINVAL;
+    if (out != NULL)
+        *out = NULL;
+    if (path == NULL || out == NULL)
+        goto out;
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) {
+        report(&c, NULL, "cannot read: %s", strerror(errno));
+        rc = EMP_ECONFIG;
+        goto out;
+    }
+    rc = load(&c, NULL, fp, out);
+    fclose(fp);
+out:
+    if (nerrs != NULL)
+        *nerrs = c.nerrs;
+    return rc;
+}

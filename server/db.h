@@ -1,0 +1,160 @@
+/* The store: every SQL statement of Empiric lives in db*.c (and schema/).
+ * These are the only files that include libpq-fe.h apart from the postgres
+ * probe. A struct emp_db is one connection, used by one thread at a time. */
+#ifndef EMP_DB_H
+#define EMP_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "events.h"
+
+struct emp_db;
+
+/* Connect with a libpq connection string ("" = the PG* environment). Returns
+ * EMP_OK and a new handle (free with emp_db_close) or EMP_EDB. */
+enum emp_err emp_db_connect(const char *conninfo, struct emp_db **out,
+                            struct emp_error *err);
+/* Close; accepts NULL. */
+void emp_db_close(struct emp_db *db);
+/* False when the connection is broken (the caller should reconnect). */
+bool emp_db_ok(struct emp_db *db);
+
+/* Apply schema/NNN_*.sql from `schema_dir` in order, each once and each in
+ * its own transaction, recorded in schema_migrations. Safe to run twice, and
+ * twice at once (an advisory lock serialises runners). `*applied` (may be
+ * NULL) gets how many were applied now. */
+enum emp_err emp_db_migrate(struct emp_db *db, const char *schema_dir,
+                            int *applied, struct emp_error *err);
+
+/* Insert or update the configured targets; ids[i] receives targets.id of
+ * cfg->targets[i]. */
+enum emp_err emp_db_sync_targets(struct emp_db *db, const struct emp_config *cfg,
+                                 int64_t *ids, struct emp_error *err);
+
+/* targets.id of the target called `name`, or EMP_ENOTFOUND. */
+enum emp_err emp_db_find_target(struct emp_db *db, const char *name,
+                                int64_t *id, struct emp_error *err);
+
+/* Probers and their runs. A run is one process lifetime; its heartbeats
+ * (last_beat_at) bound the time it was alive. */
+enum emp_err emp_db_prober_register(struct emp_db *db, const char *name,
+                                    const char *location, int64_t *prober_id,
+                                    struct emp_error *err);
+enum emp_err emp_db_run_start(struct emp_db *db, int64_t prober_id,
+                              int64_t now_us, int64_t *run_id,
+                              struct emp_error *err);
+enum emp_err emp_db_heartbeat(struct emp_db *db, int64_t run_id, int64_t now_us,
+                              struct emp_error *err);
+enum emp_err emp_db_run_stop(struct emp_db *db, int64_t run_id, int64_t now_us,
+                             struct emp_error *err);
+
+struct emp_run {
+    int64_t run_id;
+    int64_t prober_id;
+    int64_t started_at_us;
+    int64_t last_beat_at_us;
+    int64_t stopped_at_us; /* 0 while running (or killed) */
+};
+/* Runs of a prober overlapping [from, to), oldest first. `*out` is a new
+ * array (free()). */
+enum emp_err emp_db_list_runs(struct emp_db *db, int64_t prober_id,
+                              int64_t from_us, int64_t to_us,
+                              struct emp_run **out, size_t *n,
+                              struct emp_error *err);
+
+struct emp_outage {
+    int64_t target_id;
+    int64_t started_at_us;
+    int64_t ended_at_us;   /* 0 while ongoing */
+    char err_class[EMP_ERRCLASS_MAX];
+    char message[EMP_ERRMSG_MAX];
+};
+
+/* Outages left open by earlier runs of this prober, for the detector to
+ * continue. `*out` is a new array (free()). */
+enum emp_err emp_db_open_outages(struct emp_db *db, int64_t prober_id,
+                                 struct emp_outage **out, size_t *n,
+                                 struct emp_error *err);
+
+/* Outages of a target overlapping [from, to), newest first. */
+enum emp_err emp_db_list_outages(struct emp_db *db, int64_t target_id,
+                                 int64_t from_us, int64_t to_us,
+                                 struct emp_outage **out, size_t *n,
+                                 struct emp_error *err);
+
+/* A span of continuous observation of a target by a prober: probes at most
+ * grace apart from start to end. Outside spans the target's state is
+ * unknown. */
+struct emp_span {
+    int64_t started_at_us;
+    int64_t ended_at_us;   /* time of the last probe so far */
+    int64_t grace_us;      /* how far past the end observation may be assumed
+                              while the span is the live one */
+};
+/* Spans of a target overlapping [from, to), oldest first. */
+enum emp_err emp_db_list_spans(struct emp_db *db, int64_t target_id,
+                               int64_t from_us, int64_t to_us,
+                               struct emp_span **out, size_t *n,
+                               struct emp_error *err);
+
+/* Hourly rollups. Latency buckets in ms (upper bounds, the last is +inf). */
+#define EMP_HIST_BUCKETS 14
+extern const int emp_hist_bounds_ms[EMP_HIST_BUCKETS - 1];
+struct emp_rollup {
+    int64_t target_id;
+    int64_t hour_us;       /* start of the hour, UTC */
+    int64_t ok, degraded, fail;
+    int64_t latency_sum_us; /* over ok and degraded probes */
+    int64_t latency_max_us;
+    int64_t hist[EMP_HIST_BUCKETS];
+};
+/* Bucket index for a latency. */
+int emp_hist_bucket(int64_t latency_us);
+enum emp_err emp_db_list_rollups(struct emp_db *db, int64_t target_id,
+                                 int64_t from_us, int64_t to_us,
+                                 struct emp_rollup **out, size_t *n,
+                                 struct emp_error *err);
+
+/* Raw failing probe results (the evidence), oldest first. */
+struct emp_failure {
+    int64_t target_id;
+    int64_t at_us;
+    int64_t latency_us;
+    char err_class[EMP_ERRCLASS_MAX];
+    char message[EMP_ERRMSG_MAX];
+};
+enum emp_err emp_db_list_failures(struct emp_db *db, int64_t target_id,
+                                  int64_t from_us, int64_t to_us,
+                                  struct emp_failure **out, size_t *n,
+                                  struct emp_error *err);
+
+/* Coverage bookkeeping of the writer: the span each target is in. */
+struct emp_span_tracker;
+struct emp_span_tracker *emp_span_tracker_new(void);
+void emp_span_tracker_free(struct emp_span_tracker *t);
+
+/* Write a batch of events from the probe loop in one transaction: rollups
+ * (upserted, added), failures, coverage spans (extended or started through
+ * `spans`), outage openings and closings (idempotent: replaying a batch adds
+ * nothing). On error nothing of the batch is kept and the caller retries the
+ * same batch later; `spans` is only advanced on success. */
+enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
+                                struct emp_span_tracker *spans,
+                                const struct emp_event *events,
+                                struct emp_error *err);
+
+/* A small pool of connections for the API threads. */
+struct emp_db_pool;
+enum emp_err emp_db_pool_new(const char *conninfo, size_t size,
+                             struct emp_db_pool **out, struct emp_error *err);
+void emp_db_pool_free(struct emp_db_pool *pool);
+/* Borrow a connection (connecting when needed); give it back with _put. */
+enum emp_err emp_db_pool_get(struct emp_db_pool *pool, struct emp_db **db,
+                             struct emp_error *err);
+void emp_db_pool_put(struct emp_db_pool *pool, struct emp_db *db);
+
+#endif

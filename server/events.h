@@ -1,0 +1,59 @@
+/* The bounded hand-off from the probe loop to the database writer. The loop
+ * pushes without ever waiting on the database; the writer pops batches.
+ * Outage transitions are never dropped; plain results are dropped (and
+ * counted) only when the queue is over its cap. */
+#ifndef EMP_EVENTS_H
+#define EMP_EVENTS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../probes/result.h"
+
+enum emp_event_kind {
+    EMP_EV_RESULT = 0,   /* one probe result (rollups, coverage, evidence) */
+    EMP_EV_OUTAGE_OPEN,  /* detector confirmed an outage */
+    EMP_EV_OUTAGE_CLOSE, /* detector saw it recover */
+};
+
+struct emp_event {
+    struct emp_event *next;
+    enum emp_event_kind kind;
+    int64_t target_id;     /* targets.id in the database */
+    int32_t interval_ms;   /* of the target, for coverage */
+    struct emp_result r;   /* RESULT: the result; OPEN: first failing probe
+                              (r.started_at_us = outage start, r.err_class,
+                              r.message); CLOSE: r.started_at_us = end */
+    int64_t outage_started_at_us; /* CLOSE: which outage */
+};
+
+struct emp_events {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct emp_event *head, *tail;
+    size_t len;
+    size_t cap;            /* results beyond this are dropped */
+    uint64_t dropped;      /* results dropped since start */
+    bool closed;
+};
+
+/* Initialise with a cap on queued results. Returns 0 or -1. */
+int emp_events_init(struct emp_events *q, size_t cap);
+/* Free anything still queued. */
+void emp_events_cleanup(struct emp_events *q);
+
+/* Push a copy of `ev` (the queue allocates). Never blocks on I/O. Returns
+ * false when a RESULT was dropped (queue full or no memory). */
+bool emp_events_push(struct emp_events *q, const struct emp_event *ev);
+
+/* Take everything queued, waiting up to `wait_ms` for the first item. Returns
+ * the list (caller frees each node with free()) or NULL; `*n` gets the count.
+ * Returns NULL at once when the queue is closed and empty. */
+struct emp_event *emp_events_pop_all(struct emp_events *q, int wait_ms, size_t *n);
+
+/* No more pushes; wakes the writer so it can drain and stop. */
+void emp_events_close(struct emp_events *q);
+
+#endif

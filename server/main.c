@@ -1,0 +1,311 @@
+/* The empiric command: subcommands migrate, serve, check-config. `serve`
+ * runs the probers and the API in one process: the probe loop on the main
+ * thread, the database writer and libmicrohttpd on threads of their own. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "db.h"
+#include "events.h"
+#include "log.h"
+#include "loop.h"
+#include "prober.h"
+#include "state.h"
+#include "timeutil.h"
+#include "writer.h"
+
+#define EXIT_USAGE 2
+#define EVENT_QUEUE_CAP 1000000
+
+struct options {
+    const char *config;
+    const char *db;
+    const char *schema;
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: empiric [--db CONNINFO] COMMAND [options]\n"
+          "\n"
+          "commands:\n"
+          "  migrate [--schema DIR]           apply schema migrations\n"
+          "  serve --config FILE              probe the targets and serve the API\n"
+          "  check-config FILE                validate a configuration file\n"
+          "  version                          print the version\n"
+          "\n"
+          "The database is --db, else EMPIRIC_DB, else the PG* environment.\n"
+          "Logs go to stderr; EMPIRIC_LOG_LEVEL=debug|info|warn|error.\n",
+          f);
+}
+
+static const char *db_conninfo(const struct options *o)
+{
+    if (o->db != NULL)
+        return o->db;
+    const char *env = getenv("EMPIRIC_DB");
+    return env != NULL ? env : "";
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static const char *schema_dir(const struct options *o)
+{
+    if (o->schema != NULL)
+        return o->schema;
+    const char *env = getenv("EMPIRIC_SCHEMA_DIR");
+    if (env != NULL)
+        return env;
+    if (is_dir(EMPIRIC_SOURCE_SCHEMA_DIR))
+        return EMPIRIC_SOURCE_SCHEMA_DIR;
+    return EMPIRIC_SCHEMA_DIR;
+}
+
+static void log_error(const char *what, const struct emp_error *e)
+{
+    char q1[600], q2[600];
+    emp_errorf(what, "error=%s detail=%s", emp_log_quote(q1, sizeof q1, e->msg),
+               emp_log_quote(q2, sizeof q2, e->detail));
+}
+
+static int cmd_migrate(const struct options *o)
+{
+    struct emp_error err = {0};
+    struct emp_db *db = NULL;
+    int applied = 0;
+    const char *dir = schema_dir(o);
+    if (emp_db_connect(db_conninfo(o), &db, &err) != EMP_OK) {
+        log_error("could not connect to database", &err);
+        return EXIT_FAILURE;
+    }
+    int rc = EXIT_SUCCESS;
+    if (emp_db_migrate(db, dir, &applied, &err) != EMP_OK) {
+        log_error("migration failed", &err);
+        rc = EXIT_FAILURE;
+    } else {
+        emp_info("migrated", "applied=%d schema=%s", applied, dir);
+    }
+    emp_db_close(db);
+    return rc;
+}
+
+static int cmd_check_config(const char *path)
+{
+    struct emp_config *cfg = NULL;
+    size_t nerrs = 0;
+    if (emp_config_load(path, &cfg, stderr, &nerrs) != EMP_OK) {
+        fprintf(stderr, "%s: %zu problem%s\n", path, nerrs, nerrs == 1 ? "" : "s");
+        return EXIT_USAGE;
+    }
+    printf("%s: ok (%zu target%s)\n", path, cfg->n_targets, cfg->n_targets == 1 ? "" : "s");
+    emp_config_free(cfg);
+    return EXIT_SUCCESS;
+}
+
+/* Everything `serve` holds, released in reverse order by serve_cleanup. */
+struct serve {
+    struct emp_config *cfg;
+    struct emp_db *db;
+    int64_t *ids;
+    int64_t prober_id, run_id;
+    struct emp_outage *open;
+    size_t n_open;
+    struct emp_state state;
+    bool state_ok;
+    struct emp_events events;
+    bool events_ok;
+    struct emp_writer *writer;
+    struct emp_db_pool *pool;
+    struct emp_api *api;
+    struct emp_loop *loop;
+    struct emp_prober *prober;
+};
+
+static void serve_cleanup(struct serve *s)
+{
+    emp_api_stop(s->api);
+    emp_prober_free(s->prober);
+    emp_loop_free(s->loop);
+    if (s->events_ok)
+        emp_events_close(&s->events);
+    /* The writer drains what the probes produced, then marks the run
+     * stopped; open outages stay open for the next run to continue. */
+    emp_writer_stop(s->writer, 10000);
+    if (s->events_ok)
+        emp_events_cleanup(&s->events);
+    emp_db_pool_free(s->pool);
+    if (s->state_ok)
+        emp_state_cleanup(&s->state);
+    free(s->open);
+    free(s->ids);
+    emp_db_close(s->db);
+    emp_config_free(s->cfg);
+}
+
+static int cmd_serve(const struct options *o)
+{
+    struct serve s = {0};
+    struct emp_error err = {0};
+    size_t nerrs = 0;
+    int rc = EXIT_FAILURE;
+    const char *conninfo = db_conninfo(o);
+
+    if (o->config == NULL) {
+        fputs("empiric serve: --config FILE is required\n", stderr);
+        return EXIT_USAGE;
+    }
+    /* Block SIGINT/SIGTERM before any thread starts so that they reach only
+     * the probe loop's signalfd and every thread stops in order. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    if (emp_config_load(o->config, &s.cfg, stderr, &nerrs) != EMP_OK) {
+        fprintf(stderr, "%s: %zu problem%s; not starting\n", o->config, nerrs,
+                nerrs == 1 ? "" : "s");
+        return EXIT_USAGE;
+    }
+    if (emp_db_connect(conninfo, &s.db, &err) != EMP_OK) {
+        log_error("could not connect to database", &err);
+        goto out;
+    }
+    s.ids = calloc(s.cfg->n_targets ? s.cfg->n_targets : 1, sizeof *s.ids);
+    if (s.ids == NULL)
+        goto out;
+    if (emp_db_sync_targets(s.db, s.cfg, s.ids, &err) != EMP_OK ||
+        emp_db_prober_register(s.db, s.cfg->prober_name, s.cfg->prober_location,
+                               &s.prober_id, &err) != EMP_OK ||
+        emp_db_open_outages(s.db, s.prober_id, &s.open, &s.n_open, &err) != EMP_OK ||
+        emp_db_run_start(s.db, s.prober_id, emp_now_us(), &s.run_id, &err) != EMP_OK) {
+        log_error("could not prepare the database (did you run `empiric migrate`?)", &err);
+        goto out;
+    }
+    if (emp_state_init(&s.state, s.cfg, s.ids) != 0)
+        goto out;
+    s.state_ok = true;
+    if (emp_events_init(&s.events, EVENT_QUEUE_CAP) != 0)
+        goto out;
+    s.events_ok = true;
+    if (emp_writer_start(conninfo, s.prober_id, s.run_id, &s.events, &s.writer, &err) != EMP_OK) {
+        log_error("could not start the database writer", &err);
+        goto out;
+    }
+    if (emp_db_pool_new(conninfo, 4, &s.pool, &err) != EMP_OK) {
+        log_error("could not create the connection pool", &err);
+        goto out;
+    }
+    s.loop = emp_loop_new();
+    if (s.loop == NULL)
+        goto out;
+    s.prober = emp_prober_new(s.loop, s.cfg, s.ids, &s.events, &s.state);
+    if (s.prober == NULL)
+        goto out;
+    emp_prober_resume(s.prober, s.open, s.n_open);
+    if (emp_api_start(s.cfg->listen_host, s.cfg->listen_port, &s.state, s.pool, &s.api,
+                      &err) != EMP_OK) {
+        log_error("could not start the API", &err);
+        goto out;
+    }
+    if (emp_prober_start(s.prober) != 0)
+        goto out;
+    emp_info("serving", "listen=%s targets=%zu prober=%s run=%lld", s.cfg->listen,
+             s.cfg->n_targets, s.cfg->prober_name, (long long)s.run_id);
+    if (emp_loop_run(s.loop, true) == 0)
+        rc = EXIT_SUCCESS;
+    struct emp_prober_stats st;
+    emp_prober_stats(s.prober, &st);
+    emp_info("stopped", "probes=%llu fail=%llu skipped=%llu lag_p99_ms=%.3f",
+             (unsigned long long)st.probes, (unsigned long long)st.fail,
+             (unsigned long long)st.skipped, (double)st.lag_p99_us / 1000.0);
+out:
+    serve_cleanup(&s);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'c'},
+        {"schema", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *lvl = getenv("EMPIRIC_LOG_LEVEL");
+    if (lvl != NULL && emp_log_parse_level(lvl) >= 0)
+        emp_log_threshold = (enum emp_log_level)emp_log_parse_level(lvl);
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stderr, NULL, _IOLBF, 0);
+
+    int c;
+    while ((c = getopt_long(argc, argv, "+d:c:s:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': o.db = optarg; break;
+        case 'c': o.config = optarg; break;
+        case 's': o.schema = optarg; break;
+        case 'h': usage(stdout); return EXIT_SUCCESS;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[optind];
+    /* Options may also follow the command. */
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    optind = 1;
+    while ((c = getopt_long(sub_argc, sub_argv, "d:c:s:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': o.db = optarg; break;
+        case 'c': o.config = optarg; break;
+        case 's': o.schema = optarg; break;
+        case 'h': usage(stdout); return EXIT_SUCCESS;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    const char *arg = optind < sub_argc ? sub_argv[optind] : NULL;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("empiric: could not initialise libcurl\n", stderr);
+        return EXIT_FAILURE;
+    }
+    int rc;
+    if (strcmp(cmd, "migrate") == 0) {
+        rc = cmd_migrate(&o);
+    } else if (strcmp(cmd, "serve") == 0) {
+        rc = cmd_serve(&o);
+    } else if (strcmp(cmd, "check-config") == 0) {
+        const char *path = arg ? arg : o.config;
+        if (path == NULL) {
+            fputs("empiric check-config: FILE is required\n", stderr);
+            rc = EXIT_USAGE;
+        } else {
+            rc = cmd_check_config(path);
+        }
+    } else if (strcmp(cmd, "version") == 0) {
+        printf("empiric %s\n", EMPIRIC_VERSION);
+        rc = EXIT_SUCCESS;
+    } else {
+        fprintf(stderr, "empiric: unknown command \"%s\"\n", cmd);
+        usage(stderr);
+        rc = EXIT_USAGE;
+    }
+    curl_global_cleanup();
+    return rc;
+}

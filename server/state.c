@@ -1,0 +1,105 @@
+/* The live state of each configured target: written by the probe loop, read
+ * by the API threads. One mutex; readers take a copy and let go at once. */
+#include "state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "timeutil.h"
+
+const char *emp_tstate_name(enum emp_tstate s)
+{
+    switch (s) {
+    case EMP_TS_UNKNOWN: return "unknown";
+    case EMP_TS_UP: return "up";
+    case EMP_TS_DOWN: return "down";
+    case EMP_TS_DEGRADED: return "degraded";
+    }
+    return "unknown";
+}
+
+int emp_state_init(struct emp_state *s, const struct emp_config *cfg,
+                   const int64_t *ids)
+{
+    memset(s, 0, sizeof *s);
+    size_t n = cfg != NULL ? cfg->n_targets : 0;
+    if (n > 0) {
+        s->t = calloc(n, sizeof *s->t);
+        if (s->t == NULL)
+            return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct emp_target_config *tc = &cfg->targets[i];
+        struct emp_target_status *ts = &s->t[i];
+        snprintf(ts->name, sizeof ts->name, "%s", tc->name ? tc->name : "");
+        snprintf(ts->group, sizeof ts->group, "%s", tc->group ? tc->group : "");
+        ts->kind = tc->kind;
+        ts->db_id = ids != NULL ? ids[i] : 0;
+        ts->interval_ms = tc->interval_ms;
+        ts->state = EMP_TS_UNKNOWN;
+    }
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s->t);
+        s->t = NULL;
+        return -1;
+    }
+    s->n = n;
+    return 0;
+}
+
+void emp_state_cleanup(struct emp_state *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_destroy(&s->mu);
+    free(s->t);
+    s->t = NULL;
+    s->n = 0;
+}
+
+void emp_state_update(struct emp_state *s, size_t i, enum emp_tstate st,
+                      int64_t since_us, int64_t last_probe_us)
+{
+    pthread_mutex_lock(&s->mu);
+    if (i < s->n) {
+        struct emp_target_status *ts = &s->t[i];
+        if (ts->state != st || ts->since_us == 0) {
+            ts->state = st;
+            ts->since_us = since_us;
+        }
+        ts->last_probe_us = last_probe_us;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+struct emp_target_status *emp_state_snapshot(struct emp_state *s,
+                                             int64_t now_us, size_t *n)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t count = s->n;
+    /* At least one element, so that NULL means only "out of memory". */
+    struct emp_target_status *copy = malloc((count > 0 ? count : 1) * sizeof *copy);
+    if (copy != NULL && count > 0)
+        memcpy(copy, s->t, count * sizeof *copy);
+    pthread_mutex_unlock(&s->mu);
+    *n = 0;
+    if (copy == NULL)
+        return NULL;
+    *n = count;
+    for (size_t i = 0; i < count; i++) {
+        struct emp_target_status *ts = &copy[i];
+        /* No result for two intervals (and a second of slack): the prober is
+         * gone or behind, so we no longer know. Unknown since the last
+         * result we had. */
+        int64_t stale_us = 2 * (int64_t)ts->interval_ms * EMP_US_PER_MS + EMP_US_PER_S;
+        if (ts->last_probe_us == 0) {
+            ts->state = EMP_TS_UNKNOWN;
+            ts->since_us = 0;
+        } else if (now_us - ts->last_probe_us > stale_us) {
+            ts->state = EMP_TS_UNKNOWN;
+            ts->since_us = ts->last_probe_us;
+        }
+    }
+    return copy;
+}
