@@ -8,6 +8,7 @@
 #define EMP_RESOLVE_H
 
 #include <netdb.h>
+#include <stdbool.h>
 
 #include "loop.h"
 
@@ -38,7 +39,7 @@ void emp_resolve_cancel(struct emp_resolve *req);
 
 /* True when `host` is a numeric IPv4 or IPv6 address (optionally in
  * brackets), i.e. resolving it needs no lookup. */
-int emp_resolve_is_numeric(const char *host);
+bool emp_resolve_is_numeric(const char *host);
 
 /* Requests started and not yet freed in this process, including abandoned
  * ones whose lookup is still running (for tests and metrics). */
