@@ -237,6 +237,7 @@ static void judge_failure(struct easy_state *es, CURLcode rc)
     case CURLE_PARTIAL_FILE:
         emp_probe_fail(pr, "reset", "%s", msg);
         return;
+    case CURLE_UNSUPPORTED_PROTOCOL: /* "Received HTTP/0.9 when not allowed" */
     case CURLE_GOT_NOTHING:
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_HTTP2:

@@ -1,0 +1,196 @@
+"""Shared pieces of the end-to-end tests: a fresh database, a fault-injecting
+HTTP target, and an `empiric serve` process with its API.
+
+Only loopback is used. Every wait is bounded."""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def parse_args():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--empiric", required=True)
+    ap.add_argument("--schema", required=True)
+    return ap.parse_args()
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    print("ok: " + msg, flush=True)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def psql(conninfo, sql):
+    out = subprocess.run(["psql", conninfo, "-XtAc", sql], check=True,
+                         capture_output=True, text=True, timeout=60)
+    return out.stdout.strip()
+
+
+class Database:
+    """A database of its own on the server named by EMPIRIC_TEST_DB."""
+
+    def __init__(self, empiric, schema):
+        admin = os.environ.get("EMPIRIC_TEST_DB")
+        if not admin:
+            fail("EMPIRIC_TEST_DB is not set (scripts/test sets it)")
+        self.admin = admin
+        self.name = "empiric_e2e_%d" % os.getpid()
+        psql(admin, "DROP DATABASE IF EXISTS %s" % self.name)
+        psql(admin, "CREATE DATABASE %s" % self.name)
+        self.conninfo = admin + " dbname=" + self.name
+        subprocess.run([empiric, "--db", self.conninfo, "migrate", "--schema", schema],
+                       check=True, timeout=60)
+
+    def query(self, sql):
+        return psql(self.conninfo, sql)
+
+    def drop(self):
+        try:
+            psql(self.admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
+        except Exception as e:  # leave it for a human to see, do not mask the result
+            print("note: could not drop %s: %s" % (self.name, e))
+
+
+class FaultTarget:
+    """An HTTP target whose behaviour the test switches: "ok" (200), "500",
+    "hang" (answers nothing for hang_s), "refused" (listening socket
+    closed)."""
+
+    def __init__(self, hang_s=2.0):
+        self.port = free_port()
+        self.mode = "ok"
+        self.hang_s = hang_s
+        self.requests = 0
+        self.server = None
+        self.lock = threading.Lock()
+        self._listen()
+
+    def _handler(self):
+        target = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                target.requests += 1
+                mode = target.mode
+                if mode == "hang":
+                    time.sleep(target.hang_s)
+                    return
+                code = 500 if mode == "500" else 200
+                body = b"fault\n" if code != 200 else b"ok\n"
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return H
+
+    def _listen(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def set(self, mode):
+        """Switch behaviour; returns the wall time of the switch."""
+        with self.lock:
+            if mode == "refused" and self.mode != "refused":
+                self.server.shutdown()
+                self.server.server_close()
+            elif mode != "refused" and self.mode == "refused":
+                self._listen()
+            self.mode = mode
+            return time.time()
+
+    def close(self):
+        if self.mode != "refused":
+            self.server.shutdown()
+            self.server.server_close()
+
+
+class Empiric:
+    """`empiric serve` with a generated configuration."""
+
+    def __init__(self, binary, db, targets, prober="e2e"):
+        self.binary = binary
+        self.db = db
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="empiric-e2e-")
+        self.config = os.path.join(self.dir, "config.json")
+        with open(self.config, "w") as f:
+            json.dump({"listen": "127.0.0.1:%d" % self.port,
+                       "prober": {"name": prober}, "targets": targets}, f)
+        self.proc = None
+        self.log = open(os.path.join(self.dir, "serve.log"), "ab")
+
+    def start(self):
+        self.proc = subprocess.Popen([self.binary, "--db", self.db.conninfo, "serve",
+                                      "--config", self.config],
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                self.dump_log()
+                fail("empiric serve exited with %d" % self.proc.returncode)
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.dump_log()
+        fail("empiric serve did not answer /healthz within 20 s")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None:
+            return 0
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.dump_log()
+            fail("empiric serve did not stop within 30 s of %s" % sig.name)
+        self.proc = None
+        return rc
+
+    def get(self, path):
+        """(status, parsed JSON body)."""
+        url = "http://127.0.0.1:%d%s" % (self.port, path)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            body = e.read()
+            try:
+                return e.code, json.loads(body)
+            except ValueError:
+                return e.code, body
+
+    def dump_log(self):
+        self.log.flush()
+        with open(os.path.join(self.dir, "serve.log"), "rb") as f:
+            sys.stdout.write(f.read().decode(errors="replace")[-6000:])

@@ -1,0 +1,823 @@
+/* Unit tests for config: a full configuration loads with every field,
+ * defaults apply, and each class of problem is reported as its own line
+ * naming the file and JSON path, all of them in one pass. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "config.h"
+
+struct result {
+    enum emp_err rc;
+    struct emp_config *cfg;
+    size_t nerrs;
+    char *errs;   /* everything written to errs */
+};
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++)
+        if (*s == '\n')
+            n++;
+    return n;
+}
+
+/* Checks the invariants every load keeps: *out is set exactly when the
+ * result is EMP_OK, and each problem counted is one line of errs. */
+static void check_invariants(const struct result *r)
+{
+    if (r->rc == EMP_OK) {
+        assert_non_null(r->cfg);
+        assert_int_equal(r->nerrs, 0);
+        assert_string_equal(r->errs, "");
+    } else {
+        assert_null(r->cfg);
+        assert_true(r->nerrs > 0);
+    }
+    assert_int_equal(count_lines(r->errs), r->nerrs);
+}
+
+static void load_text(const char *text, struct result *r)
+{
+    size_t size = 0;
+    FILE *errs = open_memstream(&r->errs, &size);
+    assert_non_null(errs);
+    r->cfg = (struct emp_config *)(uintptr_t)1; /* must be overwritten */
+    r->rc = emp_config_load_string(text, "t.json", &r->cfg, errs, &r->nerrs);
+    assert_int_equal(fclose(errs), 0);
+    check_invariants(r);
+}
+
+static void load_path(const char *path, struct result *r)
+{
+    size_t size = 0;
+    FILE *errs = open_memstream(&r->errs, &size);
+    assert_non_null(errs);
+    r->rc = emp_config_load(path, &r->cfg, errs, &r->nerrs);
+    assert_int_equal(fclose(errs), 0);
+    check_invariants(r);
+}
+
+static void result_free(struct result *r)
+{
+    emp_config_free(r->cfg);
+    free(r->errs);
+    memset(r, 0, sizeof *r);
+}
+
+/* The line of errs containing `needle`, which must be there. */
+static void assert_has(const struct result *r, const char *needle)
+{
+    if (strstr(r->errs, needle) == NULL)
+        fail_msg("expected \"%s\" in:\n%s", needle, r->errs);
+}
+
+/* Load `text`, expect exactly one problem containing `needle`. */
+static void expect_one(const char *text, const char *needle)
+{
+    struct result r;
+    load_text(text, &r);
+    if (r.rc != EMP_ECONFIG || r.nerrs != 1)
+        fail_msg("for %s\nexpected one problem with \"%s\", got %zu:\n%s", text, needle,
+                 r.nerrs, r.errs);
+    assert_has(&r, needle);
+    result_free(&r);
+}
+
+/* Load `text`, which must be valid. */
+static void expect_ok(const char *text)
+{
+    struct result r;
+    load_text(text, &r);
+    if (r.rc != EMP_OK)
+        fail_msg("for %s\nexpected no problems, got:\n%s", text, r.errs);
+    result_free(&r);
+}
+
+/* One http target with `extra` (a JSON members list, may be empty) added. */
+static char *http_with(const char *extra)
+{
+    char *s = NULL;
+    int n = asprintf(&s,
+                     "{\"targets\": [{\"name\": \"web\", \"kind\": \"http\", "
+                     "\"url\": \"http://127.0.0.1:9000/\"%s%s}]}",
+                     extra[0] != '\0' ? ", " : "", extra);
+    assert_true(n > 0);
+    return s;
+}
+
+static void expect_http_one(const char *extra, const char *needle)
+{
+    char *text = http_with(extra);
+    expect_one(text, needle);
+    free(text);
+}
+
+static void expect_http_ok(const char *extra)
+{
+    char *text = http_with(extra);
+    expect_ok(text);
+    free(text);
+}
+
+static const char full_config[] =
+    "{\n"
+    "  \"listen\": \"0.0.0.0:9090\",\n"
+    "  \"prober\": {\"name\": \"eu-1\", \"location\": \"Frankfurt, rack 3\"},\n"
+    "  \"targets\": [\n"
+    "    {\"name\": \"web\", \"kind\": \"http\", \"url\": \"http://127.0.0.1:9000/health\",\n"
+    "     \"interval_ms\": 1000, \"timeout_ms\": 500, \"fail_threshold\": 3,\n"
+    "     \"recover_threshold\": 2, \"degraded_ms\": 300, \"expect_status\": [200, 204],\n"
+    "     \"group\": \"frontend\", \"reuse\": true},\n"
+    "    {\"name\": \"cache\", \"kind\": \"tcp\", \"host\": \"127.0.0.1\", \"port\": 6379,\n"
+    "     \"interval_ms\": 5000},\n"
+    "    {\"name\": \"db\", \"kind\": \"postgres\",\n"
+    "     \"conninfo\": \"host=127.0.0.1 port=5432 dbname=app\", \"query\": \"SELECT 2\"}\n"
+    "  ]\n"
+    "}\n";
+
+static void test_full_config_loads_every_field(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text(full_config, &r);
+    assert_int_equal(r.rc, EMP_OK);
+    const struct emp_config *c = r.cfg;
+    assert_string_equal(c->path, "t.json");
+    assert_string_equal(c->listen, "0.0.0.0:9090");
+    assert_string_equal(c->listen_host, "0.0.0.0");
+    assert_int_equal(c->listen_port, 9090);
+    assert_string_equal(c->prober_name, "eu-1");
+    assert_string_equal(c->prober_location, "Frankfurt, rack 3");
+    assert_int_equal(c->n_targets, 3);
+
+    const struct emp_target_config *w = &c->targets[0];
+    assert_string_equal(w->name, "web");
+    assert_int_equal(w->kind, EMP_KIND_HTTP);
+    assert_string_equal(w->url, "http://127.0.0.1:9000/health");
+    assert_int_equal(w->interval_ms, 1000);
+    assert_int_equal(w->timeout_ms, 500);
+    assert_int_equal(w->fail_threshold, 3);
+    assert_int_equal(w->recover_threshold, 2);
+    assert_int_equal(w->degraded_ms, 300);
+    assert_int_equal(w->n_expect_status, 2);
+    assert_int_equal(w->expect_status[0], 200);
+    assert_int_equal(w->expect_status[1], 204);
+    assert_string_equal(w->group, "frontend");
+    assert_true(w->reuse);
+    assert_null(w->host);
+    assert_null(w->conninfo);
+
+    const struct emp_target_config *t = &c->targets[1];
+    assert_string_equal(t->name, "cache");
+    assert_int_equal(t->kind, EMP_KIND_TCP);
+    assert_string_equal(t->host, "127.0.0.1");
+    assert_int_equal(t->port, 6379);
+    assert_int_equal(t->interval_ms, 5000);
+    assert_null(t->url);
+
+    const struct emp_target_config *p = &c->targets[2];
+    assert_string_equal(p->name, "db");
+    assert_int_equal(p->kind, EMP_KIND_POSTGRES);
+    assert_string_equal(p->conninfo, "host=127.0.0.1 port=5432 dbname=app");
+    assert_string_equal(p->query, "SELECT 2");
+    result_free(&r);
+}
+
+static void test_defaults_apply(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text("{\"targets\": ["
+              "{\"name\": \"a\", \"kind\": \"http\", \"url\": \"https://example.com\"},"
+              "{\"name\": \"b\", \"kind\": \"tcp\", \"host\": \"::1\", \"port\": 22,"
+              " \"interval_ms\": 1000},"
+              "{\"name\": \"c\", \"kind\": \"postgres\", \"conninfo\": \"dbname=x\"}]}",
+              &r);
+    assert_int_equal(r.rc, EMP_OK);
+    const struct emp_config *c = r.cfg;
+    assert_string_equal(c->listen, EMP_DEFAULT_LISTEN);
+    assert_string_equal(c->listen_host, "127.0.0.1");
+    assert_int_equal(c->listen_port, 8080);
+    assert_string_equal(c->prober_name, EMP_DEFAULT_PROBER);
+    assert_string_equal(c->prober_location, "");
+
+    const struct emp_target_config *a = &c->targets[0];
+    assert_int_equal(a->interval_ms, EMP_DEFAULT_INTERVAL_MS);
+    assert_int_equal(a->timeout_ms, EMP_DEFAULT_TIMEOUT_MS);
+    assert_int_equal(a->fail_threshold, EMP_DEFAULT_FAIL_THRESHOLD);
+    assert_int_equal(a->recover_threshold, EMP_DEFAULT_RECOVER_THRESHOLD);
+    assert_int_equal(a->degraded_ms, EMP_DEFAULT_DEGRADED_MS);
+    assert_int_equal(a->n_expect_status, 0);
+    assert_false(a->reuse);
+    assert_non_null(a->group);
+    assert_string_equal(a->group, "");
+
+    /* timeout defaults to the interval when that is shorter than 5 s */
+    assert_int_equal(c->targets[1].timeout_ms, 1000);
+    assert_string_equal(c->targets[1].group, "");
+    assert_string_equal(c->targets[2].query, EMP_DEFAULT_QUERY);
+    result_free(&r);
+}
+
+static void test_empty_and_missing_targets_are_valid(void **state)
+{
+    (void)state;
+    const char *texts[] = {"{}", "{\"targets\": []}", "{\"prober\": {}}"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        struct result r;
+        load_text(texts[i], &r);
+        assert_int_equal(r.rc, EMP_OK);
+        assert_int_equal(r.cfg->n_targets, 0);
+        assert_string_equal(r.cfg->prober_name, "local");
+        assert_int_equal(emp_config_find_target(r.cfg, "web"), -1);
+        result_free(&r);
+    }
+}
+
+static void test_listen_forms(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text("{\"listen\": \"[::1]:9000\"}", &r);
+    assert_int_equal(r.rc, EMP_OK);
+    assert_string_equal(r.cfg->listen, "[::1]:9000");
+    assert_string_equal(r.cfg->listen_host, "::1");
+    assert_int_equal(r.cfg->listen_port, 9000);
+    result_free(&r);
+
+    load_text("{\"listen\": \"localhost:65535\"}", &r);
+    assert_int_equal(r.rc, EMP_OK);
+    assert_string_equal(r.cfg->listen_host, "localhost");
+    assert_int_equal(r.cfg->listen_port, 65535);
+    result_free(&r);
+
+    const char *bad[] = {"localhost", "::1:80", "[::1]80", "[::1:80", "[zz]:80",
+                         "h:0", "h:65536", "h:80x", "h:-1", "h: 80", ":80", "",
+                         "a b:80", "h:"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "{\"listen\": \"%s\"}", bad[i]);
+        expect_one(text, "t.json: listen: expected \"host:port\" or \"[v6]:port\"");
+    }
+    expect_one("{\"listen\": 8080}", "t.json: listen: expected \"host:port\" or "
+                                     "\"[v6]:port\" with a port from 1 to 65535, got 8080");
+}
+
+static void test_syntax_error_has_line_and_column(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text("{\n  \"listen\": \"127.0.0.1:1\",\n  }\n", &r);
+    assert_int_equal(r.rc, EMP_ECONFIG);
+    assert_int_equal(r.nerrs, 1);
+    /* FILE:LINE:COLUMN: TEXT, the error at the stray brace on line 3 */
+    assert_true(strncmp(r.errs, "t.json:3:3: ", 12) == 0);
+    result_free(&r);
+
+    load_text("{\"a\": 1} x", &r);
+    assert_int_equal(r.rc, EMP_ECONFIG);
+    assert_true(strncmp(r.errs, "t.json:1:", 9) == 0);
+    assert_has(&r, "end of file expected");
+    result_free(&r);
+
+    load_text("", &r);
+    assert_int_equal(r.rc, EMP_ECONFIG);
+    assert_int_equal(r.nerrs, 1);
+    result_free(&r);
+}
+
+static void test_duplicate_keys_rejected(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text("{\"targets\": [\n"
+              "  {\"name\": \"a\", \"kind\": \"tcp\",\n"
+              "   \"host\": \"h\", \"port\": 1, \"port\": 2}]}",
+              &r);
+    assert_int_equal(r.rc, EMP_ECONFIG);
+    assert_int_equal(r.nerrs, 1);
+    assert_true(strncmp(r.errs, "t.json:3:", 9) == 0);
+    assert_has(&r, "duplicate object key");
+    result_free(&r);
+}
+
+static void test_unknown_keys(void **state)
+{
+    (void)state;
+    expect_one("{\"colour\": 1}", "t.json: colour: unknown key; the top level takes "
+                                  "listen, prober, targets");
+    expect_one("{\"prober\": {\"nmae\": \"x\"}}",
+               "t.json: prober.nmae: unknown key, did you mean \"name\"?");
+    expect_one("{\"prober\": {\"region\": \"x\"}}",
+               "prober.region: unknown key; prober takes name, location");
+    expect_http_one("\"intervall_ms\": 5",
+                    "targets[0].intervall_ms: unknown key, did you mean \"interval_ms\"?");
+    expect_http_one("\"colour\": 5", "targets[0].colour: unknown key; a http target takes");
+    /* keys that are not identifiers are quoted in the path */
+    expect_http_one("\"a b\": 5", "targets[0][\"a b\"]: unknown key");
+    /* keys of another kind */
+    expect_one("{\"targets\": [{\"name\": \"c\", \"kind\": \"tcp\", \"host\": \"h\","
+               " \"port\": 1, \"url\": \"http://h/\"}]}",
+               "t.json: targets[0].url: not valid for kind tcp (only for http)");
+    expect_http_one("\"port\": 80", "targets[0].port: not valid for kind http (only for tcp)");
+    expect_http_one("\"query\": \"SELECT 1\"",
+                    "targets[0].query: not valid for kind http (only for postgres)");
+}
+
+static void test_wrong_types(void **state)
+{
+    (void)state;
+    expect_http_one("\"interval_ms\": \"5s\"",
+                    "t.json: targets[0].interval_ms: expected an integer from 100 to "
+                    "86400000, got \"5s\"\n");
+    expect_http_one("\"interval_ms\": 1000.5",
+                    "targets[0].interval_ms: expected an integer from 100 to 86400000, "
+                    "got 1000.5");
+    expect_http_one("\"interval_ms\": true", "targets[0].interval_ms: expected an integer");
+    expect_http_one("\"interval_ms\": null", "got null");
+    expect_http_one("\"reuse\": \"yes\"",
+                    "targets[0].reuse: expected true or false, got \"yes\"");
+    expect_http_one("\"reuse\": 1", "targets[0].reuse: expected true or false, got 1");
+    expect_http_one("\"group\": 7", "targets[0].group: expected a string");
+    expect_http_one("\"expect_status\": 200",
+                    "targets[0].expect_status: expected an array of at most 16 status codes");
+    expect_http_one("\"expect_status\": [200, \"204\"]",
+                    "targets[0].expect_status[1]: expected an integer from 100 to 599, "
+                    "got \"204\"");
+    expect_one("{\"targets\": {}}",
+               "t.json: targets: expected an array of target objects, got {}");
+    expect_one("{\"targets\": [5]}", "t.json: targets[0]: expected an object, got 5");
+    expect_one("{\"prober\": \"x\"}", "t.json: prober: expected an object");
+    expect_one("{\"prober\": {\"location\": 3}}",
+               "prober.location: expected a string, got 3");
+    expect_one("[1, 2]", "t.json: expected an object at the top level, got [1,2]");
+    expect_one("{\"targets\": [{\"name\": 5, \"kind\": \"tcp\", \"host\": \"h\","
+               " \"port\": 1}]}",
+               "targets[0].name: expected a name of 1 to 128 characters");
+    expect_one("{\"targets\": [{\"name\": \"a\", \"kind\": [\"tcp\"], \"host\": \"h\","
+               " \"port\": 1}]}",
+               "targets[0].kind: expected one of \"http\", \"tcp\", \"postgres\", "
+               "got [\"tcp\"]");
+}
+
+static void test_missing_required_fields(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text("{\"targets\": [{},"
+              " {\"name\": \"h\", \"kind\": \"http\"},"
+              " {\"name\": \"t\", \"kind\": \"tcp\"},"
+              " {\"name\": \"p\", \"kind\": \"postgres\"}]}",
+              &r);
+    assert_int_equal(r.rc, EMP_ECONFIG);
+    assert_int_equal(r.nerrs, 6);
+    assert_has(&r, "t.json: targets[0].kind: required, expected one of \"http\", \"tcp\", "
+                   "\"postgres\"\n");
+    assert_has(&r, "t.json: targets[0].name: required, expected a name of 1 to 128 "
+                   "characters from [A-Za-z0-9._-]\n");
+    assert_has(&r, "t.json: targets[1].url: required, expected an http:// or https:// URL");
+    assert_has(&r, "t.json: targets[2].host: required");
+    assert_has(&r, "t.json: targets[2].port: required, expected an integer from 1 to 65535");
+    assert_has(&r, "t.json: targets[3].conninfo: required, expected a libpq connection "
+                   "string");
+    result_free(&r);
+}
+
+static void test_duplicate_names(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text("{\"targets\": ["
+              "{\"name\": \"web\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 1},"
+              "{\"name\": \"api\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 2},"
+              "{\"name\": \"web\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 3},"
+              "{\"name\": \"api\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 4},"
+              "{\"name\": \"web\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 5}]}",
+              &r);
+    assert_int_equal(r.rc, EMP_ECONFIG);
+    assert_int_equal(r.nerrs, 3);
+    assert_has(&r, "t.json: targets[2].name: duplicate name \"web\", first used by "
+                   "targets[0]\n");
+    assert_has(&r, "targets[3].name: duplicate name \"api\", first used by targets[1]\n");
+    assert_has(&r, "targets[4].name: duplicate name \"web\", first used by targets[0]\n");
+    result_free(&r);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    char long_name[EMP_NAME_MAX + 2];
+    memset(long_name, 'x', sizeof long_name);
+    long_name[EMP_NAME_MAX] = '\0';
+    char text[512];
+    /* 128 characters is the longest allowed */
+    snprintf(text, sizeof text,
+             "{\"targets\": [{\"name\": \"%s\", \"kind\": \"tcp\", \"host\": \"h\","
+             " \"port\": 1}]}",
+             long_name);
+    expect_ok(text);
+    long_name[EMP_NAME_MAX] = 'x';
+    long_name[EMP_NAME_MAX + 1] = '\0';
+    snprintf(text, sizeof text,
+             "{\"targets\": [{\"name\": \"%s\", \"kind\": \"tcp\", \"host\": \"h\","
+             " \"port\": 1}]}",
+             long_name);
+    expect_one(text, "targets[0].name: expected a name of 1 to 128 characters");
+
+    expect_ok("{\"targets\": [{\"name\": \"A-z_0.9\", \"kind\": \"tcp\", \"host\": \"h\","
+              " \"port\": 1}]}");
+    const char *bad[] = {"", "a b", "a/b", "caf\\u00e9", "a\\nb", "x:y"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text,
+                 "{\"targets\": [{\"name\": \"%s\", \"kind\": \"tcp\", \"host\": \"h\","
+                 " \"port\": 1}]}",
+                 bad[i]);
+        expect_one(text, "t.json: targets[0].name: expected a name of 1 to 128 characters "
+                         "from [A-Za-z0-9._-], got \"");
+    }
+    expect_one("{\"prober\": {\"name\": \"eu west\"}}",
+               "t.json: prober.name: expected a name of 1 to 128 characters from "
+               "[A-Za-z0-9._-], got \"eu west\"");
+}
+
+static void test_urls(void **state)
+{
+    (void)state;
+    const char *good[] = {"http://h", "https://example.com/x?y=1#z", "HTTP://h:1/",
+                          "http://[::1]:8080/health", "https://user:pw@h:65535/"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char extra[128];
+        snprintf(extra, sizeof extra, "\"url\": \"%s\"", good[i]);
+        char text[256];
+        snprintf(text, sizeof text, "{\"targets\": [{\"name\": \"w\", \"kind\": \"http\", %s}]}",
+                 extra);
+        expect_ok(text);
+    }
+    const char *bad[] = {"", "ftp://h/", "h/x", "http://", "http:///x", "http://u@/x", "http://:80/", "http://h:0/",
+                         "http://h:65536/", "http://h:x/", "http://h/a b",
+                         "http://h/\\t", "http://[::1/", "//h/x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "{\"targets\": [{\"name\": \"w\", \"kind\": \"http\", \"url\": \"%s\"}]}",
+                 bad[i]);
+        expect_one(text, "t.json: targets[0].url: expected an http:// or https:// URL with a "
+                         "host, got \"");
+    }
+    expect_one("{\"targets\": [{\"name\": \"w\", \"kind\": \"http\", \"url\": \"ftp://h\"}]}",
+               "got \"ftp://h\" (scheme must be http:// or https://)");
+    expect_one("{\"targets\": [{\"name\": \"w\", \"kind\": \"http\", \"url\": \"http:///x\"}]}",
+               "got \"http:///x\" (missing host)");
+}
+
+static void test_tcp_hosts_and_ports(void **state)
+{
+    (void)state;
+    const char *bad_ports[] = {"0", "65536", "-1", "\"80\"", "80.0"};
+    for (size_t i = 0; i < sizeof bad_ports / sizeof bad_ports[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "{\"targets\": [{\"name\": \"a\", \"kind\": \"tcp\", \"host\": \"h\","
+                 " \"port\": 1}, {\"name\": \"b\", \"kind\": \"tcp\", \"host\": \"h\","
+                 " \"port\": %s}]}",
+                 bad_ports[i]);
+        expect_one(text, "t.json: targets[1].port: expected an integer from 1 to 65535, got ");
+    }
+    expect_ok("{\"targets\": [{\"name\": \"b\", \"kind\": \"tcp\", \"host\": \"db.example\","
+              " \"port\": 65535}]}");
+    const char *bad_hosts[] = {"", "a b", "[::1]", "h/x"};
+    for (size_t i = 0; i < sizeof bad_hosts / sizeof bad_hosts[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "{\"targets\": [{\"name\": \"b\", \"kind\": \"tcp\", \"host\": \"%s\","
+                 " \"port\": 1}]}",
+                 bad_hosts[i]);
+        expect_one(text, "t.json: targets[0].host: expected a host name or IP address");
+    }
+}
+
+static void test_ranges(void **state)
+{
+    (void)state;
+    /* the edges are valid */
+    expect_http_ok("\"interval_ms\": 100, \"timeout_ms\": 100, \"degraded_ms\": 100");
+    expect_http_ok("\"interval_ms\": 86400000, \"timeout_ms\": 10, \"degraded_ms\": 0");
+    expect_http_ok("\"fail_threshold\": 100, \"recover_threshold\": 1");
+    expect_http_ok("\"expect_status\": [100, 599]");
+    expect_http_ok("\"expect_status\": []");
+    expect_http_ok("\"expect_status\": [200,201,202,203,204,205,206,207,208,226,"
+                   "300,301,302,303,304,307]");
+
+    expect_http_one("\"interval_ms\": 99",
+                    "targets[0].interval_ms: expected an integer from 100 to 86400000, got 99");
+    expect_http_one("\"interval_ms\": 86400001", "got 86400001");
+    expect_http_one("\"interval_ms\": 99999999999999", "got 99999999999999");
+    expect_http_one("\"timeout_ms\": 9",
+                    "targets[0].timeout_ms: expected an integer from 10 to interval_ms "
+                    "(10000), got 9");
+    expect_http_one("\"interval_ms\": 1000, \"timeout_ms\": 1001",
+                    "targets[0].timeout_ms: expected an integer from 10 to interval_ms (1000), "
+                    "got 1001");
+    expect_http_one("\"fail_threshold\": 0",
+                    "targets[0].fail_threshold: expected an integer from 1 to 100, got 0");
+    expect_http_one("\"recover_threshold\": 101",
+                    "targets[0].recover_threshold: expected an integer from 1 to 100, got 101");
+    expect_http_one("\"timeout_ms\": 500, \"degraded_ms\": 501",
+                    "targets[0].degraded_ms: expected an integer from 0 to timeout_ms (500), "
+                    "got 501");
+    /* with no timeout given, degraded_ms is bounded by the default timeout */
+    expect_http_one("\"interval_ms\": 200, \"degraded_ms\": 201",
+                    "targets[0].degraded_ms: expected an integer from 0 to timeout_ms (200)");
+    expect_http_one("\"degraded_ms\": -1", "targets[0].degraded_ms: expected an integer");
+    expect_http_one("\"expect_status\": [99]",
+                    "targets[0].expect_status[0]: expected an integer from 100 to 599, got 99");
+    expect_http_one("\"expect_status\": [200, 600]", "targets[0].expect_status[1]: ");
+    expect_http_one("\"expect_status\": [200,201,202,203,204,205,206,207,208,226,"
+                    "300,301,302,303,304,307,308]",
+                    "targets[0].expect_status: expected at most 16 status codes, got 17");
+    /* a bad interval is reported once, not again through the timeout */
+    expect_http_one("\"interval_ms\": 5, \"timeout_ms\": 5000", "targets[0].interval_ms: ");
+}
+
+static void test_unknown_kind(void **state)
+{
+    (void)state;
+    /* keys of real kinds are not blamed when the kind itself is wrong */
+    expect_one("{\"targets\": [{\"name\": \"u\", \"kind\": \"udp\", \"host\": \"h\","
+               " \"port\": 53}]}",
+               "t.json: targets[0].kind: expected one of \"http\", \"tcp\", \"postgres\", "
+               "got \"udp\"\n");
+    expect_one("{\"targets\": [{\"name\": \"u\", \"kind\": \"\", \"url\": \"http://h\"}]}",
+               "targets[0].kind: expected one of \"http\", \"tcp\", \"postgres\", got \"\"");
+    expect_one("{\"targets\": [{\"name\": \"u\", \"kind\": \"HTTP\", \"url\": \"http://h\"}]}",
+               "got \"HTTP\"");
+}
+
+static void test_postgres(void **state)
+{
+    (void)state;
+    expect_ok("{\"targets\": [{\"name\": \"p\", \"kind\": \"postgres\","
+              " \"conninfo\": \"postgresql://u@127.0.0.1:5432/app?sslmode=disable\"}]}");
+    struct result r;
+    load_text("{\"targets\": [{\"name\": \"p\", \"kind\": \"postgres\","
+              " \"conninfo\": \"host=h password=hunter2 port\"}]}",
+              &r);
+    assert_int_equal(r.nerrs, 1);
+    /* libpq's own words, on one line, and the password is not echoed */
+    assert_has(&r, "t.json: targets[0].conninfo: expected a libpq connection string: "
+                   "missing \"=\" after \"port\" in connection info string\n");
+    assert_null(strstr(r.errs, "hunter2"));
+    result_free(&r);
+
+    expect_one("{\"targets\": [{\"name\": \"p\", \"kind\": \"postgres\","
+               " \"conninfo\": \"bogus=1\"}]}",
+               "targets[0].conninfo: expected a libpq connection string: invalid "
+               "connection option \"bogus\"");
+    expect_one("{\"targets\": [{\"name\": \"p\", \"kind\": \"postgres\", \"conninfo\": \"\"}]}",
+               "targets[0].conninfo: expected a libpq connection string, got \"\"");
+    expect_one("{\"targets\": [{\"name\": \"p\", \"kind\": \"postgres\","
+               " \"conninfo\": \"dbname=x\", \"query\": \"\"}]}",
+               "targets[0].query: expected a non-empty SQL query, got \"\"");
+    expect_one("{\"targets\": [{\"name\": \"p\", \"kind\": \"postgres\","
+               " \"conninfo\": \"dbname=x\", \"query\": 1}]}",
+               "targets[0].query: expected a non-empty SQL query, got 1");
+}
+
+static void test_every_problem_is_reported(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text("{\n"
+              "  \"listen\": \"nohost\",\n"
+              "  \"prober\": {\"name\": \"\", \"extra\": 1},\n"
+              "  \"verbose\": true,\n"
+              "  \"targets\": [\n"
+              "    {\"name\": \"web\", \"kind\": \"http\", \"url\": \"ftp://x\","
+              "     \"interval_ms\": \"5s\", \"fail_threshold\": 0, \"reuse\": \"no\"},\n"
+              "    {\"name\": \"web\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 70000,"
+              "     \"url\": \"http://h\"},\n"
+              "    {\"name\": \"bad name\", \"kind\": \"smtp\"},\n"
+              "    {\"name\": \"pg\", \"kind\": \"postgres\", \"conninfo\": \"x\","
+              "     \"expect_status\": [200]}\n"
+              "  ]\n"
+              "}\n",
+              &r);
+    assert_int_equal(r.rc, EMP_ECONFIG);
+    const char *lines[] = {
+        "t.json: listen: expected \"host:port\"",
+        "t.json: prober.name: expected a name",
+        "t.json: prober.extra: unknown key",
+        "t.json: verbose: unknown key",
+        "t.json: targets[0].url: expected an http:// or https:// URL",
+        "t.json: targets[0].interval_ms: expected an integer from 100 to 86400000, got \"5s\"",
+        "t.json: targets[0].fail_threshold: expected an integer from 1 to 100, got 0",
+        "t.json: targets[0].reuse: expected true or false, got \"no\"",
+        "t.json: targets[1].name: duplicate name \"web\", first used by targets[0]",
+        "t.json: targets[1].port: expected an integer from 1 to 65535, got 70000",
+        "t.json: targets[1].url: not valid for kind tcp",
+        "t.json: targets[2].name: expected a name",
+        "t.json: targets[2].kind: expected one of",
+        "t.json: targets[3].conninfo: expected a libpq connection string: ",
+        "t.json: targets[3].expect_status: not valid for kind postgres",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        assert_has(&r, lines[i]);
+    assert_int_equal(r.nerrs, sizeof lines / sizeof lines[0]);
+    result_free(&r);
+}
+
+static void test_long_values_are_cut(void **state)
+{
+    (void)state;
+    char big[600];
+    memset(big, 'a', sizeof big);
+    big[sizeof big - 1] = '\0';
+    char text[800];
+    snprintf(text, sizeof text, "{\"listen\": [\"%s\"]}", big);
+    struct result r;
+    load_text(text, &r);
+    assert_int_equal(r.nerrs, 1);
+    assert_has(&r, "got [\"aaaa");
+    assert_has(&r, "...\n");
+    assert_true(strlen(r.errs) < 200);
+    result_free(&r);
+
+    /* cut between, never inside, UTF-8 sequences */
+    char text2[800] = "{\"listen\": \"";
+    for (int i = 0; i < 100; i++)
+        strcat(text2, "\xc3\xa9");
+    strcat(text2, "\"}");
+    load_text(text2, &r);
+    assert_int_equal(r.nerrs, 1);
+    assert_has(&r, "\xc3\xa9... (missing \":port\")\n");
+    result_free(&r);
+}
+
+static void test_load_from_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/empiric-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *fp = fdopen(fd, "w");
+    assert_non_null(fp);
+    assert_int_equal(fputs(full_config, fp) >= 0, 1);
+    assert_int_equal(fclose(fp), 0);
+
+    struct result r;
+    load_path(path, &r);
+    assert_int_equal(r.rc, EMP_OK);
+    assert_string_equal(r.cfg->path, path);
+    assert_int_equal(r.cfg->n_targets, 3);
+    result_free(&r);
+
+    /* syntax errors in a file carry the file name, line and column */
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("{\n\n  \"listen\" \"x\"\n}\n", fp);
+    assert_int_equal(fclose(fp), 0);
+    load_path(path, &r);
+    assert_int_equal(r.rc, EMP_ECONFIG);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s:3:", path);
+    assert_true(strncmp(r.errs, prefix, strlen(prefix)) == 0);
+    result_free(&r);
+    assert_int_equal(unlink(path), 0);
+
+    load_path(path, &r);
+    assert_int_equal(r.rc, EMP_ECONFIG);
+    char want[128];
+    snprintf(want, sizeof want, "%s: cannot read: %s\n", path, strerror(ENOENT));
+    assert_string_equal(r.errs, want);
+    result_free(&r);
+
+    load_path("/tmp", &r);
+    assert_int_equal(r.rc, EMP_ECONFIG);
+    snprintf(want, sizeof want, "/tmp: cannot read: %s\n", strerror(EISDIR));
+    assert_string_equal(r.errs, want);
+    result_free(&r);
+}
+
+static void test_find_target_and_kind_name(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text(full_config, &r);
+    assert_int_equal(emp_config_find_target(r.cfg, "web"), 0);
+    assert_int_equal(emp_config_find_target(r.cfg, "db"), 2);
+    assert_int_equal(emp_config_find_target(r.cfg, "nope"), -1);
+    assert_int_equal(emp_config_find_target(r.cfg, NULL), -1);
+    assert_int_equal(emp_config_find_target(NULL, "web"), -1);
+    result_free(&r);
+    assert_string_equal(emp_kind_name(EMP_KIND_HTTP), "http");
+    assert_string_equal(emp_kind_name(EMP_KIND_TCP), "tcp");
+    assert_string_equal(emp_kind_name(EMP_KIND_POSTGRES), "postgres");
+    assert_string_equal(emp_kind_name((enum emp_target_kind)42), "unknown");
+}
+
+static void test_arguments_and_null_errs(void **state)
+{
+    (void)state;
+    struct emp_config *cfg = (struct emp_config *)(uintptr_t)1;
+    size_t n = 99;
+    /* with no stream the problems are still counted */
+    assert_int_equal(emp_config_load_string("{\"a\": 1, \"b\": 2}", "x.json", &cfg, NULL, &n),
+                     EMP_ECONFIG);
+    assert_null(cfg);
+    assert_int_equal(n, 2);
+    assert_int_equal(emp_config_load_string("{}", NULL, &cfg, NULL, NULL), EMP_OK);
+    assert_string_equal(cfg->path, "(string)");
+    emp_config_free(cfg);
+    assert_int_equal(emp_config_load_string(NULL, "x", &cfg, NULL, NULL), EMP_EINVAL);
+    assert_null(cfg);
+    assert_int_equal(emp_config_load_string("{}", "x", NULL, NULL, NULL), EMP_EINVAL);
+    assert_int_equal(emp_config_load(NULL, &cfg, NULL, NULL), EMP_EINVAL);
+    emp_config_free(NULL);
+}
+
+/* Fail the Nth jansson allocation: once the text has parsed, a failure must
+ * come back as EMP_ENOMEM, never as a configuration problem or a success,
+ * and leak nothing. (jansson reports a failure inside its lexer as a syntax
+ * error, so those are let through as long as they say where.) */
+static int allocs_left;
+
+static void *failing_malloc(size_t size)
+{
+    if (allocs_left-- <= 0)
+        return NULL;
+    return malloc(size);
+}
+
+static void run_with_failures(const char *text, enum emp_err want)
+{
+    bool succeeded = false;
+    for (int n = 0; n < 10000 && !succeeded; n++) {
+        allocs_left = n;
+        json_set_alloc_funcs(failing_malloc, free);
+        struct result r;
+        load_text(text, &r);
+        json_set_alloc_funcs(malloc, free);
+        if (r.rc == EMP_ENOMEM)
+            assert_has(&r, "t.json: out of memory\n");
+        else if (r.rc != want)
+            assert_true(r.rc == EMP_ECONFIG && r.nerrs == 1 &&
+                        strncmp(r.errs, "t.json:", 7) == 0 && r.errs[7] >= '1' &&
+                        r.errs[7] <= '9');
+        succeeded = r.rc == want;
+        result_free(&r);
+    }
+    assert_true(succeeded);
+}
+
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    run_with_failures(full_config, EMP_OK);
+    run_with_failures("{\"targets\": [{\"name\": \"a b\", \"kind\": \"x\", \"q\": [1]},"
+                      " {\"name\": \"a\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 1},"
+                      " {\"name\": \"a\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 1}],"
+                      " \"odd key\": 1}",
+                      EMP_ECONFIG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_config_loads_every_field),
+        cmocka_unit_test(test_defaults_apply),
+        cmocka_unit_test(test_empty_and_missing_targets_are_valid),
+        cmocka_unit_test(test_listen_forms),
+        cmocka_unit_test(test_syntax_error_has_line_and_column),
+        cmocka_unit_test(test_duplicate_keys_rejected),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_missing_required_fields),
+        cmocka_unit_test(test_duplicate_names),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_tcp_hosts_and_ports),
+        cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_unknown_kind),
+        cmocka_unit_test(test_postgres),
+        cmocka_unit_test(test_every_problem_is_reported),
+        cmocka_unit_test(test_long_values_are_cut),
+        cmocka_unit_test(test_load_from_file),
+        cmocka_unit_test(test_find_target_and_kind_name),
+        cmocka_unit_test(test_arguments_and_null_errs),
+        cmocka_unit_test(test_allocation_failures),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

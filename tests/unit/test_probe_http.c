@@ -1,0 +1,342 @@
+/* HTTP probes on a real loop against a misbehaving loopback server: status
+ * checks, connection refused, a hang past the timeout, an endless chunked
+ * body, endless headers, garbage instead of HTTP, and connection reuse. */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "loop.h"
+#include "probe.h"
+#include "timeutil.h"
+
+/* --- a server whose behaviour depends on the request path ------------- */
+
+struct server {
+    int lfd;
+    int port;
+    int stop_pipe[2];
+    pthread_t thread;
+    atomic_int connections;
+};
+
+struct conn {
+    struct server *s;
+    int fd;
+};
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Wait up to ms for the server to stop; true when it did. */
+static bool stopping(struct server *s, int ms)
+{
+    struct pollfd pfd = {.fd = s->stop_pipe[0], .events = POLLIN};
+    return poll(&pfd, 1, ms) > 0;
+}
+
+static void *serve_conn(void *arg)
+{
+    struct conn *c = arg;
+    char req[4096];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = recv(c->fd, req + got, sizeof req - 1 - got, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        req[got] = '\0';
+        if (strstr(req, "\r\n\r\n") != NULL)
+            break;
+    }
+    char path[64] = "";
+    sscanf(req, "GET %63s", path);
+    if (strcmp(path, "/ok") == 0) {
+        const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+        send_all(c->fd, resp, strlen(resp));
+        /* Keep the connection open a moment so reuse is possible. */
+        if (strstr(req, "Connection: close") == NULL) {
+            got = 0;
+            ssize_t r = recv(c->fd, req, sizeof req - 1, 0);
+            if (r > 0)
+                send_all(c->fd, resp, strlen(resp));
+        }
+    } else if (strcmp(path, "/500") == 0) {
+        const char *resp = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
+        send_all(c->fd, resp, strlen(resp));
+    } else if (strcmp(path, "/hang") == 0) {
+        stopping(c->s, 5000);
+    } else if (strcmp(path, "/endless") == 0) {
+        const char *head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        send_all(c->fd, head, strlen(head));
+        char chunk[8192 + 16];
+        int n = snprintf(chunk, sizeof chunk, "2000\r\n");
+        memset(chunk + n, 'x', 8192);
+        memcpy(chunk + n + 8192, "\r\n", 2);
+        for (int i = 0; i < 100000 && !stopping(c->s, 0); i++)
+            send_all(c->fd, chunk, (size_t)n + 8192 + 2);
+    } else if (strcmp(path, "/headers") == 0) {
+        const char *head = "HTTP/1.1 200 OK\r\n";
+        send_all(c->fd, head, strlen(head));
+        char line[1024];
+        for (int i = 0; i < 100000 && !stopping(c->s, 0); i++) {
+            int n = snprintf(line, sizeof line, "X-Filler-%d: %0900d\r\n", i, 0);
+            send_all(c->fd, line, (size_t)n);
+        }
+    } else if (strcmp(path, "/garbage") == 0) {
+        const char *g = "SSH-2.0-NotHTTP\r\n\r\n\x01\x02\x03";
+        send_all(c->fd, g, strlen(g));
+    }
+    close(c->fd);
+    free(c);
+    return NULL;
+}
+
+static void *accept_loop(void *arg)
+{
+    struct server *s = arg;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = s->lfd, .events = POLLIN},
+                              {.fd = s->stop_pipe[0], .events = POLLIN}};
+        if (poll(p, 2, -1) < 0 || (p[1].revents & POLLIN))
+            return NULL;
+        int fd = accept(s->lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        atomic_fetch_add(&s->connections, 1);
+        struct conn *c = malloc(sizeof *c);
+        c->s = s;
+        c->fd = fd;
+        pthread_t t;
+        pthread_create(&t, NULL, serve_conn, c);
+        pthread_detach(t);
+    }
+}
+
+static void server_start(struct server *s)
+{
+    memset(s, 0, sizeof *s);
+    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s->lfd, 64), 0);
+    socklen_t len = sizeof a;
+    getsockname(s->lfd, (struct sockaddr *)&a, &len);
+    s->port = ntohs(a.sin_port);
+    assert_int_equal(pipe(s->stop_pipe), 0);
+    pthread_create(&s->thread, NULL, accept_loop, s);
+}
+
+static void server_stop(struct server *s)
+{
+    ssize_t w = write(s->stop_pipe[1], "x", 1);
+    (void)w;
+    pthread_join(s->thread, NULL);
+    close(s->lfd);
+    usleep(100 * 1000); /* let connection threads see the stop */
+}
+
+/* --- driving one probe ------------------------------------------------ */
+
+static void on_done(struct emp_probe *pr)
+{
+    pr->in_flight = false;
+    pr->r.latency_us = emp_mono_us() - pr->started_mono_us;
+    emp_loop_stop(pr->loop);
+}
+
+static void run_probe(struct emp_http *h, struct emp_loop *loop, struct emp_probe *pr)
+{
+    pr->loop = loop;
+    pr->done = on_done;
+    memset(&pr->r, 0, sizeof pr->r);
+    pr->r.started_at_us = emp_now_us();
+    pr->started_mono_us = emp_loop_update_time(loop);
+    assert_int_equal(emp_probe_http_start(h, pr), EMP_OK);
+    emp_loop_run(loop, false);
+}
+
+static struct emp_target_config target(char *url, int timeout_ms)
+{
+    struct emp_target_config tc = {
+        .name = "t", .kind = EMP_KIND_HTTP, .group = "", .url = url,
+        .interval_ms = 1000, .timeout_ms = timeout_ms, .fail_threshold = 1,
+        .recover_threshold = 1,
+    };
+    return tc;
+}
+
+struct fixture {
+    struct server srv;
+    struct emp_loop *loop;
+    struct emp_http *http;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    server_start(&f->srv);
+    f->loop = emp_loop_new();
+    f->http = emp_http_new(f->loop);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    emp_http_free(f->http);
+    emp_loop_free(f->loop);
+    server_stop(&f->srv);
+    free(f);
+    return 0;
+}
+
+static struct emp_result probe_path(struct fixture *f, const char *path, int timeout_ms,
+                                    const int *expect, size_t n_expect)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", f->srv.port, path);
+    struct emp_target_config tc = target(url, timeout_ms);
+    for (size_t i = 0; i < n_expect; i++)
+        tc.expect_status[i] = expect[i];
+    tc.n_expect_status = n_expect;
+    struct emp_probe pr = {.cfg = &tc};
+    run_probe(f->http, f->loop, &pr);
+    emp_probe_http_cleanup(f->http, &pr);
+    return pr.r;
+}
+
+static void test_ok(void **state)
+{
+    struct emp_result r = probe_path(*state, "/ok", 1000, NULL, 0);
+    assert_int_equal(r.status, EMP_STATUS_OK);
+    assert_string_equal(r.err_class, "");
+}
+
+static void test_status_500_fails_and_expected_500_passes(void **state)
+{
+    struct emp_result r = probe_path(*state, "/500", 1000, NULL, 0);
+    assert_int_equal(r.status, EMP_STATUS_FAIL);
+    assert_string_equal(r.err_class, "http_status");
+    assert_non_null(strstr(r.message, "500"));
+    int only500[] = {500};
+    r = probe_path(*state, "/500", 1000, only500, 1);
+    assert_int_equal(r.status, EMP_STATUS_OK);
+    int only204[] = {204};
+    r = probe_path(*state, "/ok", 1000, only204, 1);
+    assert_int_equal(r.status, EMP_STATUS_FAIL);
+}
+
+static void test_hang_times_out_on_time(void **state)
+{
+    struct emp_result r = probe_path(*state, "/hang", 300, NULL, 0);
+    assert_int_equal(r.status, EMP_STATUS_FAIL);
+    assert_string_equal(r.err_class, "timeout");
+    assert_true(r.latency_us >= 290 * 1000);
+    assert_true(r.latency_us < 1000 * 1000);
+}
+
+static void test_endless_body_is_capped(void **state)
+{
+    struct emp_result r = probe_path(*state, "/endless", 3000, NULL, 0);
+    assert_int_equal(r.status, EMP_STATUS_FAIL);
+    assert_string_equal(r.err_class, "body_too_large");
+    assert_true(r.latency_us < 2000 * 1000);
+}
+
+static void test_endless_headers_are_capped(void **state)
+{
+    struct emp_result r = probe_path(*state, "/headers", 3000, NULL, 0);
+    assert_int_equal(r.status, EMP_STATUS_FAIL);
+    assert_string_equal(r.err_class, "headers_too_large");
+}
+
+static void test_garbage_is_a_protocol_failure(void **state)
+{
+    struct emp_result r = probe_path(*state, "/garbage", 1000, NULL, 0);
+    assert_int_equal(r.status, EMP_STATUS_FAIL);
+    assert_string_equal(r.err_class, "protocol");
+}
+
+static void test_refused(void **state)
+{
+    (void)state;
+    struct fixture *f = *state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd); /* a port nobody listens on */
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(a.sin_port));
+    struct emp_target_config tc = target(url, 1000);
+    struct emp_probe pr = {.cfg = &tc};
+    run_probe(f->http, f->loop, &pr);
+    emp_probe_http_cleanup(f->http, &pr);
+    assert_int_equal(pr.r.status, EMP_STATUS_FAIL);
+    assert_string_equal(pr.r.err_class, "refused");
+}
+
+static void test_fresh_connection_unless_reuse(void **state)
+{
+    struct fixture *f = *state;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", f->srv.port);
+    struct emp_target_config tc = target(url, 1000);
+    struct emp_probe pr = {.cfg = &tc};
+    int before = atomic_load(&f->srv.connections);
+    run_probe(f->http, f->loop, &pr);
+    run_probe(f->http, f->loop, &pr);
+    emp_probe_http_cleanup(f->http, &pr);
+    assert_int_equal(atomic_load(&f->srv.connections) - before, 2);
+
+    tc.reuse = true;
+    struct emp_probe pr2 = {.cfg = &tc};
+    before = atomic_load(&f->srv.connections);
+    run_probe(f->http, f->loop, &pr2);
+    assert_int_equal(pr2.r.status, EMP_STATUS_OK);
+    run_probe(f->http, f->loop, &pr2);
+    assert_int_equal(pr2.r.status, EMP_STATUS_OK);
+    emp_probe_http_cleanup(f->http, &pr2);
+    assert_int_equal(atomic_load(&f->srv.connections) - before, 1);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_500_fails_and_expected_500_passes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hang_times_out_on_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_endless_body_is_capped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_endless_headers_are_capped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_is_a_protocol_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fresh_connection_unless_reuse, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests_name("probe_http", tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
