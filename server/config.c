@@ -6,10 +6,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -89,7 +91,7 @@ int emp_config_find_target(const struct emp_config *cfg, const char *name)
 {
     if (cfg == NULL || name == NULL)
         return -1;
-    for (size_t i = 0; i < cfg->n_targets && i <= INT32_MAX; i++)
+    for (size_t i = 0; i < cfg->n_targets && i <= INT_MAX; i++)
         if (cfg->targets[i].name != NULL && strcmp(cfg->targets[i].name, name) == 0)
             return (int)i;
     return -1;
@@ -187,17 +189,24 @@ static bool is_simple_key(const char *key)
     return true;
 }
 
+static struct where where_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A path cut to WHERE_MAX bytes; a path that long is already unreadable. */
+static struct where where_fmt(const char *fmt, ...)
+{
+    struct where w;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w.s, sizeof w.s, fmt, ap);
+    va_end(ap);
+    return w;
+}
+
 /* `base.key`, or `base["odd key"]` when the key is not an identifier. */
 static struct where at_key(struct ctx *c, const char *base, const char *key)
 {
-    struct where w;
-    if (is_simple_key(key)) {
-        if (base[0] == '\0')
-            snprintf(w.s, sizeof w.s, "%s", key);
-        else
-            snprintf(w.s, sizeof w.s, "%s.%s", base, key);
-        return w;
-    }
+    if (is_simple_key(key))
+        return base[0] == '\0' ? where_fmt("%s", key) : where_fmt("%s.%s", base, key);
     json_t *k = json_string(key); /* keys are valid UTF-8: jansson checked */
     struct shown q;
     if (k == NULL) {
@@ -207,15 +216,12 @@ static struct where at_key(struct ctx *c, const char *base, const char *key)
         q = show(c, k);
         json_decref(k);
     }
-    snprintf(w.s, sizeof w.s, "%s[%s]", base, q.s);
-    return w;
+    return where_fmt("%s[%s]", base, q.s);
 }
 
 static struct where at_index(const char *base, size_t i)
 {
-    struct where w;
-    snprintf(w.s, sizeof w.s, "%s[%zu]", base, i);
-    return w;
+    return where_fmt("%s[%zu]", base, i);
 }
 
 /* Edit distance, for "did you mean"; keys are short. */
@@ -244,12 +250,14 @@ static size_t distance(const char *a, const char *b)
     return row[lb];
 }
 
-/* Report every key of `obj` that `keys` does not allow for `kind_bit` (0
- * when the kind is unknown: then only keys valid for no kind are reported). */
+/* Report every key of `obj` that `keys` does not allow for `kind` (-1 when
+ * there is no kind or it is unknown: then only keys valid for no kind are
+ * reported). `holder` names the object in messages ("a tcp target"). */
 static void check_keys(struct ctx *c, const json_t *obj, const char *base,
-                       const struct key_spec *keys, size_t n_keys,
-                       unsigned kind_bit, const char *what)
+                       const struct key_spec *keys, size_t n_keys, int kind,
+                       const char *holder)
 {
+    unsigned kind_bit = kind >= 0 ? 1u << kind : 0;
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)obj, key, v) {
@@ -269,7 +277,8 @@ static void check_keys(struct ctx *c, const json_t *obj, const char *base,
                 snprintf(owners + used, sizeof owners - used, "%s%s",
                          used > 0 ? ", " : "", kind_names[k]);
             }
-            report(c, w.s, "not valid for kind %s (only for %s)", what, owners);
+            report(c, w.s, "not valid for kind %s (only for %s)",
+                   kind_names[kind], owners);
             continue;
         }
         const char *near = NULL;
@@ -278,7 +287,7 @@ static void check_keys(struct ctx *c, const json_t *obj, const char *base,
             if (kind_bit != 0 && (keys[i].kinds & kind_bit) == 0)
                 continue;
             size_t d = distance(key, keys[i].key);
-            if (d < best) {
+            if (d < best && d < strlen(key)) {
                 best = d;
                 near = keys[i].key;
             }
@@ -295,8 +304,7 @@ static void check_keys(struct ctx *c, const json_t *obj, const char *base,
             snprintf(valid + used, sizeof valid - used, "%s%s", used > 0 ? ", " : "",
                      keys[i].key);
         }
-        report(c, w.s, "unknown key; %s takes %s", what[0] == '\0' ? "the top level" : what,
-               valid);
+        report(c, w.s, "unknown key; %s takes %s", holder, valid);
     }
 }
 
@@ -478,8 +486,19 @@ static const char *url_problem(struct ctx *c, const char *s)
     for (const char *p = s; *p != '\0'; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
             return "contains a space or control character";
-    if (strncasecmp(s, "http://", 7) != 0 && strncasecmp(s, "https://", 8) != 0)
+    size_t skip = strncasecmp(s, "http://", 7) == 0    ? 7
+                  : strncasecmp(s, "https://", 8) == 0 ? 8
+                                                       : 0;
+    if (skip == 0)
         return "scheme must be http:// or https://";
+    /* curl reads "http:///x" as host "x"; we want the host where it is
+     * written: between "//" (after any user@) and the first "/?#" or ":". */
+    const char *auth = s + skip;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', auth_len);
+    const char *host_at = at != NULL ? at + 1 : auth;
+    if (host_at == auth + auth_len || *host_at == ':')
+        return "missing host";
     CURLU *u = curl_url();
     if (u == NULL) {
         c->oom = true;
@@ -555,7 +574,7 @@ static void load_prober(struct ctx *c, const json_t *root, struct emp_config *cf
             name = s;
         if (get_string(c, p, "prober", "location", "a string", &s) == FIELD_OK)
             location = s;
-        check_keys(c, p, "prober", prober_keys, N_ELEMS(prober_keys), 0, "prober");
+        check_keys(c, p, "prober", prober_keys, N_ELEMS(prober_keys), -1, "prober");
     }
     cfg->prober_name = dup(c, name);
     cfg->prober_location = dup(c, location);
@@ -674,20 +693,8 @@ static void load_target(struct ctx *c, const json_t *t, size_t i, json_t *seen,
         return;
     }
 
-    /* The kind first: it decides which keys are valid. */
     const char *s;
-    int kind = -1;
-    enum field f = get_string(c, t, base.s, "kind", KIND_EXPECTED, &s);
-    if (f == FIELD_ABSENT)
-        report_missing(c, base.s, "kind", KIND_EXPECTED);
-    for (size_t k = 0; f == FIELD_OK && k < N_ELEMS(kind_names); k++)
-        if (strcmp(s, kind_names[k]) == 0)
-            kind = (int)k;
-    if (f == FIELD_OK && kind < 0)
-        report_value(c, t, base.s, "kind", KIND_EXPECTED, NULL);
-    out->kind = kind < 0 ? EMP_KIND_HTTP : (enum emp_target_kind)kind;
-
-    f = get_string(c, t, base.s, "name", NAME_EXPECTED, &s);
+    enum field f = get_string(c, t, base.s, "name", NAME_EXPECTED, &s);
     if (f == FIELD_ABSENT) {
         report_missing(c, base.s, "name", NAME_EXPECTED);
     } else if (f == FIELD_OK && !valid_name(s)) {
@@ -696,12 +703,24 @@ static void load_target(struct ctx *c, const json_t *t, size_t i, json_t *seen,
         const json_t *first = json_object_get(seen, s);
         if (first != NULL)
             report(c, at_key(c, base.s, "name").s,
-                   "duplicate name \"%s\", first used by targets[%lld]", s,
+                   "duplicate target name \"%s\" (first at targets[%lld])", s,
                    (long long)json_integer_value(first));
         else if (json_object_set_new(seen, s, json_integer((json_int_t)i)) != 0)
             c->oom = true;
         out->name = dup(c, s);
     }
+
+    /* The kind decides which keys are valid. */
+    int kind = -1;
+    f = get_string(c, t, base.s, "kind", KIND_EXPECTED, &s);
+    if (f == FIELD_ABSENT)
+        report_missing(c, base.s, "kind", KIND_EXPECTED);
+    for (size_t k = 0; f == FIELD_OK && k < N_ELEMS(kind_names); k++)
+        if (strcmp(s, kind_names[k]) == 0)
+            kind = (int)k;
+    if (f == FIELD_OK && kind < 0)
+        report_value(c, t, base.s, "kind", KIND_EXPECTED, NULL);
+    out->kind = kind < 0 ? EMP_KIND_HTTP : (enum emp_target_kind)kind;
 
     f = get_string(c, t, base.s, "group", GROUP_EXPECTED, &s);
     if (f == FIELD_OK && (strlen(s) > EMP_NAME_MAX || has_control(s)))
@@ -726,17 +745,16 @@ static void load_target(struct ctx *c, const json_t *t, size_t i, json_t *seen,
     get_int(c, t, base.s, "degraded_ms", 0, timeout_max, "timeout_ms",
             EMP_DEFAULT_DEGRADED_MS, &out->degraded_ms);
 
-    unsigned kind_bit = 0;
     if (kind == EMP_KIND_HTTP)
         load_http(c, t, base.s, out);
     else if (kind == EMP_KIND_TCP)
         load_tcp(c, t, base.s, out);
     else if (kind == EMP_KIND_POSTGRES)
         load_postgres(c, t, base.s, out);
+    char holder[32] = "a target";
     if (kind >= 0)
-        kind_bit = 1u << kind;
-    check_keys(c, t, base.s, target_keys, N_ELEMS(target_keys), kind_bit,
-               kind >= 0 ? kind_names[kind] : "a target");
+        snprintf(holder, sizeof holder, "a %s target", kind_names[kind]);
+    check_keys(c, t, base.s, target_keys, N_ELEMS(target_keys), kind, holder);
 }
 
 static void load_targets(struct ctx *c, const json_t *root, struct emp_config *cfg)
@@ -780,7 +798,7 @@ static enum emp_err load_root(struct ctx *c, const json_t *root, struct emp_conf
     load_listen(c, root, cfg);
     load_prober(c, root, cfg);
     load_targets(c, root, cfg);
-    check_keys(c, root, "", top_keys, N_ELEMS(top_keys), 0, "");
+    check_keys(c, root, "", top_keys, N_ELEMS(top_keys), -1, "the top level");
     if (c->oom || c->nerrs > 0) {
         emp_config_free(cfg);
         return c->oom ? EMP_ENOMEM : EMP_ECONFIG;
@@ -793,7 +811,10 @@ static enum emp_err load_root(struct ctx *c, const json_t *root, struct emp_conf
 
 static void report_json_error(struct ctx *c, const json_error_t *e)
 {
-    if (json_error_code(e) == json_error_out_of_memory) {
+    /* jansson leaves the text empty when it could not even allocate its
+     * lexer. (An allocation failure inside the lexer reads as a syntax
+     * error; jansson does not tell the two apart.) */
+    if (json_error_code(e) == json_error_out_of_memory || e->text[0] == '\0') {
         c->oom = true;
         return;
     }
@@ -851,19 +872,21 @@ enum emp_err emp_config_load(const char *path, struct emp_config **out, FILE *er
 {
     struct ctx c = {.file = path, .errs = errs};
     enum emp_err rc = EMP_EINVAL;
+    FILE *fp = NULL;
     if (out != NULL)
         *out = NULL;
     if (path == NULL || out == NULL)
         goto out;
-    FILE *fp = fopen(path, "r");
+    fp = fopen(path, "r");
     if (fp == NULL) {
         report(&c, NULL, "cannot read: %s", strerror(errno));
         rc = EMP_ECONFIG;
         goto out;
     }
     rc = load(&c, NULL, fp, out);
-    fclose(fp);
 out:
+    if (fp != NULL)
+        fclose(fp);
     if (nerrs != NULL)
         *nerrs = c.nerrs;
     return rc;

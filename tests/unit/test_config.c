@@ -409,10 +409,10 @@ static void test_duplicate_names(void **state)
               &r);
     assert_int_equal(r.rc, EMP_ECONFIG);
     assert_int_equal(r.nerrs, 3);
-    assert_has(&r, "t.json: targets[2].name: duplicate name \"web\", first used by "
-                   "targets[0]\n");
-    assert_has(&r, "targets[3].name: duplicate name \"api\", first used by targets[1]\n");
-    assert_has(&r, "targets[4].name: duplicate name \"web\", first used by targets[0]\n");
+    assert_has(&r, "t.json: targets[2].name: duplicate target name \"web\" "
+                   "(first at targets[0])\n");
+    assert_has(&r, "targets[3].name: duplicate target name \"api\" (first at targets[1])\n");
+    assert_has(&r, "targets[4].name: duplicate target name \"web\" (first at targets[0])\n");
     result_free(&r);
 }
 
@@ -459,16 +459,15 @@ static void test_urls(void **state)
     const char *good[] = {"http://h", "https://example.com/x?y=1#z", "HTTP://h:1/",
                           "http://[::1]:8080/health", "https://user:pw@h:65535/"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        char extra[128];
-        snprintf(extra, sizeof extra, "\"url\": \"%s\"", good[i]);
         char text[256];
-        snprintf(text, sizeof text, "{\"targets\": [{\"name\": \"w\", \"kind\": \"http\", %s}]}",
-                 extra);
+        snprintf(text, sizeof text,
+                 "{\"targets\": [{\"name\": \"w\", \"kind\": \"http\", \"url\": \"%s\"}]}",
+                 good[i]);
         expect_ok(text);
     }
-    const char *bad[] = {"", "ftp://h/", "h/x", "http://", "http:///x", "http://u@/x", "http://:80/", "http://h:0/",
-                         "http://h:65536/", "http://h:x/", "http://h/a b",
-                         "http://h/\\t", "http://[::1/", "//h/x"};
+    const char *bad[] = {"", "ftp://h/", "h/x", "http://", "http:///x", "http://u@/x",
+                         "http://:80/", "http://h:0/", "http://h:65536/", "http://h:x/",
+                         "http://h/a b", "http://h/\\t", "http://[::1/", "//h/x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char text[256];
         snprintf(text, sizeof text,
@@ -625,7 +624,7 @@ static void test_every_problem_is_reported(void **state)
         "t.json: targets[0].interval_ms: expected an integer from 100 to 86400000, got \"5s\"",
         "t.json: targets[0].fail_threshold: expected an integer from 1 to 100, got 0",
         "t.json: targets[0].reuse: expected true or false, got \"no\"",
-        "t.json: targets[1].name: duplicate name \"web\", first used by targets[0]",
+        "t.json: targets[1].name: duplicate target name \"web\" (first at targets[0])",
         "t.json: targets[1].port: expected an integer from 1 to 65535, got 70000",
         "t.json: targets[1].url: not valid for kind tcp",
         "t.json: targets[2].name: expected a name",
