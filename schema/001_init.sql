@@ -71,15 +71,14 @@ CREATE TABLE outages (
     ended_at   timestamptz,
     err_class  text NOT NULL DEFAULT '',
     message    text NOT NULL DEFAULT '',
-    UNIQUE (target_id, prober_id, started_at),
+    -- Column order serves "outages of a target by time"; as a constraint it
+    -- is the set (target_id, prober_id, started_at) that ON CONFLICT names.
+    UNIQUE (target_id, started_at, prober_id),
     CHECK (ended_at IS NULL OR ended_at >= started_at)
 );
 -- At most one ongoing outage per target and prober.
 CREATE UNIQUE INDEX outages_open_idx ON outages (target_id, prober_id)
     WHERE ended_at IS NULL;
--- "Outages of a target overlapping [from, to)": started_at < to is the
--- range condition; ended_at is checked on the (few) rows found.
-CREATE INDEX outages_target_time_idx ON outages (target_id, started_at);
 CREATE INDEX outages_prober_open_idx ON outages (prober_id) WHERE ended_at IS NULL;
 
 -- Failing probe results, the evidence. Successes are only counted (rollups).
@@ -90,9 +89,8 @@ CREATE TABLE failures (
     latency_us bigint NOT NULL,
     err_class  text NOT NULL DEFAULT '',
     message    text NOT NULL DEFAULT '',
-    PRIMARY KEY (target_id, prober_id, at)
+    PRIMARY KEY (target_id, at, prober_id) -- by target and time; unique per prober
 );
-CREATE INDEX failures_target_at_idx ON failures (target_id, at);
 
 -- Continuous observation: probes at most grace_ms apart from started_at to
 -- ended_at. Time outside every span is unknown.
@@ -102,7 +100,7 @@ CREATE TABLE spans (
     started_at timestamptz NOT NULL,
     ended_at   timestamptz NOT NULL,
     grace_ms   int NOT NULL,
-    PRIMARY KEY (target_id, prober_id, started_at),
+    PRIMARY KEY (target_id, started_at, prober_id),
     CHECK (ended_at >= started_at)
 );
 CREATE INDEX spans_target_end_idx ON spans (target_id, ended_at);
@@ -119,6 +117,6 @@ CREATE TABLE rollups (
     latency_sum_us bigint NOT NULL DEFAULT 0,
     latency_max_us bigint NOT NULL DEFAULT 0,
     hist           bigint[] NOT NULL,
-    PRIMARY KEY (target_id, prober_id, hour),
+    PRIMARY KEY (target_id, hour, prober_id),
     CHECK (cardinality(hist) = 14)
 );

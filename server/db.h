@@ -112,14 +112,19 @@ struct emp_rollup {
     int64_t latency_max_us;
     int64_t hist[EMP_HIST_BUCKETS];
 };
-/* Bucket index for a latency. */
+/* Bucket index for a latency: the first bucket whose bound (inclusive)
+ * holds it, the last for anything above 10 s. Latency max, sum and
+ * histogram cover ok and degraded probes only. */
 int emp_hist_bucket(int64_t latency_us);
+/* The target's rollups summed over probers: one per hour overlapping
+ * [from, to), oldest first. */
 enum emp_err emp_db_list_rollups(struct emp_db *db, int64_t target_id,
                                  int64_t from_us, int64_t to_us,
                                  struct emp_rollup **out, size_t *n,
                                  struct emp_error *err);
 
-/* Raw failing probe results (the evidence), oldest first. */
+/* Raw failing probe results (the evidence) with at in [from, to), oldest
+ * first, over all probers of the target (as are outages and spans). */
 struct emp_failure {
     int64_t target_id;
     int64_t at_us;
@@ -139,9 +144,14 @@ void emp_span_tracker_free(struct emp_span_tracker *t);
 
 /* Write a batch of events from the probe loop in one transaction: rollups
  * (upserted, added), failures, coverage spans (extended or started through
- * `spans`), outage openings and closings (idempotent: replaying a batch adds
- * nothing). On error nothing of the batch is kept and the caller retries the
- * same batch later; `spans` is only advanced on success. */
+ * `spans`), outage openings and closings. Failures, spans and outages are
+ * idempotent: replaying a batch changes nothing. Rollups are additive, so a
+ * batch replayed after an ambiguous failure (connection lost during COMMIT)
+ * is counted twice there. On error nothing of the batch is kept and `spans`
+ * is not advanced (it is only advanced on success). EMP_EINVAL means
+ * PostgreSQL rejected the data itself (e.g. an unknown target_id): the same
+ * batch will fail again, write its events one by one to isolate the bad
+ * one. Other errors (EMP_EDB, EMP_ENOMEM): retry the same batch later. */
 enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
                                 struct emp_span_tracker *spans,
                                 const struct emp_event *events,

@@ -45,7 +45,9 @@ int emp_events_init(struct emp_events *q, size_t cap);
 void emp_events_cleanup(struct emp_events *q);
 
 /* Push a copy of `ev` (the queue allocates). Never blocks on I/O. Returns
- * false when a RESULT was dropped (queue full or no memory). */
+ * false when the event was dropped and counted: a RESULT when the queue
+ * holds `cap` events or is closed, any event when out of memory. Outage
+ * events are accepted past the cap and after close. */
 bool emp_events_push(struct emp_events *q, const struct emp_event *ev);
 
 /* Take everything queued, waiting up to `wait_ms` for the first item. Returns
@@ -55,5 +57,8 @@ struct emp_event *emp_events_pop_all(struct emp_events *q, int wait_ms, size_t *
 
 /* No more pushes; wakes the writer so it can drain and stop. */
 void emp_events_close(struct emp_events *q);
+
+/* True when the queue is closed and empty: the writer may stop. */
+bool emp_events_done(struct emp_events *q);
 
 #endif

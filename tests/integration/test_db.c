@@ -1,0 +1,1262 @@
+/* The store against a real PostgreSQL (EMPIRIC_TEST_DB): migrations (twice,
+ * concurrently, a failing file), targets, batched writes of results and
+ * outages read back as rollups, failures, outages and coverage spans,
+ * idempotent replay, runs and heartbeats, exact microseconds, the pool and
+ * the writer thread (including a database that appears late). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "events.h"
+#include "testdb.h"
+#include "writer.h"
+
+#ifndef EMPIRIC_SOURCE_SCHEMA_DIR
+#error "EMPIRIC_SOURCE_SCHEMA_DIR must name the schema/ directory"
+#endif
+#define SCHEMA EMPIRIC_SOURCE_SCHEMA_DIR
+
+#define S INT64_C(1000000)
+#define HOUR (3600 * S)
+/* 2025-11-25T20:40:26.123457Z: odd microseconds on purpose. */
+#define T0 INT64_C(1764103226123457)
+
+struct fx {
+    struct testdb tdb;
+    struct emp_db *db;
+    PGconn *pq;
+    int64_t prober_id;
+};
+static struct fx F;
+
+/* ---- helpers --------------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int count_schema_files(void)
+{
+    DIR *d = opendir(SCHEMA);
+    int n = 0;
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        size_t digits = strspn(de->d_name, "0123456789");
+        if (digits > 0 && de->d_name[digits] == '_' && len > 4 &&
+            strcmp(de->d_name + len - 4, ".sql") == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Insert or update targets by name on `db`; returns their ids. */
+static void sync_names(struct emp_db *db, const char **names, int n, int interval_ms, int64_t *ids)
+{
+    struct emp_target_config t[8];
+    struct emp_config cfg = {0};
+    assert_true(n <= 8);
+    memset(t, 0, sizeof t);
+    for (int i = 0; i < n; i++) {
+        t[i].name = (char *)names[i];
+        t[i].kind = EMP_KIND_TCP;
+        t[i].group = (char *)"g";
+        t[i].interval_ms = interval_ms;
+        t[i].timeout_ms = interval_ms / 2;
+        t[i].fail_threshold = 2;
+        t[i].recover_threshold = 1;
+        t[i].host = (char *)"127.0.0.1";
+        t[i].port = 5432;
+    }
+    cfg.targets = t;
+    cfg.n_targets = (size_t)n;
+    struct emp_error err = {0};
+    assert_int_equal(emp_db_sync_targets(db, &cfg, ids, &err), EMP_OK);
+}
+
+static int64_t target(const char *name, int interval_ms)
+{
+    int64_t id = 0;
+    sync_names(F.db, &name, 1, interval_ms, &id);
+    assert_true(id > 0);
+    return id;
+}
+
+/* A list of events under construction. */
+struct batch {
+    struct emp_event *ev;
+    size_t n, cap;
+};
+
+static struct emp_event *b_add(struct batch *b, enum emp_event_kind kind, int64_t target_id)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->ev = realloc(b->ev, b->cap * sizeof *b->ev);
+        assert_non_null(b->ev);
+    }
+    struct emp_event *e = &b->ev[b->n++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    e->target_id = target_id;
+    e->interval_ms = 1000;
+    return e;
+}
+
+static void b_result(struct batch *b, int64_t tid, int64_t at, int64_t lat, enum emp_status st)
+{
+    struct emp_event *e = b_add(b, EMP_EV_RESULT, tid);
+    e->r.started_at_us = at;
+    e->r.latency_us = lat;
+    e->r.status = st;
+    if (st == EMP_STATUS_FAIL) {
+        snprintf(e->r.err_class, sizeof e->r.err_class, "timeout");
+        snprintf(e->r.message, sizeof e->r.message, "no answer within %lld us", (long long)lat);
+    }
+}
+
+static void b_open(struct batch *b, int64_t tid, int64_t at, const char *cls, const char *msg)
+{
+    struct emp_event *e = b_add(b, EMP_EV_OUTAGE_OPEN, tid);
+    e->r.started_at_us = at;
+    e->r.status = EMP_STATUS_FAIL;
+    snprintf(e->r.err_class, sizeof e->r.err_class, "%s", cls);
+    snprintf(e->r.message, sizeof e->r.message, "%s", msg);
+}
+
+static void b_close(struct batch *b, int64_t tid, int64_t started, int64_t ended)
+{
+    struct emp_event *e = b_add(b, EMP_EV_OUTAGE_CLOSE, tid);
+    e->r.started_at_us = ended;
+    e->outage_started_at_us = started;
+}
+
+static const struct emp_event *b_list(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        b->ev[i].next = i + 1 < b->n ? &b->ev[i + 1] : NULL;
+    return b->n ? b->ev : NULL;
+}
+
+static void b_free(struct batch *b)
+{
+    free(b->ev);
+    memset(b, 0, sizeof *b);
+}
+
+static enum emp_err write_b(struct emp_span_tracker *tr, struct batch *b, struct emp_error *err)
+{
+    return emp_db_write_batch(F.db, F.prober_id, tr, b_list(b), err);
+}
+
+static void write_ok(struct emp_span_tracker *tr, struct batch *b)
+{
+    struct emp_error err = {0};
+    enum emp_err rc = write_b(tr, b, &err);
+    if (rc != EMP_OK)
+        fail_msg("write_batch: %s: %s", err.msg, err.detail);
+}
+
+static size_t spans_of(int64_t tid, int64_t from, int64_t to, struct emp_span **out)
+{
+    size_t n = 0;
+    struct emp_error err = {0};
+    assert_int_equal(emp_db_list_spans(F.db, tid, from, to, out, &n, &err), EMP_OK);
+    return n;
+}
+
+static size_t outages_of(int64_t tid, int64_t from, int64_t to, struct emp_outage **out)
+{
+    size_t n = 0;
+    struct emp_error err = {0};
+    assert_int_equal(emp_db_list_outages(F.db, tid, from, to, out, &n, &err), EMP_OK);
+    return n;
+}
+
+static size_t failures_of(int64_t tid, int64_t from, int64_t to, struct emp_failure **out)
+{
+    size_t n = 0;
+    struct emp_error err = {0};
+    assert_int_equal(emp_db_list_failures(F.db, tid, from, to, out, &n, &err), EMP_OK);
+    return n;
+}
+
+static size_t rollups_of(int64_t tid, int64_t from, int64_t to, struct emp_rollup **out)
+{
+    size_t n = 0;
+    struct emp_error err = {0};
+    assert_int_equal(emp_db_list_rollups(F.db, tid, from, to, out, &n, &err), EMP_OK);
+    return n;
+}
+
+/* ---- fixture --------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    struct emp_error err = {0};
+    if (testdb_create(&F.tdb) != 0)
+        return -1;
+    if (emp_db_connect(F.tdb.conninfo, &F.db, &err) != EMP_OK) {
+        fprintf(stderr, "connect: %s: %s\n", err.msg, err.detail);
+        return -1;
+    }
+    if (emp_db_migrate(F.db, SCHEMA, NULL, &err) != EMP_OK) {
+        fprintf(stderr, "migrate: %s: %s\n", err.msg, err.detail);
+        return -1;
+    }
+    if (emp_db_prober_register(F.db, "test", "lab", &F.prober_id, &err) != EMP_OK) {
+        fprintf(stderr, "prober: %s: %s\n", err.msg, err.detail);
+        return -1;
+    }
+    F.pq = testdb_pq(&F.tdb);
+    return F.pq != NULL ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    PQfinish(F.pq);
+    emp_db_close(F.db);
+    testdb_drop(&F.tdb);
+    return 0;
+}
+
+/* ---- migrations ------------------------------------------------------ */
+
+static void test_migrate_twice(void **state)
+{
+    (void)state;
+    struct testdb t;
+    struct emp_db *db = NULL;
+    struct emp_error err = {0};
+    int applied = -1;
+    int files = count_schema_files();
+    assert_true(files >= 1);
+    assert_int_equal(testdb_create(&t), 0);
+    assert_int_equal(emp_db_connect(t.conninfo, &db, &err), EMP_OK);
+    assert_int_equal(emp_db_migrate(db, SCHEMA, &applied, &err), EMP_OK);
+    assert_int_equal(applied, files);
+    assert_int_equal(emp_db_migrate(db, SCHEMA, &applied, &err), EMP_OK);
+    assert_int_equal(applied, 0);
+    PGconn *c = testdb_pq(&t);
+    assert_non_null(c);
+    assert_int_equal(testdb_scalar(c, "SELECT count(*) FROM schema_migrations"), files);
+    assert_int_equal(testdb_scalar(c, "SELECT min(version) FROM schema_migrations"), 1);
+    PQfinish(c);
+    emp_db_close(db);
+    testdb_drop(&t);
+}
+
+struct migrator {
+    const char *conninfo;
+    pthread_barrier_t *go;
+    enum emp_err rc;
+    int applied;
+    struct emp_error err;
+};
+
+static void *migrate_thread(void *arg)
+{
+    struct migrator *m = arg;
+    struct emp_db *db = NULL;
+    m->rc = emp_db_connect(m->conninfo, &db, &m->err);
+    pthread_barrier_wait(m->go);
+    if (m->rc == EMP_OK)
+        m->rc = emp_db_migrate(db, SCHEMA, &m->applied, &m->err);
+    emp_db_close(db);
+    return NULL;
+}
+
+static void test_migrate_concurrently(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    struct testdb t;
+    int files = count_schema_files();
+    assert_int_equal(testdb_create(&t), 0);
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, N);
+    struct migrator m[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        memset(&m[i], 0, sizeof m[i]);
+        m[i].conninfo = t.conninfo;
+        m[i].go = &go;
+        assert_int_equal(pthread_create(&th[i], NULL, migrate_thread, &m[i]), 0);
+    }
+    int total = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (m[i].rc != EMP_OK)
+            fail_msg("migrator %d: %s: %s", i, m[i].err.msg, m[i].err.detail);
+        total += m[i].applied;
+    }
+    pthread_barrier_destroy(&go);
+    assert_int_equal(total, files);
+    PGconn *c = testdb_pq(&t);
+    assert_non_null(c);
+    assert_int_equal(testdb_scalar(c, "SELECT count(*) FROM schema_migrations"), files);
+    assert_int_equal(testdb_scalar(c, "SELECT count(DISTINCT version) FROM schema_migrations"),
+                     files);
+    PQfinish(c);
+    testdb_drop(&t);
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    char path[512];
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* A failing file names itself and PostgreSQL's reason, keeps what came
+ * before it, and leaves nothing of itself; non-matching names are skipped. */
+static void test_migrate_failing_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/empiric_mig_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    write_text(dir, "001_one.sql", "CREATE TABLE one (x int);\nINSERT INTO one VALUES (1);\n");
+    write_text(dir, "002_two.sql", "CREATE TABLE two (x int);\nCREATE TABLE broken (x nosuchtype);\n");
+    write_text(dir, "README.md", "not a migration");
+    write_text(dir, "abc.sql", "SELECT nonsense FROM nowhere;");
+    write_text(dir, "10x_skip.sql", "SELECT nonsense FROM nowhere;");
+
+    struct testdb t;
+    struct emp_db *db = NULL;
+    struct emp_error err = {0};
+    int applied = -1;
+    assert_int_equal(testdb_create(&t), 0);
+    assert_int_equal(emp_db_connect(t.conninfo, &db, &err), EMP_OK);
+    assert_int_not_equal(emp_db_migrate(db, dir, &applied, &err), EMP_OK);
+    assert_int_equal(applied, 1);
+    assert_non_null(strstr(err.msg, "002_two.sql"));
+    assert_non_null(strstr(err.detail, "nosuchtype"));
+    PGconn *c = testdb_pq(&t);
+    assert_non_null(c);
+    assert_int_equal(testdb_scalar(c, "SELECT count(*) FROM schema_migrations"), 1);
+    assert_int_equal(testdb_scalar(c, "SELECT count(*) FROM one"), 1);
+    assert_int_equal(testdb_scalar(c, "SELECT count(*) FROM pg_class WHERE relname = 'two'"), 0);
+    /* Fixed, it applies on the next run. */
+    write_text(dir, "002_two.sql", "CREATE TABLE two (x int);\n");
+    assert_int_equal(emp_db_migrate(db, dir, &applied, &err), EMP_OK);
+    assert_int_equal(applied, 1);
+    assert_int_equal(testdb_scalar(c, "SELECT count(*) FROM pg_class WHERE relname = 'two'"), 1);
+    /* A missing directory is an error naming it. */
+    assert_int_equal(emp_db_migrate(db, "/nonexistent/empiric", &applied, &err), EMP_EIO);
+    assert_non_null(strstr(err.msg, "/nonexistent/empiric"));
+    PQfinish(c);
+    emp_db_close(db);
+    testdb_drop(&t);
+    remove_dir(dir);
+}
+
+/* ---- targets --------------------------------------------------------- */
+
+static void test_sync_targets(void **state)
+{
+    (void)state;
+    const char *names[] = {"sync-a", "sync-b"};
+    int64_t ids[2], again[2];
+    sync_names(F.db, names, 2, 1000, ids);
+    assert_true(ids[0] > 0 && ids[1] > 0 && ids[0] != ids[1]);
+    sync_names(F.db, names, 2, 1000, again);
+    assert_memory_equal(ids, again, sizeof ids);
+    sync_names(F.db, names, 2, 5000, again);
+    assert_memory_equal(ids, again, sizeof ids);
+    assert_int_equal(testdb_scalar(F.pq, "SELECT interval_ms FROM targets WHERE name = 'sync-a'"),
+                     5000);
+
+    int64_t id = 0;
+    struct emp_error err = {0};
+    assert_int_equal(emp_db_find_target(F.db, "sync-b", &id, &err), EMP_OK);
+    assert_int_equal(id, ids[1]);
+    assert_int_equal(emp_db_find_target(F.db, "no-such-target", &id, &err), EMP_ENOTFOUND);
+
+    /* The spec is JSON of the kind's fields; a postgres conninfo is stored
+     * without its password. */
+    struct emp_target_config pg = {0};
+    pg.name = (char *)"sync-pg";
+    pg.kind = EMP_KIND_POSTGRES;
+    pg.group = (char *)"";
+    pg.interval_ms = 1000;
+    pg.timeout_ms = 500;
+    pg.fail_threshold = 1;
+    pg.recover_threshold = 1;
+    pg.conninfo = (char *)"host=db.example user=mon password=s3cret dbname=app";
+    pg.query = (char *)"SELECT 1";
+    struct emp_config cfg = {.targets = &pg, .n_targets = 1};
+    assert_int_equal(emp_db_sync_targets(F.db, &cfg, &id, &err), EMP_OK);
+    assert_int_equal(testdb_scalar(F.pq, "SELECT count(*) FROM targets WHERE name = 'sync-pg'"
+                                         " AND spec->>'kind' = 'postgres'"
+                                         " AND spec->>'query' = 'SELECT 1'"
+                                         " AND spec->>'conninfo' LIKE '%db.example%'"
+                                         " AND spec::text NOT LIKE '%s3cret%'"),
+                     1);
+}
+
+/* ---- microseconds ---------------------------------------------------- */
+
+static void test_microsecond_round_trip(void **state)
+{
+    (void)state;
+    struct emp_error err = {0};
+    int64_t run = 0;
+    const int64_t start = T0, beat = T0 + 999999, stop = T0 + 2 * S + 1;
+    assert_int_equal(emp_db_run_start(F.db, F.prober_id, start, &run, &err), EMP_OK);
+    assert_int_equal(emp_db_heartbeat(F.db, run, beat, &err), EMP_OK);
+    assert_int_equal(emp_db_run_stop(F.db, run, stop, &err), EMP_OK);
+    struct emp_run *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(emp_db_list_runs(F.db, F.prober_id, start, start + 1, &runs, &n, &err),
+                     EMP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(runs[0].run_id, run);
+    assert_int_equal(runs[0].started_at_us, start);
+    assert_int_equal(runs[0].last_beat_at_us, stop);
+    assert_int_equal(runs[0].stopped_at_us, stop);
+    free(runs);
+
+    /* Through outages, failures and spans, including times before 1970
+     * and far in the future. */
+    int64_t tid = target("micro", 1000);
+    const int64_t times[] = {T0, T0 + 86400 * S + 1, -T0 + 7, 1, 4102444800000001 /* 2100 */};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        int64_t t = times[i];
+        struct emp_span_tracker *tr = emp_span_tracker_new();
+        struct batch b = {0};
+        b_result(&b, tid, t, 1234, EMP_STATUS_FAIL);
+        b_open(&b, tid, t, "refused", "x");
+        b_close(&b, tid, t, t + 3);
+        write_ok(tr, &b);
+        b_free(&b);
+        emp_span_tracker_free(tr);
+
+        struct emp_outage *o = NULL;
+        assert_int_equal(outages_of(tid, t, t + 1, &o), 1);
+        assert_int_equal(o[0].started_at_us, t);
+        assert_int_equal(o[0].ended_at_us, t + 3);
+        free(o);
+        struct emp_failure *f = NULL;
+        assert_int_equal(failures_of(tid, t, t + 1, &f), 1);
+        assert_int_equal(f[0].at_us, t);
+        assert_int_equal(f[0].latency_us, 1234);
+        free(f);
+        struct emp_span *s = NULL;
+        assert_int_equal(spans_of(tid, t, t + 1, &s), 1);
+        assert_int_equal(s[0].started_at_us, t);
+        assert_int_equal(s[0].ended_at_us, t);
+        free(s);
+    }
+}
+
+/* ---- results: rollups and failures ---------------------------------- */
+
+static void test_hist_bucket(void **state)
+{
+    (void)state;
+    assert_int_equal(emp_hist_bucket(-5), 0);
+    assert_int_equal(emp_hist_bucket(0), 0);
+    assert_int_equal(emp_hist_bucket(1000), 0);
+    assert_int_equal(emp_hist_bucket(1001), 1);
+    assert_int_equal(emp_hist_bucket(2000), 1);
+    assert_int_equal(emp_hist_bucket(2001), 2);
+    assert_int_equal(emp_hist_bucket(10000000), 12);
+    assert_int_equal(emp_hist_bucket(10000001), 13);
+    assert_int_equal(emp_hist_bucket(INT64_MAX), 13);
+    for (int i = 1; i < EMP_HIST_BUCKETS - 1; i++)
+        assert_true(emp_hist_bounds_ms[i] > emp_hist_bounds_ms[i - 1]);
+}
+
+static void test_rollups_and_failures(void **state)
+{
+    (void)state;
+    int64_t tid = target("rollup", 1000);
+    struct emp_span_tracker *tr = emp_span_tracker_new();
+    const int64_t h0 = (T0 / HOUR) * HOUR; /* 20:00 */
+    struct batch b = {0};
+    b_result(&b, tid, h0 + 1, 500, EMP_STATUS_OK);           /* bucket 0 */
+    b_result(&b, tid, h0 + 2 * S, 1500, EMP_STATUS_OK);      /* bucket 1 */
+    b_result(&b, tid, h0 + 4 * S, 3000, EMP_STATUS_OK);      /* bucket 2 */
+    b_result(&b, tid, h0 + 6 * S, 7000, EMP_STATUS_DEGRADED); /* bucket 3 */
+    b_result(&b, tid, h0 + 8 * S, 5 * S, EMP_STATUS_FAIL);   /* not in latency */
+    b_result(&b, tid, h0 + HOUR - 1, 20 * S, EMP_STATUS_OK); /* bucket 13, same hour */
+    b_result(&b, tid, h0 + HOUR, 900, EMP_STATUS_OK);        /* next hour */
+    write_ok(tr, &b);
+    b_free(&b);
+
+    struct emp_rollup *r = NULL;
+    assert_int_equal(rollups_of(tid, h0, h0 + 2 * HOUR, &r), 2);
+    assert_int_equal(r[0].target_id, tid);
+    assert_int_equal(r[0].hour_us, h0);
+    assert_int_equal(r[0].ok, 4);
+    assert_int_equal(r[0].degraded, 1);
+    assert_int_equal(r[0].fail, 1);
+    assert_int_equal(r[0].latency_sum_us, 500 + 1500 + 3000 + 7000 + 20 * S);
+    assert_int_equal(r[0].latency_max_us, 20 * S);
+    const int64_t want0[EMP_HIST_BUCKETS] = {1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    assert_memory_equal(r[0].hist, want0, sizeof want0);
+    assert_int_equal(r[1].hour_us, h0 + HOUR);
+    assert_int_equal(r[1].ok, 1);
+    assert_int_equal(r[1].hist[0], 1);
+    free(r);
+
+    /* The window is by hour overlap: [h0 + 30 min, h0 + 1 h) is hour h0. */
+    assert_int_equal(rollups_of(tid, h0 + HOUR / 2, h0 + HOUR, &r), 1);
+    assert_int_equal(r[0].hour_us, h0);
+    free(r);
+
+    /* Rollups add up across batches. */
+    b_result(&b, tid, h0 + 10 * S, 1500, EMP_STATUS_OK);
+    b_result(&b, tid, h0 + 12 * S, 40 * S, EMP_STATUS_DEGRADED);
+    write_ok(tr, &b);
+    b_free(&b);
+    assert_int_equal(rollups_of(tid, h0, h0 + 1, &r), 1);
+    assert_int_equal(r[0].ok, 5);
+    assert_int_equal(r[0].degraded, 2);
+    assert_int_equal(r[0].fail, 1);
+    assert_int_equal(r[0].latency_max_us, 40 * S);
+    assert_int_equal(r[0].hist[1], 2);
+    assert_int_equal(r[0].hist[13], 2);
+    free(r);
+
+    struct emp_failure *f = NULL;
+    assert_int_equal(failures_of(tid, h0, h0 + 2 * HOUR, &f), 1);
+    assert_int_equal(f[0].target_id, tid);
+    assert_int_equal(f[0].at_us, h0 + 8 * S);
+    assert_int_equal(f[0].latency_us, 5 * S);
+    assert_string_equal(f[0].err_class, "timeout");
+    assert_string_equal(f[0].message, "no answer within 5000000 us");
+    free(f);
+    /* [from, to): the failure at h0 + 8 s is outside [h0, h0 + 8 s). */
+    assert_int_equal(failures_of(tid, h0, h0 + 8 * S, &f), 0);
+    free(f);
+    emp_span_tracker_free(tr);
+}
+
+/* Messages with quotes, backslashes, braces, commas, NULL-looking text
+ * and bytes that are not UTF-8 are stored (the latter replaced). */
+static void test_awkward_text(void **state)
+{
+    (void)state;
+    int64_t tid = target("awkward", 1000);
+    struct emp_span_tracker *tr = emp_span_tracker_new();
+    const char *msgs[] = {"say \"hi\", {x} \\ y", "NULL", "", "caf\xc3\xa9 \xff\xfe end",
+                          "\xe2\x82"};
+    const char *want[] = {"say \"hi\", {x} \\ y", "NULL", "", "caf\xc3\xa9 ?? end", "??"};
+    struct batch b = {0};
+    for (int i = 0; i < 5; i++) {
+        b_result(&b, tid, T0 + i * S, 10, EMP_STATUS_FAIL);
+        snprintf(b.ev[b.n - 1].r.message, EMP_ERRMSG_MAX, "%s", msgs[i]);
+    }
+    b_open(&b, tid, T0, "http_status", "\xff bad \"open\"");
+    write_ok(tr, &b);
+    b_free(&b);
+    struct emp_failure *f = NULL;
+    assert_int_equal(failures_of(tid, T0, T0 + 10 * S, &f), 5);
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(f[i].message, want[i]);
+    free(f);
+    struct emp_outage *o = NULL;
+    assert_int_equal(outages_of(tid, T0, T0 + 1, &o), 1);
+    assert_string_equal(o[0].message, "? bad \"open\"");
+    assert_string_equal(o[0].err_class, "http_status");
+    free(o);
+    emp_span_tracker_free(tr);
+}
+
+/* ---- outages --------------------------------------------------------- */
+
+static void test_outages(void **state)
+{
+    (void)state;
+    int64_t tid = target("outage", 1000);
+    struct emp_span_tracker *tr = emp_span_tracker_new();
+    struct emp_error err = {0};
+    const int64_t t1 = T0, t2 = T0 + 90 * S;
+    struct batch b = {0};
+    b_open(&b, tid, t1, "refused", "connection refused");
+    write_ok(tr, &b);
+    b_free(&b);
+
+    struct emp_outage *o = NULL;
+    size_t n = 0;
+    assert_int_equal(emp_db_open_outages(F.db, F.prober_id, &o, &n, &err), EMP_OK);
+    bool found = false;
+    for (size_t i = 0; i < n; i++) {
+        if (o[i].target_id == tid) {
+            found = true;
+            assert_int_equal(o[i].started_at_us, t1);
+            assert_int_equal(o[i].ended_at_us, 0);
+            assert_string_equal(o[i].err_class, "refused");
+            assert_string_equal(o[i].message, "connection refused");
+        }
+    }
+    free(o);
+    assert_true(found);
+    /* An ongoing outage overlaps any window after its start. */
+    assert_int_equal(outages_of(tid, t1 + 1000 * HOUR, t1 + 1001 * HOUR, &o), 1);
+    assert_int_equal(o[0].ended_at_us, 0);
+    free(o);
+    /* A second opening while one is open is ignored (one open outage per
+     * target and prober). */
+    b_open(&b, tid, t1 + 10 * S, "timeout", "other");
+    write_ok(tr, &b);
+    b_free(&b);
+    assert_int_equal(outages_of(tid, t1, t2, &o), 1);
+    free(o);
+
+    b_close(&b, tid, t1, t2);
+    write_ok(tr, &b);
+    b_free(&b);
+    assert_int_equal(outages_of(tid, t1, t2, &o), 1);
+    assert_int_equal(o[0].started_at_us, t1);
+    assert_int_equal(o[0].ended_at_us, t2);
+    free(o);
+    /* [from, to) overlap: touching windows do not overlap. */
+    assert_int_equal(outages_of(tid, t1 - HOUR, t1, &o), 0);
+    free(o);
+    assert_int_equal(outages_of(tid, t2, t2 + HOUR, &o), 0);
+    free(o);
+    assert_int_equal(outages_of(tid, t2 - 1, t2 + HOUR, &o), 1);
+    free(o);
+    assert_int_equal(emp_db_open_outages(F.db, F.prober_id, &o, &n, &err), EMP_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_int_not_equal(o[i].target_id, tid);
+    free(o);
+
+    /* A flap within one batch: open, close, open again, in order. */
+    const int64_t t3 = T0 + HOUR, t4 = t3 + 5 * S, t5 = t3 + 9 * S;
+    b_open(&b, tid, t3, "reset", "a");
+    b_close(&b, tid, t3, t4);
+    b_open(&b, tid, t5, "reset", "b");
+    write_ok(tr, &b);
+    b_free(&b);
+    assert_int_equal(outages_of(tid, t3, t3 + HOUR, &o), 2);
+    /* Newest first. */
+    assert_int_equal(o[0].started_at_us, t5);
+    assert_int_equal(o[0].ended_at_us, 0);
+    assert_string_equal(o[0].message, "b");
+    assert_int_equal(o[1].started_at_us, t3);
+    assert_int_equal(o[1].ended_at_us, t4);
+    free(o);
+    /* A close whose end precedes the start (wall clock stepped back) is
+     * clamped, not refused. */
+    b_close(&b, tid, t5, t5 - 3 * S);
+    write_ok(tr, &b);
+    b_free(&b);
+    assert_int_equal(outages_of(tid, t5 - 1, t5 + 1, &o), 1);
+    assert_int_equal(o[0].started_at_us, t5);
+    assert_int_equal(o[0].ended_at_us, t5);
+    free(o);
+    emp_span_tracker_free(tr);
+}
+
+/* ---- coverage spans -------------------------------------------------- */
+
+static void test_spans(void **state)
+{
+    (void)state;
+    int64_t tid = target("spans", 1000); /* grace 2 s */
+    struct emp_span_tracker *tr = emp_span_tracker_new();
+    struct batch b = {0};
+    b_result(&b, tid, T0, 100, EMP_STATUS_OK);
+    b_result(&b, tid, T0 + 1 * S, 100, EMP_STATUS_FAIL);
+    b_result(&b, tid, T0 + 2 * S, 100, EMP_STATUS_OK);
+    write_ok(tr, &b);
+    b_free(&b);
+    struct emp_span *s = NULL;
+    assert_int_equal(spans_of(tid, T0, T0 + HOUR, &s), 1);
+    assert_int_equal(s[0].started_at_us, T0);
+    assert_int_equal(s[0].ended_at_us, T0 + 2 * S);
+    assert_int_equal(s[0].grace_us, 2 * S);
+    free(s);
+
+    /* 2 s later exactly: within grace, the span continues across batches. */
+    b_result(&b, tid, T0 + 4 * S, 100, EMP_STATUS_OK);
+    write_ok(tr, &b);
+    b_free(&b);
+    assert_int_equal(spans_of(tid, T0, T0 + HOUR, &s), 1);
+    assert_int_equal(s[0].ended_at_us, T0 + 4 * S);
+    free(s);
+
+    /* A gap longer than grace starts a new span; so does a second gap
+     * inside one batch. */
+    b_result(&b, tid, T0 + 6 * S + 1, 100, EMP_STATUS_OK);
+    b_result(&b, tid, T0 + 7 * S, 100, EMP_STATUS_OK);
+    b_result(&b, tid, T0 + 20 * S, 100, EMP_STATUS_OK);
+    write_ok(tr, &b);
+    b_free(&b);
+    assert_int_equal(spans_of(tid, T0, T0 + HOUR, &s), 3);
+    assert_int_equal(s[0].started_at_us, T0);
+    assert_int_equal(s[0].ended_at_us, T0 + 4 * S);
+    assert_int_equal(s[1].started_at_us, T0 + 6 * S + 1);
+    assert_int_equal(s[1].ended_at_us, T0 + 7 * S);
+    assert_int_equal(s[2].started_at_us, T0 + 20 * S);
+    assert_int_equal(s[2].ended_at_us, T0 + 20 * S);
+    free(s);
+
+    /* A new tracker (a new process) starts a new span even within grace:
+     * the time across a restart is unknown. */
+    struct emp_span_tracker *tr2 = emp_span_tracker_new();
+    b_result(&b, tid, T0 + 21 * S, 100, EMP_STATUS_OK);
+    write_ok(tr2, &b);
+    b_free(&b);
+    assert_int_equal(spans_of(tid, T0, T0 + HOUR, &s), 4);
+    assert_int_equal(s[2].ended_at_us, T0 + 20 * S);
+    assert_int_equal(s[3].started_at_us, T0 + 21 * S);
+    free(s);
+
+    /* The window: a span is listed while its end plus grace reaches from. */
+    assert_int_equal(spans_of(tid, T0 + 6 * S, T0 + HOUR, &s), 4); /* 4 s + 2 s */
+    free(s);
+    assert_int_equal(spans_of(tid, T0 + 6 * S + 1, T0 + HOUR, &s), 3);
+    free(s);
+    assert_int_equal(spans_of(tid, T0 - HOUR, T0, &s), 0); /* starts at to */
+    free(s);
+    assert_int_equal(spans_of(tid, T0 - HOUR, T0 + 1, &s), 1);
+    free(s);
+
+    /* A slower target gets a wider grace. */
+    int64_t slow = target("spans-slow", 60000);
+    struct batch b2 = {0};
+    b_result(&b2, slow, T0, 100, EMP_STATUS_OK);
+    b2.ev[0].interval_ms = 60000;
+    b_result(&b2, slow, T0 + 100 * S, 100, EMP_STATUS_OK);
+    b2.ev[1].interval_ms = 60000;
+    write_ok(tr, &b2);
+    b_free(&b2);
+    assert_int_equal(spans_of(slow, T0, T0 + HOUR, &s), 1);
+    assert_int_equal(s[0].ended_at_us, T0 + 100 * S);
+    assert_int_equal(s[0].grace_us, 120 * S);
+    free(s);
+    emp_span_tracker_free(tr2);
+    emp_span_tracker_free(tr);
+}
+
+/* A failed batch keeps nothing and does not advance the tracker. */
+static void test_failed_batch_keeps_nothing(void **state)
+{
+    (void)state;
+    int64_t tid = target("failed-batch", 1000);
+    struct emp_span_tracker *tr = emp_span_tracker_new();
+    struct emp_error err = {0};
+    struct batch b = {0};
+    b_result(&b, tid, T0, 100, EMP_STATUS_FAIL);
+    b_open(&b, tid, T0, "refused", "x");
+    b_result(&b, INT64_C(987654321), T0, 100, EMP_STATUS_OK); /* no such target */
+    assert_int_equal(write_b(tr, &b, &err), EMP_EINVAL);
+    assert_string_equal(err.msg, "could not write batch");
+    assert_non_null(strstr(err.detail, "foreign key"));
+    b_free(&b);
+    assert_true(emp_db_ok(F.db));
+
+    struct emp_span *s = NULL;
+    struct emp_outage *o = NULL;
+    struct emp_failure *f = NULL;
+    struct emp_rollup *r = NULL;
+    assert_int_equal(spans_of(tid, T0 - HOUR, T0 + HOUR, &s), 0);
+    assert_int_equal(outages_of(tid, T0 - HOUR, T0 + HOUR, &o), 0);
+    assert_int_equal(failures_of(tid, T0 - HOUR, T0 + HOUR, &f), 0);
+    assert_int_equal(rollups_of(tid, T0 - HOUR, T0 + HOUR, &r), 0);
+    free(s);
+    free(o);
+    free(f);
+    free(r);
+
+    /* Had the tracker advanced, this would extend a span from T0. */
+    b_result(&b, tid, T0 + 1 * S, 100, EMP_STATUS_OK);
+    write_ok(tr, &b);
+    b_free(&b);
+    assert_int_equal(spans_of(tid, T0 - HOUR, T0 + HOUR, &s), 1);
+    assert_int_equal(s[0].started_at_us, T0 + 1 * S);
+    free(s);
+    emp_span_tracker_free(tr);
+}
+
+/* ---- replay ---------------------------------------------------------- */
+
+struct snapshot {
+    struct emp_outage *o;
+    size_t no;
+    struct emp_failure *f;
+    size_t nf;
+    struct emp_span *s;
+    size_t ns;
+};
+
+static void snap(int64_t tid, struct snapshot *x)
+{
+    x->no = outages_of(tid, T0 - HOUR, T0 + HOUR, &x->o);
+    x->nf = failures_of(tid, T0 - HOUR, T0 + HOUR, &x->f);
+    x->ns = spans_of(tid, T0 - HOUR, T0 + HOUR, &x->s);
+}
+
+static void snap_equal(const struct snapshot *a, const struct snapshot *b)
+{
+    assert_int_equal(a->no, b->no);
+    assert_int_equal(a->nf, b->nf);
+    assert_int_equal(a->ns, b->ns);
+    for (size_t i = 0; i < a->no; i++) {
+        assert_int_equal(a->o[i].started_at_us, b->o[i].started_at_us);
+        assert_int_equal(a->o[i].ended_at_us, b->o[i].ended_at_us);
+        assert_string_equal(a->o[i].message, b->o[i].message);
+    }
+    for (size_t i = 0; i < a->nf; i++) {
+        assert_int_equal(a->f[i].at_us, b->f[i].at_us);
+        assert_string_equal(a->f[i].message, b->f[i].message);
+    }
+    for (size_t i = 0; i < a->ns; i++) {
+        assert_int_equal(a->s[i].started_at_us, b->s[i].started_at_us);
+        assert_int_equal(a->s[i].ended_at_us, b->s[i].ended_at_us);
+        assert_int_equal(a->s[i].grace_us, b->s[i].grace_us);
+    }
+}
+
+static void snap_free(struct snapshot *x)
+{
+    free(x->o);
+    free(x->f);
+    free(x->s);
+}
+
+static void test_replay_is_idempotent(void **state)
+{
+    (void)state;
+    int64_t tid = target("replay", 1000);
+    struct emp_span_tracker *tr = emp_span_tracker_new();
+    struct batch b = {0};
+    b_result(&b, tid, T0, 100, EMP_STATUS_OK);
+    b_result(&b, tid, T0 + 1 * S, 100, EMP_STATUS_FAIL);
+    b_result(&b, tid, T0 + 2 * S, 100, EMP_STATUS_FAIL);
+    b_open(&b, tid, T0 + 1 * S, "timeout", "first failure");
+    b_result(&b, tid, T0 + 3 * S, 100, EMP_STATUS_OK);
+    b_close(&b, tid, T0 + 1 * S, T0 + 3 * S);
+    b_result(&b, tid, T0 + 9 * S, 100, EMP_STATUS_OK); /* a second span */
+    write_ok(tr, &b);
+    struct snapshot first, again, fresh;
+    snap(tid, &first);
+    assert_int_equal(first.no, 1);
+    assert_int_equal(first.nf, 2);
+    assert_int_equal(first.ns, 2);
+
+    /* The same batch again, as after an ambiguous commit. */
+    write_ok(tr, &b);
+    snap(tid, &again);
+    snap_equal(&first, &again);
+
+    /* And from a new process (empty tracker) replaying its spool. */
+    struct emp_span_tracker *tr2 = emp_span_tracker_new();
+    write_ok(tr2, &b);
+    snap(tid, &fresh);
+    snap_equal(&first, &fresh);
+
+    snap_free(&first);
+    snap_free(&again);
+    snap_free(&fresh);
+    b_free(&b);
+    emp_span_tracker_free(tr2);
+    emp_span_tracker_free(tr);
+}
+
+/* ---- runs ------------------------------------------------------------ */
+
+static void test_runs_and_heartbeats(void **state)
+{
+    (void)state;
+    struct emp_error err = {0};
+    int64_t prober = 0, again = 0;
+    assert_int_equal(emp_db_prober_register(F.db, "runs", "eu-west", &prober, &err), EMP_OK);
+    assert_int_equal(emp_db_prober_register(F.db, "runs", "eu-central", &again, &err), EMP_OK);
+    assert_int_equal(prober, again);
+    assert_int_not_equal(prober, F.prober_id);
+
+    const int64_t t = T0 + 10 * HOUR;
+    int64_t r1 = 0, r2 = 0;
+    assert_int_equal(emp_db_run_start(F.db, prober, t, &r1, &err), EMP_OK);
+    assert_int_equal(emp_db_heartbeat(F.db, r1, t + 5 * S, &err), EMP_OK);
+    assert_int_equal(emp_db_heartbeat(F.db, r1, t + 10 * S, &err), EMP_OK);
+    assert_int_equal(emp_db_heartbeat(F.db, r1, t + 7 * S, &err), EMP_OK); /* late: ignored */
+    /* r1 is killed (never stopped); r2 starts later and stops. */
+    assert_int_equal(emp_db_run_start(F.db, prober, t + 60 * S, &r2, &err), EMP_OK);
+    assert_int_equal(emp_db_heartbeat(F.db, r2, t + 65 * S, &err), EMP_OK);
+    assert_int_equal(emp_db_run_stop(F.db, r2, t + 66 * S, &err), EMP_OK);
+
+    struct emp_run *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(emp_db_list_runs(F.db, prober, t, t + HOUR, &runs, &n, &err), EMP_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(runs[0].run_id, r1);
+    assert_int_equal(runs[0].prober_id, prober);
+    assert_int_equal(runs[0].started_at_us, t);
+    assert_int_equal(runs[0].last_beat_at_us, t + 10 * S);
+    assert_int_equal(runs[0].stopped_at_us, 0);
+    assert_int_equal(runs[1].run_id, r2);
+    assert_int_equal(runs[1].last_beat_at_us, t + 66 * S);
+    assert_int_equal(runs[1].stopped_at_us, t + 66 * S);
+    free(runs);
+    /* Overlap: [t + 11 s, t + 60 s) touches neither run. */
+    assert_int_equal(emp_db_list_runs(F.db, prober, t + 11 * S, t + 60 * S, &runs, &n, &err),
+                     EMP_OK);
+    assert_int_equal(n, 0);
+    free(runs);
+    assert_int_equal(emp_db_list_runs(F.db, prober, t + 10 * S, t + 60 * S + 1, &runs, &n, &err),
+                     EMP_OK);
+    assert_int_equal(n, 2);
+    free(runs);
+
+    assert_int_equal(emp_db_heartbeat(F.db, INT64_C(99999999), t, &err), EMP_ENOTFOUND);
+}
+
+/* ---- pool ------------------------------------------------------------ */
+
+static void test_pool(void **state)
+{
+    (void)state;
+    struct emp_db_pool *pool = NULL;
+    struct emp_error err = {0};
+    assert_int_equal(emp_db_pool_new(F.tdb.conninfo, 2, &pool, &err), EMP_OK);
+    struct emp_db *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(emp_db_pool_get(pool, &a, &err), EMP_OK);
+    assert_int_equal(emp_db_pool_get(pool, &b, &err), EMP_OK);
+    assert_int_equal(emp_db_pool_get(pool, &c, &err), EMP_OK);
+    assert_true(a != b && b != c && a != c);
+    int64_t id = 0;
+    assert_int_equal(emp_db_find_target(a, "sync-a", &id, &err), EMP_OK);
+    emp_db_pool_put(pool, a);
+    emp_db_pool_put(pool, b);
+    emp_db_pool_put(pool, c); /* beyond size: closed */
+    struct emp_db *d = NULL;
+    assert_int_equal(emp_db_pool_get(pool, &d, &err), EMP_OK);
+    assert_true(d == a || d == b); /* reused */
+    assert_true(emp_db_ok(d));
+    emp_db_pool_put(pool, d);
+    emp_db_pool_put(pool, NULL);
+    emp_db_pool_free(pool);
+
+    /* An unreachable server: get fails with the reason. */
+    assert_int_equal(emp_db_pool_new("host=127.0.0.1 port=1 connect_timeout=2", 1, &pool, &err),
+                     EMP_OK);
+    assert_int_equal(emp_db_pool_get(pool, &d, &err), EMP_EDB);
+    assert_string_equal(err.msg, "could not connect to database");
+    assert_true(strlen(err.detail) > 0);
+    emp_db_pool_free(pool);
+}
+
+/* ---- writer ---------------------------------------------------------- */
+
+static struct emp_event result_ev(int64_t tid, int64_t at, enum emp_status st)
+{
+    struct emp_event e = {0};
+    e.kind = EMP_EV_RESULT;
+    e.target_id = tid;
+    e.interval_ms = 1000;
+    e.r.started_at_us = at;
+    e.r.latency_us = 1000;
+    e.r.status = st;
+    if (st == EMP_STATUS_FAIL)
+        snprintf(e.r.err_class, sizeof e.r.err_class, "refused");
+    return e;
+}
+
+static void test_writer(void **state)
+{
+    (void)state;
+    int64_t tid = target("writer", 1000);
+    struct emp_error err = {0};
+    int64_t run = 0;
+    const int64_t t = T0 + 100 * HOUR;
+    assert_int_equal(emp_db_run_start(F.db, F.prober_id, t, &run, &err), EMP_OK);
+    struct emp_events q;
+    assert_int_equal(emp_events_init(&q, 10000), 0);
+    struct emp_writer *w = NULL;
+    assert_int_equal(emp_writer_start(F.tdb.conninfo, F.prober_id, run, &q, &w, &err), EMP_OK);
+    for (int i = 0; i < 5; i++) {
+        struct emp_event e = result_ev(tid, t + i * S, i == 3 ? EMP_STATUS_FAIL : EMP_STATUS_OK);
+        assert_true(emp_events_push(&q, &e));
+    }
+    /* An event the database rejects (no such target) is dropped alone. */
+    struct emp_event bad = result_ev(INT64_C(987654321), t, EMP_STATUS_OK);
+    assert_true(emp_events_push(&q, &bad));
+    struct emp_event open = {.kind = EMP_EV_OUTAGE_OPEN, .target_id = tid};
+    open.r.started_at_us = t + 3 * S;
+    snprintf(open.r.err_class, sizeof open.r.err_class, "refused");
+    assert_true(emp_events_push(&q, &open));
+    sleep_ms(200);
+    for (int i = 5; i < 8; i++) {
+        struct emp_event e = result_ev(tid, t + i * S, EMP_STATUS_OK);
+        assert_true(emp_events_push(&q, &e));
+    }
+    emp_events_close(&q);
+    emp_writer_stop(w, 5000);
+    emp_events_cleanup(&q);
+
+    struct emp_span *s = NULL;
+    assert_int_equal(spans_of(tid, t, t + HOUR, &s), 1);
+    assert_int_equal(s[0].started_at_us, t);
+    assert_int_equal(s[0].ended_at_us, t + 7 * S);
+    free(s);
+    struct emp_outage *o = NULL;
+    assert_int_equal(outages_of(tid, t, t + HOUR, &o), 1);
+    assert_int_equal(o[0].started_at_us, t + 3 * S);
+    free(o);
+    struct emp_rollup *r = NULL;
+    assert_int_equal(rollups_of(tid, t, t + HOUR, &r), 1);
+    assert_int_equal(r[0].ok + r[0].fail, 8);
+    free(r);
+    struct emp_run *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(emp_db_list_runs(F.db, F.prober_id, t, t + 1, &runs, &n, &err), EMP_OK);
+    assert_int_equal(n, 1);
+    assert_true(runs[0].stopped_at_us > 0);
+    free(runs);
+}
+
+/* The database is away when the writer starts and appears later: events
+ * are kept and written once it can connect. "Away" is the database renamed
+ * aside after it was prepared. */
+static void test_writer_waits_for_database(void **state)
+{
+    (void)state;
+    struct testdb t;
+    struct emp_error err = {0};
+    struct emp_db *db = NULL;
+    int64_t prober = 0, run = 0, tid = 0;
+    const char *name = "late";
+    char aside[96], back[96];
+    assert_int_equal(testdb_create(&t), 0);
+    assert_int_equal(emp_db_connect(t.conninfo, &db, &err), EMP_OK);
+    assert_int_equal(emp_db_migrate(db, SCHEMA, NULL, &err), EMP_OK);
+    assert_int_equal(emp_db_prober_register(db, "late", "", &prober, &err), EMP_OK);
+    assert_int_equal(emp_db_run_start(db, prober, T0, &run, &err), EMP_OK);
+    sync_names(db, &name, 1, 1000, &tid);
+    emp_db_close(db);
+    db = NULL;
+    snprintf(aside, sizeof aside, " RENAME TO \"%s_aside\"", t.name);
+    snprintf(back, sizeof back, "%s_aside", t.name);
+    assert_int_equal(testdb_admin("ALTER DATABASE", t.name, aside), 0);
+
+    struct emp_events q;
+    assert_int_equal(emp_events_init(&q, 10000), 0);
+    struct emp_writer *w = NULL;
+    assert_int_equal(emp_writer_start(t.conninfo, prober, run, &q, &w, &err), EMP_OK);
+    struct emp_event e = result_ev(tid, T0, EMP_STATUS_OK);
+    assert_true(emp_events_push(&q, &e));
+    e = result_ev(tid, T0 + S, EMP_STATUS_FAIL);
+    assert_true(emp_events_push(&q, &e));
+    sleep_ms(800); /* a failed connect or two */
+    char to_name[96];
+    snprintf(to_name, sizeof to_name, " RENAME TO \"%s\"", t.name);
+    assert_int_equal(testdb_admin("ALTER DATABASE", back, to_name), 0);
+
+    emp_events_close(&q);
+    emp_writer_stop(w, 20000);
+    emp_events_cleanup(&q);
+    assert_int_equal(emp_db_connect(t.conninfo, &db, &err), EMP_OK);
+    struct emp_failure *f = NULL;
+    size_t n = 0;
+    assert_int_equal(emp_db_list_failures(db, tid, T0, T0 + HOUR, &f, &n, &err), EMP_OK);
+    assert_int_equal(n, 1);
+    free(f);
+    struct emp_span *sp = NULL;
+    assert_int_equal(emp_db_list_spans(db, tid, T0, T0 + HOUR, &sp, &n, &err), EMP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sp[0].ended_at_us, T0 + S);
+    free(sp);
+    struct emp_run *runs = NULL;
+    assert_int_equal(emp_db_list_runs(db, prober, T0, T0 + 1, &runs, &n, &err), EMP_OK);
+    assert_int_equal(n, 1);
+    assert_true(runs[0].stopped_at_us > 0);
+    free(runs);
+    emp_db_close(db);
+    testdb_drop(&t);
+}
+
+/* With the database unreachable, stop gives up after drain_ms. */
+static void test_writer_stop_is_bounded(void **state)
+{
+    (void)state;
+    struct emp_events q;
+    struct emp_error err = {0};
+    assert_int_equal(emp_events_init(&q, 100), 0);
+    struct emp_writer *w = NULL;
+    assert_int_equal(emp_writer_start("host=127.0.0.1 port=1 connect_timeout=1", 1, 1, &q, &w,
+                                      &err),
+                     EMP_OK);
+    struct emp_event e = result_ev(1, T0, EMP_STATUS_OK);
+    assert_true(emp_events_push(&q, &e));
+    sleep_ms(100);
+    emp_events_close(&q);
+    int64_t t0 = mono_ms();
+    emp_writer_stop(w, 300);
+    int64_t took = mono_ms() - t0;
+    assert_true(took < 3000);
+    emp_events_cleanup(&q);
+}
+
+/* ---- scale ----------------------------------------------------------- */
+
+/* 1,000 targets at 1 s, flushed every second: a 5,000-event batch. */
+static void test_large_batch(void **state)
+{
+    (void)state;
+    enum { TARGETS = 1000, SECONDS = 5 };
+    static int64_t ids[TARGETS];
+    char names[TARGETS][16];
+    for (int i = 0; i < TARGETS; i += 8) {
+        const char *nm[8];
+        for (int k = 0; k < 8; k++) {
+            snprintf(names[i + k], sizeof names[i + k], "bulk-%04d", i + k);
+            nm[k] = names[i + k];
+        }
+        sync_names(F.db, nm, 8, 1000, &ids[i]);
+    }
+    struct emp_span_tracker *tr = emp_span_tracker_new();
+    struct batch b = {0};
+    for (int s = 0; s < SECONDS; s++)
+        for (int i = 0; i < TARGETS; i++)
+            b_result(&b, ids[i], T0 + s * S + i, 1000 + i,
+                     (i % 100 == 0) ? EMP_STATUS_FAIL : EMP_STATUS_OK);
+    int64_t t0 = mono_ms();
+    write_ok(tr, &b);
+    int64_t took = mono_ms() - t0;
+    print_message("    %d events written in %lld ms\n", TARGETS * SECONDS, (long long)took);
+    b_free(&b);
+    struct emp_span *sp = NULL;
+    assert_int_equal(spans_of(ids[500], T0, T0 + HOUR, &sp), 1);
+    assert_int_equal(sp[0].ended_at_us, T0 + 4 * S + 500);
+    free(sp);
+    struct emp_rollup *r = NULL;
+    assert_int_equal(rollups_of(ids[0], T0, T0 + HOUR, &r), 1);
+    assert_int_equal(r[0].fail, SECONDS);
+    free(r);
+    assert_int_equal(rollups_of(ids[1], T0, T0 + HOUR, &r), 1);
+    assert_int_equal(r[0].ok, SECONDS);
+    free(r);
+    emp_span_tracker_free(tr);
+}
+
+/* Storage of one target-year at 10 s probes and 99.9% availability
+ * (reported, for the design's budget; loosely bounded here). */
+static void test_storage_per_target_year(void **state)
+{
+    (void)state;
+    struct testdb t;
+    struct emp_db *db = NULL;
+    struct emp_error err = {0};
+    assert_int_equal(testdb_create(&t), 0);
+    assert_int_equal(emp_db_connect(t.conninfo, &db, &err), EMP_OK);
+    assert_int_equal(emp_db_migrate(db, SCHEMA, NULL, &err), EMP_OK);
+    int64_t prober = 0, tid = 0;
+    const char *name = "year";
+    assert_int_equal(emp_db_prober_register(db, "p", "", &prober, &err), EMP_OK);
+    sync_names(db, &name, 1, 10000, &tid);
+    struct emp_span_tracker *tr = emp_span_tracker_new();
+    const int64_t y0 = (T0 / HOUR) * HOUR;
+    /* Each hour: a handful of results with spread latencies stands in for
+     * its 360 probes (a rollup row's size does not depend on its counts);
+     * 0.1% of 3,153,600 probes fail: one failure every 1,000 probes. */
+    struct batch b = {0};
+    for (int h = 0; h < 8760; h++) {
+        for (int k = 0; k < 3; k++) {
+            struct emp_event *e = b_add(&b, EMP_EV_RESULT, tid);
+            e->interval_ms = 10000;
+            e->r.started_at_us = y0 + h * HOUR + k * 10 * S;
+            e->r.latency_us = 800 + 3000 * k;
+        }
+        if (h % 8 < 3) {
+            b_result(&b, tid, y0 + h * HOUR + 30 * S, 5 * S, EMP_STATUS_FAIL);
+            b.ev[b.n - 1].interval_ms = 10000;
+        }
+        if (b.n > 4000 || h == 8759) {
+            assert_int_equal(emp_db_write_batch(db, prober, tr, b_list(&b), &err), EMP_OK);
+            b.n = 0;
+        }
+    }
+    b_free(&b);
+    emp_span_tracker_free(tr);
+    PGconn *c = testdb_pq(&t);
+    assert_non_null(c);
+    PQclear(PQexec(c, "VACUUM ANALYZE"));
+    long long roll = testdb_scalar(c, "SELECT pg_total_relation_size('rollups')");
+    long long fail = testdb_scalar(c, "SELECT pg_total_relation_size('failures')");
+    long long fails = testdb_scalar(c, "SELECT count(*) FROM failures");
+    print_message("    one target-year: rollups %lld KiB (8760 rows), failures %lld KiB"
+                  " (%lld rows)\n",
+                  roll / 1024, fail / 1024, fails);
+    assert_true(roll > 0 && roll < 8 * 1024 * 1024);
+    PQfinish(c);
+    emp_db_close(db);
+    testdb_drop(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrate_twice),
+        cmocka_unit_test(test_migrate_concurrently),
+        cmocka_unit_test(test_migrate_failing_file),
+        cmocka_unit_test(test_sync_targets),
+        cmocka_unit_test(test_microsecond_round_trip),
+        cmocka_unit_test(test_hist_bucket),
+        cmocka_unit_test(test_rollups_and_failures),
+        cmocka_unit_test(test_awkward_text),
+        cmocka_unit_test(test_outages),
+        cmocka_unit_test(test_spans),
+        cmocka_unit_test(test_failed_batch_keeps_nothing),
+        cmocka_unit_test(test_replay_is_idempotent),
+        cmocka_unit_test(test_runs_and_heartbeats),
+        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_writer_waits_for_database),
+        cmocka_unit_test(test_writer_stop_is_bounded),
+        cmocka_unit_test(test_large_batch),
+        cmocka_unit_test(test_storage_per_target_year),
+    };
+    return cmocka_run_group_tests_name("db", tests, group_setup, group_teardown);
+}
