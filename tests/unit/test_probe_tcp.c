@@ -1,0 +1,380 @@
+/* Tests for the tcp probe on a real loop, loopback only: connect OK,
+ * refused on a closed port, dns failure, timeouts (a full accept queue and
+ * an already-passed deadline), abandoning a probe in flight, reuse of the
+ * kind's state across probes. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "loop.h"
+#include "probe.h"
+#include "resolve.h"
+#include "timeutil.h"
+
+struct harness {
+    struct emp_loop *loop;
+    struct emp_target_config cfg;
+    struct emp_probe pr;
+    int done_calls;
+    struct emp_timer guard;
+    bool guard_fired;
+    int fds_at_setup;
+};
+
+static void on_done(struct emp_probe *pr)
+{
+    struct harness *h = pr->owner;
+    h->done_calls++;
+    pr->in_flight = false;
+    emp_loop_stop(h->loop);
+}
+
+static void on_guard(struct emp_timer *t)
+{
+    struct harness *h = t->data;
+    h->guard_fired = true;
+    emp_loop_stop(h->loop);
+}
+
+/* Open file descriptors of the process, to catch leaked sockets. */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
+static int setup(void **state)
+{
+    static struct harness h;
+    memset(&h, 0, sizeof h);
+    h.fds_at_setup = count_fds();
+    h.loop = emp_loop_new();
+    if (h.fds_at_setup < 0 || h.loop == NULL)
+        return -1;
+    h.cfg.name = "t";
+    h.cfg.kind = EMP_KIND_TCP;
+    h.cfg.group = "";
+    h.cfg.interval_ms = 10000;
+    h.cfg.timeout_ms = 5000;
+    h.cfg.host = "127.0.0.1";
+    h.pr.loop = h.loop;
+    h.pr.cfg = &h.cfg;
+    h.pr.done = on_done;
+    h.pr.owner = &h;
+    h.guard.cb = on_guard;
+    h.guard.data = &h;
+    *state = &h;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct harness *h = *state;
+    emp_probe_tcp_cleanup(&h->pr);
+    assert_null(h->pr.kstate);
+    emp_loop_free(h->loop);
+    /* Abandoned lookups hold an eventfd until glibc finishes them. */
+    for (int i = 0; i < 500 && emp_resolve_live() > 0; i++)
+        usleep(10000);
+    assert_int_equal(emp_resolve_live(), 0);
+    assert_int_equal(count_fds(), h->fds_at_setup);
+    return 0;
+}
+
+/* Start a probe now, as the prober would. */
+static void start_probe(struct harness *h)
+{
+    memset(&h->pr.r, 0, sizeof h->pr.r);
+    h->pr.started_mono_us = emp_loop_update_time(h->loop);
+    h->pr.r.started_at_us = emp_now_us();
+    h->pr.in_flight = true;
+    h->done_calls = 0;
+    assert_int_equal(emp_probe_tcp_start(&h->pr), EMP_OK);
+    assert_int_equal(h->done_calls, 0); /* never from inside start */
+}
+
+/* Run the loop until the probe is done (or `ms` pass). */
+static void run_loop(struct harness *h, int ms)
+{
+    h->guard_fired = false;
+    emp_loop_timer_start(h->loop, &h->guard,
+                         emp_loop_update_time(h->loop) + ms * EMP_US_PER_MS);
+    assert_int_equal(emp_loop_run(h->loop, false), 0);
+    emp_loop_timer_stop(h->loop, &h->guard);
+}
+
+static void run_probe(struct harness *h)
+{
+    start_probe(h);
+    run_loop(h, 20000);
+    assert_false(h->guard_fired);
+    assert_int_equal(h->done_calls, 1);
+    if (h->pr.r.status == EMP_STATUS_FAIL)
+        print_message("    %s: %s\n", h->pr.r.err_class, h->pr.r.message);
+}
+
+static int listener(int family, int backlog, int *port)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    if (family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof *in;
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_addr = in6addr_loopback;
+        len = sizeof *in6;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fd;
+}
+
+/* A port nobody listens on: bound, then closed. */
+static int closed_port(void)
+{
+    int port = 0;
+    int fd = listener(AF_INET, 1, &port);
+    assert_true(fd >= 0);
+    close(fd);
+    return port;
+}
+
+static void test_connect_ok(void **state)
+{
+    struct harness *h = *state;
+    int port;
+    int lfd = listener(AF_INET, 16, &port);
+    assert_true(lfd >= 0);
+    h->cfg.port = port;
+    run_probe(h);
+    assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
+    assert_string_equal(h->pr.r.err_class, "");
+    assert_string_equal(h->pr.r.message, "");
+    /* The kind's state stays for the next probe, which reuses it. */
+    void *kstate = h->pr.kstate;
+    assert_non_null(kstate);
+    run_probe(h);
+    assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
+    assert_ptr_equal(h->pr.kstate, kstate);
+    close(lfd);
+}
+
+static void test_connect_localhost(void **state)
+{
+    struct harness *h = *state;
+    int port;
+    int lfd = listener(AF_INET, 16, &port);
+    assert_true(lfd >= 0);
+    h->cfg.host = "localhost";
+    h->cfg.port = port;
+    run_probe(h);
+    assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
+    close(lfd);
+}
+
+static void test_connect_ipv6(void **state)
+{
+    struct harness *h = *state;
+    int port;
+    int lfd = listener(AF_INET6, 16, &port);
+    if (lfd < 0)
+        skip(); /* no IPv6 loopback here */
+    h->cfg.host = "::1";
+    h->cfg.port = port;
+    run_probe(h);
+    assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
+    close(lfd);
+}
+
+static void test_refused(void **state)
+{
+    struct harness *h = *state;
+    h->cfg.port = closed_port();
+    run_probe(h);
+    assert_int_equal(h->pr.r.status, EMP_STATUS_FAIL);
+    assert_string_equal(h->pr.r.err_class, "refused");
+    char want[64];
+    snprintf(want, sizeof want, "127.0.0.1:%d", h->cfg.port);
+    assert_non_null(strstr(h->pr.r.message, want));
+    assert_non_null(strstr(h->pr.r.message, "refused"));
+}
+
+static void test_refused_localhost(void **state)
+{
+    struct harness *h = *state;
+    h->cfg.host = "localhost";
+    h->cfg.port = closed_port();
+    run_probe(h);
+    assert_int_equal(h->pr.r.status, EMP_STATUS_FAIL);
+    assert_string_equal(h->pr.r.err_class, "refused");
+}
+
+static void test_dns_failure(void **state)
+{
+    struct harness *h = *state;
+    /* Rejected by the resolver before any query is sent. */
+    h->cfg.host = "a..invalid";
+    h->cfg.port = 80;
+    run_probe(h);
+    assert_int_equal(h->pr.r.status, EMP_STATUS_FAIL);
+    assert_string_equal(h->pr.r.err_class, "dns");
+    assert_non_null(strstr(h->pr.r.message, "a..invalid"));
+}
+
+/* The deadline passed before anything could answer: "timeout", with the
+ * lookup in flight abandoned. */
+static void test_timeout_while_resolving(void **state)
+{
+    struct harness *h = *state;
+    h->cfg.host = "localhost";
+    h->cfg.port = 80;
+    h->cfg.timeout_ms = 1;
+    memset(&h->pr.r, 0, sizeof h->pr.r);
+    h->pr.started_mono_us = emp_loop_update_time(h->loop) - 10 * EMP_US_PER_S;
+    h->done_calls = 0;
+    assert_int_equal(emp_probe_tcp_start(&h->pr), EMP_OK);
+    run_loop(h, 20000);
+    assert_int_equal(h->done_calls, 1);
+    assert_int_equal(h->pr.r.status, EMP_STATUS_FAIL);
+    assert_string_equal(h->pr.r.err_class, "timeout");
+    assert_non_null(strstr(h->pr.r.message, "resolving localhost"));
+}
+
+/* Fill a listener's accept queue so that further SYNs are dropped; returns
+ * the number of filler sockets in `fds`, or -1 when the platform answers
+ * them anyway. */
+static int fill_backlog(int port, int *fds, int max)
+{
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < max; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        assert_true(fds[i] >= 0);
+        int r = connect(fds[i], (struct sockaddr *)&in, sizeof in);
+        if (r == 0)
+            continue;
+        assert_int_equal(errno, EINPROGRESS);
+        struct pollfd p = {.fd = fds[i], .events = POLLOUT};
+        if (poll(&p, 1, 200) == 0)
+            return i + 1; /* this one hangs: the queue is full */
+    }
+    for (int i = 0; i < max; i++)
+        close(fds[i]);
+    return -1;
+}
+
+static void test_timeout_while_connecting(void **state)
+{
+    struct harness *h = *state;
+    int port;
+    int lfd = listener(AF_INET, 0, &port);
+    assert_true(lfd >= 0);
+    int fillers[16];
+    int n = fill_backlog(port, fillers, 16);
+    if (n < 0) {
+        close(lfd);
+        skip();
+    }
+    h->cfg.port = port;
+    h->cfg.timeout_ms = 300;
+    int64_t t0 = emp_mono_us();
+    run_probe(h);
+    int64_t took_ms = (emp_mono_us() - t0) / EMP_US_PER_MS;
+    assert_int_equal(h->pr.r.status, EMP_STATUS_FAIL);
+    assert_string_equal(h->pr.r.err_class, "timeout");
+    assert_non_null(strstr(h->pr.r.message, "connecting to 127.0.0.1:"));
+    assert_true(took_ms >= 290 && took_ms < 2000);
+    for (int i = 0; i < n; i++)
+        close(fillers[i]);
+    close(lfd);
+}
+
+/* Cleanup abandons a probe in flight without calling done(); the loop then
+ * has nothing of it left. */
+static void test_cleanup_in_flight(void **state)
+{
+    struct harness *h = *state;
+    int port;
+    int lfd = listener(AF_INET, 16, &port);
+    assert_true(lfd >= 0);
+    char *hosts[] = {"localhost", "127.0.0.1"};
+    for (size_t i = 0; i < 2; i++) {
+        h->cfg.host = hosts[i];
+        h->cfg.port = port;
+        start_probe(h);
+        emp_probe_tcp_cleanup(&h->pr);
+        assert_null(h->pr.kstate);
+        assert_false(emp_timer_active(&h->pr.deadline));
+        run_loop(h, 100);
+        assert_true(h->guard_fired);
+        assert_int_equal(h->done_calls, 0);
+    }
+    /* And while connecting: fill the queue so the connect hangs. */
+    int lfd2 = listener(AF_INET, 0, &port);
+    assert_true(lfd2 >= 0);
+    int fillers[16];
+    int n = fill_backlog(port, fillers, 16);
+    if (n > 0) {
+        h->cfg.host = "127.0.0.1";
+        h->cfg.port = port;
+        start_probe(h);
+        run_loop(h, 100); /* resolved and connecting by now */
+        assert_int_equal(h->done_calls, 0);
+        emp_probe_tcp_cleanup(&h->pr);
+        run_loop(h, 50);
+        assert_int_equal(h->done_calls, 0);
+        for (int i = 0; i < n; i++)
+            close(fillers[i]);
+    }
+    close(lfd2);
+    close(lfd);
+    emp_probe_tcp_cleanup(&h->pr); /* twice is fine */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_connect_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_localhost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_ipv6, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_localhost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dns_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_while_resolving, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_while_connecting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cleanup_in_flight, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("probe_tcp", tests, NULL, NULL);
+}
