@@ -18,6 +18,9 @@ enum emp_err emp_api_start(const char *host, int port, struct emp_state *state,
                            struct emp_db_pool *pool, struct emp_api **out,
                            struct emp_error *err);
 
+/* The port actually bound (useful after asking for port 0), or -1. */
+int emp_api_port(const struct emp_api *api);
+
 /* Stop serving and free; accepts NULL. */
 void emp_api_stop(struct emp_api *api);
 

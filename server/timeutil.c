@@ -81,15 +81,10 @@ char *emp_time_format(int64_t us, char *buf)
         buf[0] = '\0';
         return buf;
     }
-    if (frac != 0) {
-        /* Shortest fraction that is exact: trailing zeros are dropped. */
-        char f[8];
-        snprintf(f, sizeof f, "%06lld", (long long)frac);
-        int len = 6;
-        while (len > 1 && f[len - 1] == '0')
-            len--;
-        n += snprintf(buf + n, (size_t)(EMP_TIME_BUFSZ - n), ".%.*s", len, f);
-    }
+    /* Always six digits when present: some RFC 3339 readers (Python < 3.11)
+     * take only 3 or 6. */
+    if (frac != 0)
+        n += snprintf(buf + n, (size_t)(EMP_TIME_BUFSZ - n), ".%06lld", (long long)frac);
     snprintf(buf + n, (size_t)(EMP_TIME_BUFSZ - n), "Z");
     return buf;
 }

@@ -127,11 +127,11 @@ static void test_format(void **state)
     assert_string_equal(emp_time_format(0, buf), "1970-01-01T00:00:00Z");
     assert_string_equal(emp_time_format(S(1795639226), buf), "2026-11-25T20:40:26Z");
     assert_string_equal(emp_time_format(S(1795639226) + 500000, buf),
-                        "2026-11-25T20:40:26.5Z");
+                        "2026-11-25T20:40:26.500000Z");
     assert_string_equal(emp_time_format(S(1795639226) + 1, buf),
                         "2026-11-25T20:40:26.000001Z");
     assert_string_equal(emp_time_format(S(1795639226) + 120000, buf),
-                        "2026-11-25T20:40:26.12Z");
+                        "2026-11-25T20:40:26.120000Z");
     assert_string_equal(emp_time_format(-1, buf), "1969-12-31T23:59:59.999999Z");
     assert_string_equal(emp_time_format(S(1709164800), buf), "2024-02-29T00:00:00Z");
     assert_string_equal(emp_time_format(S(INT64_C(-62167219200)), buf),

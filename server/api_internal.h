@@ -1,0 +1,70 @@
+/* Shared between the API router (api.c) and the handlers (api_<resource>.c):
+ * the per-request context, reply helpers and the query-window parser. Not a
+ * public header. */
+#ifndef EMP_API_INTERNAL_H
+#define EMP_API_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "config.h"
+#include "db.h"
+#include "state.h"
+
+struct emp_api {
+    struct MHD_Daemon *daemon;
+    atomic_bool running;       /* set once the daemon has started */
+    struct emp_state *state;   /* borrowed */
+    struct emp_db_pool *pool;  /* borrowed */
+};
+
+/* One request, on the stack of the MHD thread that serves it. */
+struct api_req {
+    struct emp_api *api;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    char name[EMP_NAME_MAX + 1]; /* the {name} path segment, validated */
+    int64_t now_us;              /* wall clock when the request arrived */
+    unsigned status;             /* of the reply, for the access log */
+};
+
+typedef enum MHD_Result (*api_handler)(struct api_req *r);
+
+/* Reply with `body` (stolen; NULL means "could not build it": 500). */
+enum MHD_Result api_reply(struct api_req *r, unsigned status, json_t *body);
+
+/* Reply {"error":{"code","message"}}. */
+enum MHD_Result api_error(struct api_req *r, unsigned status, const char *code,
+                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Reply for a failed store call: 404 for EMP_ENOTFOUND, 503 when the
+ * database is unreachable (db NULL or broken), 500 otherwise. Logs the
+ * detail; never shows it to the client. */
+enum MHD_Result api_db_error(struct api_req *r, struct emp_db *db, enum emp_err code,
+                             const struct emp_error *err, const char *what);
+
+/* The [from, to) window from the query string: RFC 3339 or Unix seconds,
+ * `to` defaults to now and `from` to `to` - 30 days. Returns 0, or -1 with
+ * a message for a 400 in `msg`. */
+#define API_DEFAULT_WINDOW_US (INT64_C(30) * 86400 * 1000000)
+int api_window(struct api_req *r, int64_t *from_us, int64_t *to_us, char *msg,
+               size_t msgsz);
+
+/* New JSON values (new references; NULL on allocation failure). */
+json_t *api_json_time(int64_t us);          /* RFC 3339 string */
+json_t *api_json_seconds(int64_t us);       /* real seconds */
+json_t *api_json_real(double v);            /* null when not finite */
+json_t *api_json_text(const char *s, size_t max); /* at most max bytes,
+                                                     invalid UTF-8 replaced */
+
+/* Handlers (api_targets.c). */
+enum MHD_Result api_get_targets(struct api_req *r);
+enum MHD_Result api_get_outages(struct api_req *r);
+enum MHD_Result api_get_uptime(struct api_req *r);
+
+#endif
