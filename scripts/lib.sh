@@ -102,7 +102,6 @@ start_pg() {
 
 stop_pg() {
     if [ "$PG_STARTED" = 1 ]; then
-        say "stopping PostgreSQL"
         pg_ctl_as_postgres -D "$PG_DIR/data" -m fast -w stop >/dev/null || true
         PG_STARTED=0
     fi
