@@ -8,6 +8,7 @@
 #ifndef EMP_PROBE_H
 #define EMP_PROBE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,6 +35,16 @@ struct emp_probe {
 /* Fill pr->r as a failure with class and printf-style message. */
 void emp_probe_fail(struct emp_probe *pr, const char *err_class,
                     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Fill pr->r as a failure from a va_list. */
+void emp_probe_vfail(struct emp_probe *pr, const char *err_class, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 3, 0)));
+
+/* Complete the probe: mark it OK, or a failure with class and message, and
+ * call done(). The caller has released its own resources first (done may
+ * free or restart the probe); the message is formatted before that call by
+ * the kind's wrapper, so it may point into them. */
+void emp_probe_complete_ok(struct emp_probe *pr);
 
 /* tcp: non-blocking connect to host:port (host resolved without blocking
  * the loop); OK once connected. */

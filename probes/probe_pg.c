@@ -109,10 +109,7 @@ static void finish_ok(struct pg_state *st)
 {
     struct emp_probe *pr = st->pr;
     reset(st);
-    pr->r.status = EMP_STATUS_OK;
-    pr->r.err_class[0] = '\0';
-    pr->r.message[0] = '\0';
-    pr->done(pr); /* may free or restart us: touch nothing after */
+    emp_probe_complete_ok(pr); /* may free or restart us: touch nothing after */
 }
 
 static void finish_fail(struct pg_state *st, const char *err_class,
@@ -122,13 +119,11 @@ static void finish_fail(struct pg_state *st, const char *err_class,
                         const char *fmt, ...)
 {
     struct emp_probe *pr = st->pr;
-    char msg[EMP_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    emp_probe_vfail(pr, err_class, fmt, ap); /* before reset: args may point into st */
     va_end(ap);
     reset(st);
-    emp_probe_fail(pr, err_class, "%s", msg);
     pr->done(pr);
 }
 
