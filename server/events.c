@@ -59,13 +59,16 @@ bool emp_events_push(struct emp_events *q, const struct emp_event *ev)
     if (drop) {
         q->dropped++;
     } else {
-        if (q->tail != NULL)
+        /* The writer waits only on an empty queue: wake it on the first
+         * event, not on every one. */
+        if (q->tail != NULL) {
             q->tail->next = e;
-        else
+        } else {
             q->head = e;
+            pthread_cond_signal(&q->cv);
+        }
         q->tail = e;
         q->len++;
-        pthread_cond_signal(&q->cv);
     }
     pthread_mutex_unlock(&q->mu);
     if (drop) {

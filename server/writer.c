@@ -15,6 +15,7 @@
 #define BACKOFF_MIN_US (500 * EMP_US_PER_MS)
 #define BACKOFF_MAX_US (30 * EMP_US_PER_S)
 #define POP_WAIT_MS 1000
+#define FLUSH_MS 500 /* at most two transactions a second */
 
 struct emp_writer {
     pthread_t thread;
@@ -32,6 +33,7 @@ struct emp_writer {
     struct emp_event *pending, *pending_tail; /* the batch being written */
     size_t n_pending, n_pending_results;
     bool down; /* last logged state of the database */
+    int64_t next_flush_us; /* monotonic: no write before this */
 };
 
 static void free_list(struct emp_event *e)
@@ -237,6 +239,10 @@ static void *writer_main(void *arg)
         }
         /* Results beyond the queue's cap stay in the queue, which drops
          * (and counts) the excess: the writer's memory stays bounded. */
+        /* Gather for FLUSH_MS between writes: one transaction carries a
+         * second's worth of results instead of one per wake-up. */
+        if (!stopping && w->pending == NULL && emp_mono_us() < w->next_flush_us)
+            wait_us(w, w->next_flush_us - emp_mono_us());
         if (w->n_pending_results < w->q->cap) {
             int64_t now = emp_mono_us();
             int wait_ms = 0;
@@ -259,6 +265,7 @@ static void *writer_main(void *arg)
                 continue;
             }
             backoff_us = BACKOFF_MIN_US;
+            w->next_flush_us = emp_mono_us() + (int64_t)FLUSH_MS * EMP_US_PER_MS;
         }
         if (w->db != NULL && emp_mono_us() >= next_beat) {
             next_beat = emp_mono_us() + EMP_HEARTBEAT_MS * EMP_US_PER_MS;

@@ -69,6 +69,36 @@ static double thread_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static size_t discard(char *d, size_t size, size_t nmemb, void *u)
+{
+    (void)d;
+    (void)u;
+    return size * nmemb;
+}
+
+/* Baseline: the same requests done one after another with blocking
+ * curl_easy_perform, a fresh connection each: the cost of the HTTP work
+ * itself, without scheduling, the event loop or the detector. Returns CPU
+ * seconds per request of this thread. */
+static double baseline_cpu_per_request(int port, int requests)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/0", port);
+    CURL *e = curl_easy_init();
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    double cpu0 = thread_cpu_s();
+    int ok = 0;
+    for (int i = 0; i < requests; i++)
+        ok += curl_easy_perform(e) == CURLE_OK;
+    double cpu = thread_cpu_s() - cpu0;
+    curl_easy_cleanup(e);
+    return ok > 0 ? cpu / ok : 0.0;
+}
+
 static long peak_rss_kib(void)
 {
     struct rusage ru;
@@ -149,6 +179,12 @@ int main(int argc, char **argv)
            (double)s.lag_max_us / 1000.0);
     printf("  peak RSS          %ld KiB (%ld KiB before the prober, +%ld KiB)\n",
            peak_rss_kib(), rss_before, peak_rss_kib() - rss_before);
+
+    double base = baseline_cpu_per_request(port, 2000);
+    double per_probe = cpu / (double)(s.probes ? s.probes : 1);
+    printf("  baseline          %.1f us CPU per blocking curl_easy_perform (same server, "
+           "fresh connection); probe loop / baseline = %.2f\n",
+           1e6 * base, base > 0 ? per_probe / base : 0.0);
 
     emp_prober_free(p);
     emp_loop_free(loop);
