@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "log.h"
 #include "probe.h"
 
 /* Body and header bytes read per probe before it is failed: a health check
@@ -139,6 +140,11 @@ struct emp_http *emp_http_new(struct emp_loop *loop)
     }
     h->timer.cb = on_timer;
     h->timer.data = h;
+    /* Without an asynchronous resolver, curl would look names up inside
+     * the loop and a slow DNS server would stall every probe. */
+    if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_ASYNCHDNS))
+        emp_warn("libcurl has no asynchronous resolver; use IP addresses in http targets",
+                 "curl=%s", curl_version_info(CURLVERSION_NOW)->version);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
