@@ -22,6 +22,7 @@
 #include "db.h"
 #include "events.h"
 #include "testdb.h"
+#include "uptime.h"
 #include "writer.h"
 
 #ifndef EMPIRIC_SOURCE_SCHEMA_DIR
@@ -699,6 +700,69 @@ static void test_outages(void **state)
 
 /* ---- coverage spans -------------------------------------------------- */
 
+/* Uptime over what the store really holds: two runs of a prober with a gap
+ * between them, an outage that spans the gap. The gap is unknown time, even
+ * inside the outage. */
+static void test_uptime_with_unknown_time(void **state)
+{
+    (void)state;
+    int64_t tid = target("uptime-gap", 1000); /* grace 2 s */
+    struct batch b = {0};
+    /* Run 1: ok at 0..10 s, failing from 11 s (outage opens at 11 s), dies
+     * after the probe at 15 s. */
+    struct emp_span_tracker *run1 = emp_span_tracker_new();
+    for (int i = 0; i <= 15; i++)
+        b_result(&b, tid, T0 + i * S, 1000, i <= 10 ? EMP_STATUS_OK : EMP_STATUS_FAIL);
+    b_open(&b, tid, T0 + 11 * S, "timeout", "no answer");
+    write_ok(run1, &b);
+    b_free(&b);
+    emp_span_tracker_free(run1);
+    /* Run 2 starts 10 s later: still failing at 25 and 26 s, recovers at
+     * 27 s, ok until 40 s. */
+    struct emp_span_tracker *run2 = emp_span_tracker_new();
+    for (int i = 25; i <= 40; i++)
+        b_result(&b, tid, T0 + i * S, 1000, i <= 26 ? EMP_STATUS_FAIL : EMP_STATUS_OK);
+    b_close(&b, tid, T0 + 11 * S, T0 + 27 * S);
+    write_ok(run2, &b);
+    b_free(&b);
+    emp_span_tracker_free(run2);
+
+    int64_t from = T0, to = T0 + 41 * S, now = T0 + 41 * S;
+    struct emp_span *sp = NULL;
+    struct emp_outage *ou = NULL;
+    size_t ns = spans_of(tid, from, to, &sp);
+    size_t no = outages_of(tid, from, to, &ou);
+    assert_int_equal(ns, 2);
+    assert_int_equal(no, 1);
+    struct emp_uptime u;
+    assert_int_equal(emp_uptime_compute(from, to, now, sp, ns, ou, no, &u), EMP_OK);
+    /* Observed: [0, 15] and [25, 41] (the live span reaches now) = 31 s.
+     * Down: [11, 15] + [25, 27] = 6 s. Unknown: the gap, 10 s. */
+    assert_int_equal(u.down_us, 6 * S);
+    assert_int_equal(u.up_us, 25 * S);
+    assert_int_equal(u.unknown_us, 10 * S);
+    assert_true(u.availability > 25.0 / 31 - 1e-9 && u.availability < 25.0 / 31 + 1e-9);
+    assert_true(u.coverage > 31.0 / 41 - 1e-9 && u.coverage < 31.0 / 41 + 1e-9);
+    assert_int_equal(u.streak_longest_us, 14 * S); /* [27, 41] */
+    assert_int_equal(u.streak_current_us, 14 * S);
+    free(sp);
+    free(ou);
+
+    /* Later, with the prober gone: the live span no longer reaches now, the
+     * tail after it (beyond its grace) is unknown and no streak is
+     * current. */
+    now = T0 + 100 * S;
+    to = T0 + 60 * S;
+    ns = spans_of(tid, from, to, &sp);
+    no = outages_of(tid, from, to, &ou);
+    assert_int_equal(emp_uptime_compute(from, to, now, sp, ns, ou, no, &u), EMP_OK);
+    assert_int_equal(u.up_us, 26 * S);      /* [0, 11] + [27, 42] */
+    assert_int_equal(u.unknown_us, 28 * S); /* [15, 25] + [42, 60] */
+    assert_int_equal(u.streak_current_us, 0);
+    free(sp);
+    free(ou);
+}
+
 static void test_spans(void **state)
 {
     (void)state;
@@ -1256,6 +1320,7 @@ int main(void)
         cmocka_unit_test(test_writer_waits_for_database),
         cmocka_unit_test(test_writer_stop_is_bounded),
         cmocka_unit_test(test_large_batch),
+        cmocka_unit_test(test_uptime_with_unknown_time),
         cmocka_unit_test(test_storage_per_target_year),
     };
     return cmocka_run_group_tests_name("db", tests, group_setup, group_teardown);
