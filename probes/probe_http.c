@@ -226,7 +226,12 @@ static void judge_failure(struct easy_state *es, CURLcode rc)
         return;
     case CURLE_COULDNT_CONNECT:
         curl_easy_getinfo(es->easy, CURLINFO_OS_ERRNO, &os_errno);
-        emp_probe_fail(pr, os_errno == ECONNREFUSED ? "refused" : "connect", "%s", msg);
+        /* A listener closing during the handshake resets instead. */
+        emp_probe_fail(pr,
+                       os_errno == ECONNREFUSED  ? "refused"
+                       : os_errno == ECONNRESET ? "reset"
+                                                : "connect",
+                       "%s", msg);
         return;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
