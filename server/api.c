@@ -63,8 +63,8 @@ json_t *api_json_text(const char *s, size_t max)
 
 /* ---- replies ---------------------------------------------------------- */
 
-static enum MHD_Result send_body(struct api_req *r, unsigned status, char *text,
-                                 const char *allow)
+static enum MHD_Result send_typed(struct api_req *r, unsigned status, char *text,
+                                  const char *content_type, const char *allow)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -73,7 +73,7 @@ static enum MHD_Result send_body(struct api_req *r, unsigned status, char *text,
         return MHD_NO;
     }
     enum MHD_Result ret = MHD_NO;
-    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_JSON) ==
+    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) ==
             MHD_YES &&
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES &&
         (allow == NULL ||
@@ -83,6 +83,25 @@ static enum MHD_Result send_body(struct api_req *r, unsigned status, char *text,
     }
     MHD_destroy_response(resp);
     return ret;
+}
+
+static enum MHD_Result send_body(struct api_req *r, unsigned status, char *text,
+                                 const char *allow)
+{
+    return send_typed(r, status, text, CONTENT_TYPE_JSON, allow);
+}
+
+enum MHD_Result api_reply_text(struct api_req *r, unsigned status, const char *content_type,
+                               char *text)
+{
+    if (text == NULL)
+        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    return send_typed(r, status, text, content_type, NULL);
+}
+
+const char *api_query(struct api_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 /* Reals with 15 significant digits (DBL_DIG): exact to the microsecond for
@@ -248,6 +267,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/targets", api_get_targets},
     {"GET", "/api/v1/targets/{name}/outages", api_get_outages},
     {"GET", "/api/v1/targets/{name}/uptime", api_get_uptime},
+    {"GET", "/api/v1/groups", api_get_groups},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 

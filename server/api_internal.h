@@ -38,6 +38,14 @@ typedef enum MHD_Result (*api_handler)(struct api_req *r);
 /* Reply with `body` (stolen; NULL means "could not build it": 500). */
 enum MHD_Result api_reply(struct api_req *r, unsigned status, json_t *body);
 
+/* Reply with `text` (stolen, NUL-terminated; NULL means out of memory:
+ * 500) as `content_type`. */
+enum MHD_Result api_reply_text(struct api_req *r, unsigned status, const char *content_type,
+                               char *text);
+
+/* The value of query parameter `key`, or NULL (borrowed from MHD). */
+const char *api_query(struct api_req *r, const char *key);
+
 /* Reply {"error":{"code","message"}}. */
 enum MHD_Result api_error(struct api_req *r, unsigned status, const char *code,
                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -66,5 +74,8 @@ json_t *api_json_text(const char *s, size_t max); /* at most max bytes,
 enum MHD_Result api_get_targets(struct api_req *r);
 enum MHD_Result api_get_outages(struct api_req *r);
 enum MHD_Result api_get_uptime(struct api_req *r);
+
+/* Handlers (api_groups.c). */
+enum MHD_Result api_get_groups(struct api_req *r);
 
 #endif

@@ -4,7 +4,9 @@
 #include "api_internal.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "timeutil.h"
 #include "uptime.h"
@@ -30,6 +32,37 @@ enum MHD_Result api_get_targets(struct api_req *r)
                                                                 : json_null());
         bad |= json_array_append_new(list, o);
     }
+    /* Targets only the store knows (imported history, or configured
+     * before): listed too, their state unknown to this process. Without
+     * the database the live list alone is still an answer. */
+    struct emp_db *db = NULL;
+    struct emp_error err;
+    emp_error_clear(&err);
+    struct emp_target_row *rows = NULL;
+    size_t n_rows = 0;
+    if (!bad && emp_db_pool_get(r->api->pool, &db, &err) == EMP_OK && db != NULL) {
+        if (emp_db_list_targets(db, &rows, &n_rows, &err) != EMP_OK)
+            n_rows = 0;
+        emp_db_pool_put(r->api->pool, db);
+    }
+    for (size_t i = 0; i < n_rows && !bad; i++) {
+        bool live = false;
+        for (size_t k = 0; k < n && !live; k++)
+            live = strcmp(st[k].name, rows[i].name) == 0;
+        if (live)
+            continue;
+        json_t *o = json_object();
+        bad |= json_object_set_new(o, "name", api_json_text(rows[i].name, sizeof rows[i].name));
+        bad |= json_object_set_new(o, "kind", api_json_text(rows[i].kind, sizeof rows[i].kind));
+        bad |= json_object_set_new(o, "group", rows[i].group[0] != '\0'
+                                                   ? api_json_text(rows[i].group,
+                                                                   sizeof rows[i].group)
+                                                   : json_null());
+        bad |= json_object_set_new(o, "state", json_string("unknown"));
+        bad |= json_object_set_new(o, "since", json_null());
+        bad |= json_array_append_new(list, o);
+    }
+    free(rows);
     free(st);
     json_t *body = NULL;
     if (!bad)
@@ -78,11 +111,95 @@ static bool open_target(struct api_req *r, int64_t *from, int64_t *to, struct em
     return true;
 }
 
+/* A growable text buffer that remembers a failed allocation. */
+struct text {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void text_put(struct text *t, const char *s, size_t n)
+{
+    if (t->oom)
+        return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 1024;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *p = realloc(t->p, cap);
+        if (p == NULL) {
+            t->oom = true;
+            return;
+        }
+        t->p = p;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+static void text_puts(struct text *t, const char *s)
+{
+    text_put(t, s, strlen(s));
+}
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, quote or line
+ * break; a leading =, +, - or @ is prefixed with ' so that a spreadsheet
+ * does not run a target's error text as a formula. */
+static void csv_field(struct text *t, const char *s)
+{
+    bool quote = strpbrk(s, ",\"\r\n") != NULL;
+    if (quote)
+        text_put(t, "\"", 1);
+    if (*s == '=' || *s == '+' || *s == '-' || *s == '@')
+        text_put(t, "'", 1);
+    for (const char *c = s; *c != '\0'; c++) {
+        if (*c == '"')
+            text_put(t, "\"", 1);
+        text_put(t, c, 1);
+    }
+    if (quote)
+        text_put(t, "\"", 1);
+}
+
+static char *outages_csv(const struct emp_outage *o, size_t n, int64_t now_us)
+{
+    struct text t = {0};
+    text_puts(&t, "start,end,duration_s,class,message\r\n");
+    for (size_t i = 0; i < n; i++) {
+        char a[EMP_TIME_BUFSZ], b[EMP_TIME_BUFSZ], d[48];
+        int64_t end = o[i].ended_at_us != 0 ? o[i].ended_at_us : now_us;
+        snprintf(d, sizeof d, "%.6f",
+                 (double)(end > o[i].started_at_us ? end - o[i].started_at_us : 0) / 1e6);
+        text_puts(&t, emp_time_format(o[i].started_at_us, a));
+        text_puts(&t, ",");
+        text_puts(&t, o[i].ended_at_us != 0 ? emp_time_format(o[i].ended_at_us, b) : "");
+        text_puts(&t, ",");
+        text_puts(&t, d);
+        text_puts(&t, ",");
+        csv_field(&t, o[i].err_class);
+        text_puts(&t, ",");
+        csv_field(&t, o[i].message);
+        text_puts(&t, "\r\n");
+    }
+    if (t.oom) {
+        free(t.p);
+        return NULL;
+    }
+    return t.p;
+}
+
 enum MHD_Result api_get_outages(struct api_req *r)
 {
     int64_t from, to, id;
     struct emp_db *db;
     enum MHD_Result ret;
+    const char *format = api_query(r, "format");
+    if (format != NULL && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+                         "format: expected \"json\" or \"csv\"");
+    bool csv = format != NULL && strcmp(format, "csv") == 0;
     if (!open_target(r, &from, &to, &db, &id, &ret))
         return ret;
     struct emp_error err;
@@ -99,6 +216,11 @@ enum MHD_Result api_get_outages(struct api_req *r)
 
     if (n > 1)
         qsort(o, n, sizeof *o, cmp_outage_desc);
+    if (csv) {
+        char *text = outages_csv(o, n, r->now_us);
+        free(o);
+        return api_reply_text(r, MHD_HTTP_OK, "text/csv; charset=utf-8", text);
+    }
     json_t *list = json_array();
     int bad = list == NULL;
     for (size_t i = 0; i < n && !bad; i++) {

@@ -94,6 +94,7 @@ struct emp_span {
     int64_t ended_at_us;   /* time of the last probe so far */
     int64_t grace_us;      /* how far past the end observation may be assumed
                               while the span is the live one */
+    int64_t target_id;     /* filled by the group queries */
 };
 /* Spans of a target overlapping [from, to), oldest first. */
 enum emp_err emp_db_list_spans(struct emp_db *db, int64_t target_id,
@@ -155,6 +156,44 @@ void emp_span_tracker_free(struct emp_span_tracker *t);
 enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
                                 struct emp_span_tracker *spans,
                                 const struct emp_event *events,
+                                struct emp_error *err);
+
+/* ---- targets and groups as the store knows them (db_group.c) ------- */
+
+struct emp_target_row {
+    int64_t id;
+    char name[EMP_NAME_MAX + 1];
+    char kind[16];            /* "http", "tcp", "postgres", "history" */
+    char group[EMP_NAME_MAX + 1];
+    int interval_ms;
+};
+/* Every target in the store (configured or imported), by name. */
+enum emp_err emp_db_list_targets(struct emp_db *db, struct emp_target_row **out,
+                                 size_t *n, struct emp_error *err);
+/* The target called `name` (EMP_ENOTFOUND when none). */
+enum emp_err emp_db_get_target(struct emp_db *db, const char *name,
+                               struct emp_target_row *out, struct emp_error *err);
+
+struct emp_group_row {
+    char name[EMP_NAME_MAX + 1];
+    int64_t members;
+};
+/* Groups (targets sharing a non-empty group), by name. */
+enum emp_err emp_db_list_groups(struct emp_db *db, struct emp_group_row **out,
+                                size_t *n, struct emp_error *err);
+/* Members of `group`, by id (EMP_ENOTFOUND when the group has none). */
+enum emp_err emp_db_group_targets(struct emp_db *db, const char *group,
+                                  struct emp_target_row **out, size_t *n,
+                                  struct emp_error *err);
+/* Outages of every member of `group` overlapping [from, to), ordered by
+ * target_id then start. */
+enum emp_err emp_db_group_outages(struct emp_db *db, const char *group, int64_t from_us,
+                                  int64_t to_us, struct emp_outage **out, size_t *n,
+                                  struct emp_error *err);
+/* Coverage spans of every member, ordered by target_id then start
+ * (target_id filled). */
+enum emp_err emp_db_group_spans(struct emp_db *db, const char *group, int64_t from_us,
+                                int64_t to_us, struct emp_span **out, size_t *n,
                                 struct emp_error *err);
 
 /* A small pool of connections for the API threads. */

@@ -190,6 +190,15 @@ class Empiric:
             except ValueError:
                 return e.code, body
 
+    def get_raw(self, path):
+        """(status, content type, body text)."""
+        url = "http://127.0.0.1:%d%s" % (self.port, path)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return r.status, r.headers.get("Content-Type"), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Content-Type"), e.read().decode()
+
     def dump_log(self):
         self.log.flush()
         with open(os.path.join(self.dir, "serve.log"), "rb") as f:

@@ -4,6 +4,8 @@ outage per span, start and end within one interval + timeout of the truth; a
 healthy target beside it keeps availability 1.0; a restart of empiric in the
 middle shows up as unknown time, never as uptime or downtime."""
 
+import csv
+import io
 import time
 
 from harness import Database, Empiric, FaultTarget, check, fail, parse_args
@@ -97,6 +99,19 @@ def run(emp, db, flaky, healthy):
           "error classes refused|reset, http_status, timeout (got %s)" % classes)
     n_refused = int(db.query("SELECT count(*) FROM failures WHERE err_class = 'refused'"))
     check(n_refused >= 2, "refused probes recorded as evidence (%d)" % n_refused)
+
+    status, ctype, text = emp.get_raw("/api/v1/targets/flaky/outages" + q + "&format=csv")
+    rows = list(csv.reader(io.StringIO(text)))
+    check(status == 200 and ctype.startswith("text/csv"), "outages as CSV with ?format=csv")
+    check(rows[0] == ["start", "end", "duration_s", "class", "message"] and len(rows) == 4,
+          "CSV has a header and one row per outage")
+    check([r[0] for r in rows[1:]] == [o["start"] for o in reversed(outages)],
+          "CSV rows match the JSON outages, newest first")
+    status, body = emp.get("/api/v1/targets/flaky/outages?format=xml")
+    check(status == 400, "an unknown format -> 400")
+    status, body = emp.get("/api/v1/groups")
+    check(status == 200 and body["groups"] == [{"name": "e2e", "members": 2}],
+          "GET /api/v1/groups lists the group with its members")
 
     status, up = emp.get("/api/v1/targets/healthy/uptime" + q)
     check(status == 200, "GET uptime answers 200")
