@@ -1,6 +1,6 @@
-/* The JSON configuration: what to listen on, who this prober is, and the
- * targets to probe. Loading reports every problem, each naming the file, the
- * JSON path and what was expected. */
+/* The JSON configuration: what to listen on, who this prober is, the
+ * targets to probe and the SLAs to verify. Loading reports every problem,
+ * each naming the file, the JSON path and what was expected. */
 #ifndef EMP_CONFIG_H
 #define EMP_CONFIG_H
 
@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "sla.h"
 
 enum emp_target_kind { EMP_KIND_HTTP = 0, EMP_KIND_TCP, EMP_KIND_POSTGRES };
 
@@ -30,6 +31,9 @@ const char *emp_kind_name(enum emp_target_kind kind);
 #define EMP_MAX_THRESHOLD 100
 #define EMP_MAX_EXPECT_STATUS 16
 #define EMP_NAME_MAX 128
+#define EMP_DEFAULT_SLA_PERIOD EMP_SLA_MONTH
+#define EMP_DEFAULT_SLA_RULE EMP_SLA_RULE_OUTAGES
+#define EMP_DEFAULT_EXCLUDE_UNKNOWN true
 
 struct emp_target_config {
     char *name;   /* unique; [A-Za-z0-9._-], 1..EMP_NAME_MAX bytes */
@@ -62,6 +66,10 @@ struct emp_config {
     char *prober_location; /* "" when not set */
     struct emp_target_config *targets;
     size_t n_targets;
+    /* SLAs, each naming the targets and groups it covers (every name checked
+     * against `targets`); see emp_sla_covers. */
+    struct emp_sla *slas;
+    size_t n_slas;
 };
 
 /* Load and validate `path`. On success returns EMP_OK and a new config in
@@ -85,5 +93,8 @@ void emp_config_free(struct emp_config *cfg);
 
 /* Index of the target called `name`, or -1. */
 int emp_config_find_target(const struct emp_config *cfg, const char *name);
+
+/* Index of the SLA called `name`, or -1. */
+int emp_config_find_sla(const struct emp_config *cfg, const char *name);
 
 #endif

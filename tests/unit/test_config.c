@@ -1,6 +1,7 @@
 /* Unit tests for config: a full configuration loads with every field,
  * defaults apply, and each class of problem is reported as its own line
- * naming the file and JSON path, all of them in one pass. */
+ * naming the file and JSON path, all of them in one pass; the same for SLAs
+ * and their references to targets and groups. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -747,6 +748,356 @@ static void test_arguments_and_null_errs(void **state)
     emp_config_free(NULL);
 }
 
+/* ---- SLAs -------------------------------------------------------------- */
+
+#define SLA_TARGETS                                                                      \
+    "\"targets\": ["                                                                     \
+    "{\"name\": \"web\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 1, "              \
+    "\"group\": \"frontend\"},"                                                          \
+    "{\"name\": \"api\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 2, "              \
+    "\"group\": \"frontend\"},"                                                          \
+    "{\"name\": \"db\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 3}]"
+
+static const char sla_config[] =
+    "{" SLA_TARGETS ",\n"
+    " \"slas\": [\n"
+    "  {\"name\": \"vendor\", \"objective\": 99.95, \"period\": \"month\",\n"
+    "   \"downtime_rule\": {\"kind\": \"minutes\", \"max_failed_fraction\": 0.5},\n"
+    "   \"credits\": [{\"below\": 99.0, \"credit_percent\": 25},\n"
+    "                {\"below\": 99.95, \"credit_percent\": 10},\n"
+    "                {\"below\": 95, \"credit_percent\": 100}],\n"
+    "   \"exclude_unknown\": false, \"targets\": [\"db\"], \"groups\": [\"frontend\"]},\n"
+    "  {\"name\": \"internal\", \"objective\": 99, \"targets\": [\"web\", \"db\"]}\n"
+    " ]}\n";
+
+/* One SLA with `members` (a JSON members list) over the three targets. */
+static char *sla_with(const char *members)
+{
+    char *s = NULL;
+    int n = asprintf(&s, "{" SLA_TARGETS ", \"slas\": [{%s}]}", members);
+    assert_true(n > 0);
+    return s;
+}
+
+static void expect_sla_one(const char *members, const char *needle)
+{
+    char *text = sla_with(members);
+    expect_one(text, needle);
+    free(text);
+}
+
+static void expect_sla_ok(const char *members)
+{
+    char *text = sla_with(members);
+    expect_ok(text);
+    free(text);
+}
+
+#define SLA_MIN "\"name\": \"s\", \"objective\": 99.9, \"targets\": [\"web\"]"
+
+static void test_slas_load(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text(sla_config, &r);
+    assert_int_equal(r.rc, EMP_OK);
+    const struct emp_config *c = r.cfg;
+    assert_int_equal(c->n_slas, 2);
+
+    const struct emp_sla *v = &c->slas[0];
+    assert_string_equal(v->name, "vendor");
+    assert_true(v->objective_pct == 99.95);
+    assert_int_equal(v->period, EMP_SLA_MONTH);
+    assert_int_equal(v->rule, EMP_SLA_RULE_MINUTES);
+    assert_true(v->max_failed_fraction == 0.5);
+    assert_false(v->exclude_unknown);
+    /* tiers are stored highest threshold first */
+    assert_int_equal(v->n_credits, 3);
+    assert_true(v->credits[0].below_pct == 99.95 && v->credits[0].credit_pct == 10);
+    assert_true(v->credits[1].below_pct == 99.0 && v->credits[1].credit_pct == 25);
+    assert_true(v->credits[2].below_pct == 95 && v->credits[2].credit_pct == 100);
+    assert_int_equal(v->n_targets, 1);
+    assert_string_equal(v->targets[0], "db");
+    assert_int_equal(v->n_groups, 1);
+    assert_string_equal(v->groups[0], "frontend");
+
+    const struct emp_sla *in = &c->slas[1];
+    assert_string_equal(in->name, "internal");
+    assert_true(in->objective_pct == 99.0);
+    /* defaults */
+    assert_int_equal(in->period, EMP_DEFAULT_SLA_PERIOD);
+    assert_int_equal(in->rule, EMP_SLA_RULE_OUTAGES);
+    assert_true(in->max_failed_fraction == 0.0);
+    assert_true(in->exclude_unknown);
+    assert_int_equal(in->n_credits, 0);
+    assert_int_equal(in->n_groups, 0);
+    assert_int_equal(in->n_targets, 2);
+
+    /* attachment: by target name or by the target's group */
+    assert_true(emp_sla_covers(v, "web", "frontend"));
+    assert_true(emp_sla_covers(v, "api", "frontend"));
+    assert_true(emp_sla_covers(v, "db", ""));
+    assert_false(emp_sla_covers(v, "other", ""));
+    assert_false(emp_sla_covers(v, "other", NULL));
+    assert_true(emp_sla_covers(in, "web", "frontend"));
+    assert_false(emp_sla_covers(in, "api", "frontend"));
+    assert_false(emp_sla_covers(NULL, "web", "frontend"));
+
+    assert_int_equal(emp_config_find_sla(c, "vendor"), 0);
+    assert_int_equal(emp_config_find_sla(c, "internal"), 1);
+    assert_int_equal(emp_config_find_sla(c, "nope"), -1);
+    assert_int_equal(emp_config_find_sla(c, NULL), -1);
+    assert_int_equal(emp_config_find_sla(NULL, "vendor"), -1);
+    result_free(&r);
+
+    /* no slas, or an empty list, is valid */
+    load_text("{\"slas\": []}", &r);
+    assert_int_equal(r.rc, EMP_OK);
+    assert_int_equal(r.cfg->n_slas, 0);
+    result_free(&r);
+}
+
+static void test_sla_values(void **state)
+{
+    (void)state;
+    const char *periods[] = {"day", "week", "month", "quarter", "year"};
+    for (size_t i = 0; i < sizeof periods / sizeof periods[0]; i++) {
+        char members[128];
+        snprintf(members, sizeof members, SLA_MIN ", \"period\": \"%s\"", periods[i]);
+        struct result r;
+        char *text = sla_with(members);
+        load_text(text, &r);
+        free(text);
+        assert_int_equal(r.rc, EMP_OK);
+        assert_int_equal(r.cfg->slas[0].period, (int)i);
+        assert_string_equal(emp_sla_period_name(r.cfg->slas[0].period), periods[i]);
+        result_free(&r);
+    }
+    /* the edges */
+    expect_sla_ok("\"name\": \"s\", \"objective\": 100, \"groups\": [\"frontend\"]");
+    expect_sla_ok("\"name\": \"s\", \"objective\": 0.001, \"targets\": [\"web\"]");
+    expect_sla_ok(SLA_MIN ", \"downtime_rule\": {\"kind\": \"minutes\", "
+                  "\"max_failed_fraction\": 0.999}");
+    expect_sla_ok(SLA_MIN ", \"downtime_rule\": {\"kind\": \"minutes\"}");
+    expect_sla_ok(SLA_MIN ", \"downtime_rule\": {\"kind\": \"outages\"}");
+    expect_sla_ok(SLA_MIN ", \"credits\": [{\"below\": 99.9, \"credit_percent\": 0},"
+                  " {\"below\": 0.5, \"credit_percent\": 100}]");
+    /* equal credits for two tiers are allowed */
+    expect_sla_ok(SLA_MIN ", \"credits\": [{\"below\": 99, \"credit_percent\": 10},"
+                  " {\"below\": 98, \"credit_percent\": 10}]");
+    expect_sla_ok("\"name\": \"s\", \"objective\": 99.9, \"exclude_unknown\": true, "
+                  "\"targets\": [], \"groups\": [\"frontend\"]");
+    assert_int_equal(emp_sla_period_parse("Month"), -1);
+    assert_int_equal(emp_sla_period_parse(NULL), -1);
+    assert_string_equal(emp_sla_period_name((enum emp_sla_period)9), "unknown");
+    assert_string_equal(emp_sla_rule_name(EMP_SLA_RULE_MINUTES), "minutes");
+    assert_string_equal(emp_sla_rule_name((enum emp_sla_rule)9), "unknown");
+}
+
+static void test_sla_errors(void **state)
+{
+    (void)state;
+    /* references */
+    expect_sla_one("\"name\": \"s\", \"objective\": 99.9, \"targets\": [\"web\", \"wbe\"]",
+                   "t.json: slas[0].targets[1]: expected the name of a configured target, "
+                   "got \"wbe\"\n");
+    expect_sla_one("\"name\": \"s\", \"objective\": 99.9, \"groups\": [\"backend\"]",
+                   "t.json: slas[0].groups[0]: expected the group of a configured target, "
+                   "got \"backend\"\n");
+    expect_sla_one("\"name\": \"s\", \"objective\": 99.9, \"groups\": [\"\"]",
+                   "slas[0].groups[0]: expected the group of a configured target, got \"\"");
+    expect_sla_one("\"name\": \"s\", \"objective\": 99.9, \"targets\": [\"db\", 3]",
+                   "slas[0].targets[1]: expected the name of a configured target, got 3");
+    expect_sla_one("\"name\": \"s\", \"objective\": 99.9, \"targets\": [\"db\", \"web\", \"db\"]",
+                   "t.json: slas[0].targets[2]: duplicate target \"db\" (first at "
+                   "slas[0].targets[0])\n");
+    expect_sla_one("\"name\": \"s\", \"objective\": 99.9, \"targets\": \"web\"",
+                   "t.json: slas[0].targets: expected an array of target names, got \"web\"");
+    expect_sla_one("\"name\": \"s\", \"objective\": 99.9, \"groups\": {}",
+                   "t.json: slas[0].groups: expected an array of group names, got {}");
+    expect_sla_one("\"name\": \"s\", \"objective\": 99.9",
+                   "t.json: slas[0]: expected \"targets\" or \"groups\" naming what the SLA "
+                   "covers, got neither\n");
+    expect_sla_one("\"name\": \"s\", \"objective\": 99.9, \"targets\": [], \"groups\": []",
+                   "slas[0]: expected \"targets\" or \"groups\"");
+
+    /* name and objective */
+    expect_sla_one("\"objective\": 99.9, \"targets\": [\"web\"]",
+                   "t.json: slas[0].name: required, expected a name of 1 to 128 characters");
+    expect_sla_one("\"name\": \"a b\", \"objective\": 99.9, \"targets\": [\"web\"]",
+                   "slas[0].name: expected a name of 1 to 128 characters from "
+                   "[A-Za-z0-9._-], got \"a b\"");
+    expect_sla_one("\"name\": \"s\", \"targets\": [\"web\"]",
+                   "t.json: slas[0].objective: required, expected a percentage greater than 0 "
+                   "and at most 100\n");
+    const char *bad_objectives[] = {"0", "-1", "100.01", "\"99.9\"", "true", "null"};
+    for (size_t i = 0; i < sizeof bad_objectives / sizeof bad_objectives[0]; i++) {
+        char members[128], want[128];
+        snprintf(members, sizeof members,
+                 "\"name\": \"s\", \"targets\": [\"web\"], \"objective\": %s",
+                 bad_objectives[i]);
+        snprintf(want, sizeof want,
+                 "t.json: slas[0].objective: expected a percentage greater than 0 and at "
+                 "most 100, got %s\n",
+                 bad_objectives[i]);
+        expect_sla_one(members, want);
+    }
+
+    /* period */
+    expect_sla_one(SLA_MIN ", \"period\": \"monthly\"",
+                   "t.json: slas[0].period: expected one of \"day\", \"week\", \"month\", "
+                   "\"quarter\", \"year\", got \"monthly\"\n");
+    expect_sla_one(SLA_MIN ", \"period\": 30", "slas[0].period: expected one of");
+
+    /* downtime rule */
+    expect_sla_one(SLA_MIN ", \"downtime_rule\": \"minutes\"",
+                   "t.json: slas[0].downtime_rule: expected {\"kind\": \"outages\"} or "
+                   "{\"kind\": \"minutes\", \"max_failed_fraction\": F}, got \"minutes\"");
+    expect_sla_one(SLA_MIN ", \"downtime_rule\": {}",
+                   "t.json: slas[0].downtime_rule.kind: required, expected one of "
+                   "\"outages\", \"minutes\"\n");
+    expect_sla_one(SLA_MIN ", \"downtime_rule\": {\"kind\": \"seconds\"}",
+                   "slas[0].downtime_rule.kind: expected one of \"outages\", \"minutes\", "
+                   "got \"seconds\"");
+    const char *bad_fractions[] = {"1", "1.5", "-0.1", "\"0\""};
+    for (size_t i = 0; i < sizeof bad_fractions / sizeof bad_fractions[0]; i++) {
+        char members[160], want[160];
+        snprintf(members, sizeof members,
+                 SLA_MIN ", \"downtime_rule\": {\"kind\": \"minutes\", "
+                         "\"max_failed_fraction\": %s}",
+                 bad_fractions[i]);
+        snprintf(want, sizeof want,
+                 "t.json: slas[0].downtime_rule.max_failed_fraction: expected a number from "
+                 "0 to less than 1, got %s\n",
+                 bad_fractions[i]);
+        expect_sla_one(members, want);
+    }
+    expect_sla_one(SLA_MIN ", \"downtime_rule\": {\"kind\": \"outages\", "
+                   "\"max_failed_fraction\": 0.1}",
+                   "t.json: slas[0].downtime_rule.max_failed_fraction: not valid for kind "
+                   "outages (only for minutes)\n");
+    expect_sla_one(SLA_MIN ", \"downtime_rule\": {\"kind\": \"minutes\","
+                   " \"max_failed_fractoin\": 0.1}",
+                   "slas[0].downtime_rule.max_failed_fractoin: unknown key, did you mean "
+                   "\"max_failed_fraction\"?");
+
+    /* credits */
+    expect_sla_one(SLA_MIN ", \"credits\": {\"below\": 99, \"credit_percent\": 10}",
+                   "t.json: slas[0].credits: expected an array of {\"below\": PERCENT, "
+                   "\"credit_percent\": PERCENT}, got {");
+    expect_sla_one(SLA_MIN ", \"credits\": [10]",
+                   "t.json: slas[0].credits[0]: expected {\"below\": PERCENT, "
+                   "\"credit_percent\": PERCENT}, got 10\n");
+    expect_sla_one(SLA_MIN ", \"credits\": [{\"credit_percent\": 10}]",
+                   "t.json: slas[0].credits[0].below: required, expected a percentage "
+                   "greater than 0 and at most the objective (99.9)\n");
+    expect_sla_one(SLA_MIN ", \"credits\": [{\"below\": 99.95, \"credit_percent\": 10}]",
+                   "t.json: slas[0].credits[0].below: expected a percentage greater than 0 "
+                   "and at most the objective (99.9), got 99.95\n");
+    expect_sla_one(SLA_MIN ", \"credits\": [{\"below\": 0, \"credit_percent\": 10}]",
+                   "slas[0].credits[0].below: expected a percentage greater than 0");
+    expect_sla_one(SLA_MIN ", \"credits\": [{\"below\": 99}]",
+                   "t.json: slas[0].credits[0].credit_percent: required, expected a "
+                   "percentage from 0 to 100\n");
+    expect_sla_one(SLA_MIN ", \"credits\": [{\"below\": 99, \"credit_percent\": 101}]",
+                   "t.json: slas[0].credits[0].credit_percent: expected a percentage from 0 "
+                   "to 100, got 101\n");
+    expect_sla_one(SLA_MIN ", \"credits\": [{\"below\": 99, \"credit_percent\": \"10%\"}]",
+                   "slas[0].credits[0].credit_percent: expected a percentage from 0 to 100, "
+                   "got \"10%\"");
+    expect_sla_one(SLA_MIN ", \"credits\": [{\"below\": 99, \"credit_percent\": 10,"
+                   " \"credit\": 5}]",
+                   "slas[0].credits[0].credit: unknown key; a credit tier takes below, "
+                   "credit_percent");
+    expect_sla_one(SLA_MIN ", \"credits\": [{\"below\": 99, \"credit_percent\": 10},"
+                   " {\"below\": 98, \"credit_percent\": 25},"
+                   " {\"below\": 99.0, \"credit_percent\": 30}]",
+                   "t.json: slas[0].credits[2].below: duplicate tier below 99.0 (first at "
+                   "slas[0].credits[0])\n");
+    /* a worse availability may not owe less */
+    expect_sla_one(SLA_MIN ", \"credits\": [{\"below\": 95, \"credit_percent\": 5},"
+                   " {\"below\": 99, \"credit_percent\": 10}]",
+                   "t.json: slas[0].credits[0].credit_percent: expected at least 10, the "
+                   "credit below 99 at slas[0].credits[1] (a lower availability may not owe "
+                   "less), got 5\n");
+    /* with a bad objective, thresholds are checked against 100 only */
+    expect_sla_one("\"name\": \"s\", \"objective\": 101, \"targets\": [\"web\"],"
+                   " \"credits\": [{\"below\": 99.95, \"credit_percent\": 10}]",
+                   "slas[0].objective: ");
+
+    /* the rest */
+    expect_sla_one(SLA_MIN ", \"exclude_unknown\": \"yes\"",
+                   "t.json: slas[0].exclude_unknown: expected true or false, got \"yes\"\n");
+    expect_sla_one(SLA_MIN ", \"objectif\": 99",
+                   "slas[0].objectif: unknown key, did you mean \"objective\"?");
+    expect_sla_one(SLA_MIN ", \"owner\": \"ops\"",
+                   "slas[0].owner: unknown key; an SLA takes name, objective, period, "
+                   "downtime_rule, credits, exclude_unknown, targets, groups");
+    expect_one("{\"slas\": {}}", "t.json: slas: expected an array of SLA objects, got {}\n");
+    expect_one("{\"slas\": [[]]}", "t.json: slas[0]: expected an object, got []\n");
+    expect_one("{\"sla\": []}", "t.json: sla: unknown key, did you mean \"slas\"?\n");
+
+    struct result r;
+    load_text("{" SLA_TARGETS ", \"slas\": ["
+              "{\"name\": \"s\", \"objective\": 99, \"targets\": [\"web\"]},"
+              "{\"name\": \"t\", \"objective\": 99, \"targets\": [\"web\"]},"
+              "{\"name\": \"s\", \"objective\": 98, \"targets\": [\"db\"]}]}",
+              &r);
+    assert_int_equal(r.nerrs, 1);
+    assert_has(&r, "t.json: slas[2].name: duplicate SLA name \"s\" (first at slas[0])\n");
+    result_free(&r);
+
+    /* A target that is itself invalid can still be referred to: the mistake
+     * is reported once, at the target. */
+    expect_one("{\"targets\": [{\"name\": \"web\", \"kind\": \"tcp\", \"host\": \"h\","
+               " \"port\": 0, \"group\": \"g\"}],"
+               " \"slas\": [{\"name\": \"s\", \"objective\": 99, \"targets\": [\"web\"],"
+               " \"groups\": [\"g\"]}]}",
+               "t.json: targets[0].port: expected an integer from 1 to 65535, got 0\n");
+    /* with no targets at all, every reference is unknown */
+    expect_one("{\"slas\": [{\"name\": \"s\", \"objective\": 99, \"targets\": [\"web\"]}]}",
+               "t.json: slas[0].targets[0]: expected the name of a configured target, got "
+               "\"web\"\n");
+}
+
+static void test_sla_every_problem_is_reported(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text("{" SLA_TARGETS ",\n"
+              " \"slas\": [\n"
+              "  {\"name\": \"x y\", \"objective\": 120, \"period\": \"fortnight\",\n"
+              "   \"downtime_rule\": {\"kind\": \"minutes\", \"max_failed_fraction\": 2},\n"
+              "   \"credits\": [{\"below\": 99, \"credit_percent\": 200}, 5],\n"
+              "   \"exclude_unknown\": 1, \"targets\": [\"nope\"], \"groups\": [\"none\"],\n"
+              "   \"colour\": \"red\"},\n"
+              "  {\"name\": \"ok\", \"objective\": 99.9, \"groups\": [\"frontend\"]},\n"
+              "  7\n"
+              " ]}\n",
+              &r);
+    assert_int_equal(r.rc, EMP_ECONFIG);
+    const char *lines[] = {
+        "t.json: slas[0].name: expected a name",
+        "t.json: slas[0].objective: expected a percentage greater than 0 and at most 100, "
+        "got 120",
+        "t.json: slas[0].period: expected one of",
+        "t.json: slas[0].downtime_rule.max_failed_fraction: expected a number from 0 to less "
+        "than 1, got 2",
+        "t.json: slas[0].credits[0].credit_percent: expected a percentage from 0 to 100, got "
+        "200",
+        "t.json: slas[0].credits[1]: expected {",
+        "t.json: slas[0].exclude_unknown: expected true or false, got 1",
+        "t.json: slas[0].targets[0]: expected the name of a configured target, got \"nope\"",
+        "t.json: slas[0].groups[0]: expected the group of a configured target, got \"none\"",
+        "t.json: slas[0].colour: unknown key",
+        "t.json: slas[2]: expected an object, got 7",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        assert_has(&r, lines[i]);
+    assert_int_equal(r.nerrs, sizeof lines / sizeof lines[0]);
+    result_free(&r);
+}
+
 /* Fail the Nth jansson allocation: once the text has parsed, a failure must
  * come back as EMP_ENOMEM, never as a configuration problem or a success,
  * and leak nothing. (jansson reports a failure inside its lexer as a syntax
@@ -785,10 +1136,17 @@ static void test_allocation_failures(void **state)
 {
     (void)state;
     run_with_failures(full_config, EMP_OK);
+    run_with_failures(sla_config, EMP_OK);
     run_with_failures("{\"targets\": [{\"name\": \"a b\", \"kind\": \"x\", \"q\": [1]},"
                       " {\"name\": \"a\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 1},"
                       " {\"name\": \"a\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 1}],"
                       " \"odd key\": 1}",
+                      EMP_ECONFIG);
+    run_with_failures("{" SLA_TARGETS ", \"slas\": ["
+                      "{\"name\": \"s\", \"objective\": 99, \"targets\": [\"web\", \"x\", \"web\"],"
+                      " \"credits\": [{\"below\": 90, \"credit_percent\": 5},"
+                      " {\"below\": 99, \"credit_percent\": 10}]},"
+                      "{\"name\": \"s\", \"objective\": 99, \"groups\": [\"frontend\", \"y\"]}]}",
                       EMP_ECONFIG);
 }
 
@@ -815,6 +1173,10 @@ int main(void)
         cmocka_unit_test(test_long_values_are_cut),
         cmocka_unit_test(test_load_from_file),
         cmocka_unit_test(test_find_target_and_kind_name),
+        cmocka_unit_test(test_slas_load),
+        cmocka_unit_test(test_sla_values),
+        cmocka_unit_test(test_sla_errors),
+        cmocka_unit_test(test_sla_every_problem_is_reported),
         cmocka_unit_test(test_arguments_and_null_errs),
         cmocka_unit_test(test_allocation_failures),
     };
