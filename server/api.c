@@ -267,6 +267,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/targets", api_get_targets},
     {"GET", "/api/v1/targets/{name}/outages", api_get_outages},
     {"GET", "/api/v1/targets/{name}/uptime", api_get_uptime},
+    {"GET", "/api/v1/targets/{name}/sla", api_get_sla},
     {"GET", "/api/v1/groups", api_get_groups},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -398,7 +399,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start / stop ----------------------------------------------------- */
 
-enum emp_err emp_api_start(const char *host, int port, struct emp_state *state,
+enum emp_err emp_api_start(const char *host, int port, const struct emp_config *cfg,
+                           struct emp_state *state,
                            struct emp_db_pool *pool, struct emp_api **out,
                            struct emp_error *err)
 {
@@ -431,6 +433,7 @@ enum emp_err emp_api_start(const char *host, int port, struct emp_state *state,
     struct emp_api *api = calloc(1, sizeof *api);
     if (api == NULL)
         return emp_error_set(err, EMP_ENOMEM, NULL, "out of memory");
+    api->cfg = cfg;
     api->state = state;
     api->pool = pool;
     atomic_init(&api->running, false);

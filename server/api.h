@@ -12,9 +12,11 @@
 
 struct emp_api;
 
-/* Listen on host:port (host "127.0.0.1", "::1", "0.0.0.0", ...). `state` and
- * `pool` are borrowed and must outlive the API. */
-enum emp_err emp_api_start(const char *host, int port, struct emp_state *state,
+/* Listen on host:port (host "127.0.0.1", "::1", "0.0.0.0", ...). `cfg` (may
+ * be NULL: no SLAs), `state` and `pool` are borrowed and must outlive the
+ * API. */
+enum emp_err emp_api_start(const char *host, int port, const struct emp_config *cfg,
+                           struct emp_state *state,
                            struct emp_db_pool *pool, struct emp_api **out,
                            struct emp_error *err);
 

@@ -18,6 +18,7 @@
 struct emp_api {
     struct MHD_Daemon *daemon;
     atomic_bool running;       /* set once the daemon has started */
+    const struct emp_config *cfg; /* borrowed; may be NULL */
     struct emp_state *state;   /* borrowed */
     struct emp_db_pool *pool;  /* borrowed */
 };
@@ -74,6 +75,9 @@ json_t *api_json_text(const char *s, size_t max); /* at most max bytes,
 enum MHD_Result api_get_targets(struct api_req *r);
 enum MHD_Result api_get_outages(struct api_req *r);
 enum MHD_Result api_get_uptime(struct api_req *r);
+
+/* Handlers (api_sla.c). */
+enum MHD_Result api_get_sla(struct api_req *r);
 
 /* Handlers (api_groups.c). */
 enum MHD_Result api_get_groups(struct api_req *r);

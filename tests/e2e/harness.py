@@ -134,15 +134,17 @@ class FaultTarget:
 class Empiric:
     """`empiric serve` with a generated configuration."""
 
-    def __init__(self, binary, db, targets, prober="e2e"):
+    def __init__(self, binary, db, targets, prober="e2e", extra=None):
         self.binary = binary
         self.db = db
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="empiric-e2e-")
         self.config = os.path.join(self.dir, "config.json")
         with open(self.config, "w") as f:
-            json.dump({"listen": "127.0.0.1:%d" % self.port,
-                       "prober": {"name": prober}, "targets": targets}, f)
+            cfg = {"listen": "127.0.0.1:%d" % self.port,
+                   "prober": {"name": prober}, "targets": targets}
+            cfg.update(extra or {})
+            json.dump(cfg, f)
         self.proc = None
         self.log = open(os.path.join(self.dir, "serve.log"), "ab")
 

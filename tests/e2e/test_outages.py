@@ -34,7 +34,9 @@ def main():
         dict(name="healthy", kind="http", url="http://127.0.0.1:%d/health" % healthy.port,
              group="e2e", **common),
     ]
-    emp = Empiric(args.empiric, db, targets)
+    sla = {"slas": [{"name": "gold", "objective": 99.0, "period": "day",
+                     "groups": ["e2e"], "credits": [{"below": 99.0, "credit_percent": 10}]}]}
+    emp = Empiric(args.empiric, db, targets, extra=sla)
     try:
         run(emp, db, flaky, healthy)
     finally:
@@ -134,6 +136,23 @@ def run(emp, db, flaky, healthy):
     check(abs(fu["down_s"] - truth_down) <= 3 * TOLERANCE_S * 2,
           "flaky downtime %.2f s matches the truth %.2f s" % (fu["down_s"], truth_down))
     check(fu["availability"] < 1.0, "flaky availability below 1")
+
+    # The SLA, judged on the same evidence.
+    status, body = emp.get("/api/v1/targets/flaky/sla")
+    print("flaky sla:", [p for p in body.get("periods", []) if p["availability"] is not None])
+    check(all(p["met"] is None and p["availability"] is None for p in body["periods"]
+              if p["end"] <= body["periods"][-1]["start"]),
+          "days before the test were not observed: availability and met are null")
+    check(status == 200 and len(body["periods"]) >= 1, "GET sla answers with periods")
+    down = sum(p["downtime_s"] for p in body["periods"])
+    check(abs(down - fu["down_s"]) < 0.5, "SLA downtime is the observed outage time")
+    check(any(p["met"] is False and p["credit_percent"] == 10 for p in body["periods"]),
+          "the flaky target breaches a 99% objective and is owed a 10% credit")
+    check(sum(len(p["outages"]) for p in body["periods"]) >= 3, "the outages are the evidence")
+    status, body = emp.get("/api/v1/targets/healthy/sla")
+    judged = [p for p in body["periods"] if p["met"] is not None]
+    check(status == 200 and judged and all(p["met"] is True and p["credit_percent"] == 0
+                                           for p in judged), "the healthy target meets it")
 
     # The evidence and the heartbeats are in the database.
     n_fail = int(db.query("SELECT count(*) FROM failures f JOIN targets t ON t.id = f.target_id "

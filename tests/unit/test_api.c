@@ -122,7 +122,7 @@ static int setup(void **state)
              fx->db.port);
     struct emp_error err;
     assert_int_equal(emp_db_pool_new(conninfo, 2, &fx->pool, &err), EMP_OK);
-    assert_int_equal(emp_api_start("127.0.0.1", 0, &fx->state, fx->pool, &fx->api, &err),
+    assert_int_equal(emp_api_start("127.0.0.1", 0, NULL, &fx->state, fx->pool, &fx->api, &err),
                      EMP_OK);
     fx->port = emp_api_port(fx->api);
     assert_true(fx->port > 0 && fx->port < 65536);
@@ -448,7 +448,7 @@ static void test_db_refused(void **state)
     struct emp_error err;
     assert_int_equal(emp_db_pool_new("host=127.0.0.1 port=1 connect_timeout=1", 1, &pool, &err),
                      EMP_OK);
-    assert_int_equal(emp_api_start("127.0.0.1", 0, &st, pool, &api, &err), EMP_OK);
+    assert_int_equal(emp_api_start("127.0.0.1", 0, NULL, &st, pool, &api, &err), EMP_OK);
     struct fixture fx = {.port = emp_api_port(api)};
     expect_error(&fx, "GET", "/api/v1/targets/web/outages", 503, "unavailable");
     struct reply r;
@@ -467,15 +467,15 @@ static void test_start_errors(void **state)
     struct emp_api *api = (struct emp_api *)1;
     struct emp_error err;
     /* The port is taken. */
-    assert_int_not_equal(emp_api_start("127.0.0.1", fx->port, &fx->state, fx->pool, &api, &err),
+    assert_int_not_equal(emp_api_start("127.0.0.1", fx->port, NULL, &fx->state, fx->pool, &api, &err),
                          EMP_OK);
     assert_null(api);
-    assert_int_not_equal(emp_api_start("127.0.0.1", 70000, &fx->state, fx->pool, &api, &err),
+    assert_int_not_equal(emp_api_start("127.0.0.1", 70000, NULL, &fx->state, fx->pool, &api, &err),
                          EMP_OK);
-    assert_int_not_equal(emp_api_start("not an address", 0, &fx->state, fx->pool, &api, &err),
+    assert_int_not_equal(emp_api_start("not an address", 0, NULL, &fx->state, fx->pool, &api, &err),
                          EMP_OK);
     /* IPv6 loopback, brackets or not, when the host has it. */
-    if (emp_api_start("[::1]", 0, &fx->state, fx->pool, &api, &err) == EMP_OK) {
+    if (emp_api_start("[::1]", 0, NULL, &fx->state, fx->pool, &api, &err) == EMP_OK) {
         assert_true(emp_api_port(api) > 0);
         emp_api_stop(api);
     }
