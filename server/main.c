@@ -422,7 +422,7 @@ int main(int argc, char **argv)
     /* import has options of its own. */
     if (strcmp(cmd, "import") == 0)
         return cmd_import(&o, sub_argc, sub_argv);
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc re-reads the option string (no "+" mode now) */
     while ((c = getopt_long(sub_argc, sub_argv, "d:c:s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': o.db = optarg; break;

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Reference figures for test_import.c, computed independently of Empiric's C
+and SQL (Python standard library only: csv, lzma, zoneinfo).
+
+Reads the LANL failure data (LA-UR-05-7318; data courtesy of Los Alamos
+National Laboratory) and applies the rules that `empiric import` documents
+for `--target-col System,nodenum --group-col System --start-col "Prob Started"
+--end-col "Prob Fixed" --time-format "%m/%d/%Y %H:%M" --tz America/Denver`:
+
+- a row with an empty target column is skipped (system 17 has no nodenum);
+- a target is "System-nodenum", its group the System;
+- local times are America/Denver; an ambiguous time (the hour repeated when
+  the clock goes back) is the earlier instant (fold=0), as is a time in the
+  hour skipped when it goes forward;
+- of several rows with the same target and start the first is kept.
+
+Per group (System): targets, outages, the sum and mean of repair times
+(MTTR = mean of end - start, seconds), the failure bursts (outages of the
+group's members sorted by start; a failure joins the current burst when it
+starts less than 120 s after the previous failure's start; a burst has at
+least two failures): their number, the failures in them and the largest;
+and the observed span (earliest start, latest end; Unix seconds).
+
+Usage: lanl_reference.py [PATH.csv.xz] > lanl_reference.txt
+"""
+import csv
+import io
+import lzma
+import os
+import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+WINDOW_S = 120
+FMT = "%m/%d/%Y %H:%M"
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        here, "..", "..", "..", "shared", "data", "lanl-failures-1996-2005.csv.xz")
+    tz = ZoneInfo("America/Denver")
+
+    def utc(text):
+        return int(datetime.strptime(text.strip(), FMT).replace(tzinfo=tz, fold=0).timestamp())
+
+    with lzma.open(path, "rb") as f:
+        reader = csv.DictReader(io.TextIOWrapper(f, encoding="utf-8", newline=""))
+        rows = [(reader.line_num, r) for r in reader]
+    read = len(rows)
+    skipped = 0
+    skipped_lines = []
+    duplicates = 0
+    seen = set()
+    outages = []  # (group, target, start, end)
+    for line, r in rows:
+        system, node = r["System"].strip(), r["nodenum"].strip()
+        if not system or not node:
+            skipped += 1
+            skipped_lines.append(line)
+            continue
+        target = system + "-" + node
+        start = utc(r["Prob Started"])
+        fixed = r["Prob Fixed"].strip()
+        end = utc(fixed) if fixed else start
+        if end < start:
+            skipped += 1
+            skipped_lines.append(line)
+            continue
+        if (target, start) in seen:
+            duplicates += 1
+            continue
+        seen.add((target, start))
+        outages.append((system, target, start, end))
+
+    groups = {}
+    for g, t, s, e in outages:
+        groups.setdefault(g, []).append((t, s, e))
+
+    print("# Reference figures for tests/integration/test_import.c, written by")
+    print("# lanl_reference.py from lanl-failures-1996-2005.csv.xz (LANL, LA-UR-05-7318).")
+    print("rows_read %d" % read)
+    print("skipped %d" % skipped)
+    print("skipped_lines %d %d" % (min(skipped_lines), max(skipped_lines)))
+    print("duplicates %d" % duplicates)
+    print("outages %d" % len(outages))
+    print("targets %d" % len({t for _, t, _, _ in outages}))
+    print("groups %d" % len(groups))
+    print("# group targets outages repair_s_sum mttr_s bursts in_bursts largest"
+          " span_start span_end")
+    for g in sorted(groups, key=int):
+        rs = groups[g]
+        repair = sum(e - s for _, s, e in rs)
+        starts = sorted(s for _, s, _ in rs)
+        bursts = in_bursts = largest = 0
+        size = 1
+        for i in range(1, len(starts) + 1):
+            if i < len(starts) and starts[i] - starts[i - 1] < WINDOW_S:
+                size += 1
+                continue
+            if size >= 2:
+                bursts += 1
+                in_bursts += size
+                largest = max(largest, size)
+            size = 1
+        print("group %s %d %d %d %.6f %d %d %d %d %d" % (
+            g, len({t for t, _, _ in rs}), len(rs), repair, repair / len(rs),
+            bursts, in_bursts, largest, min(starts), max(e for _, _, e in rs)))
+
+
+if __name__ == "__main__":
+    main()
