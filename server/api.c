@@ -269,6 +269,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/targets/{name}/uptime", api_get_uptime},
     {"GET", "/api/v1/targets/{name}/sla", api_get_sla},
     {"GET", "/api/v1/groups", api_get_groups},
+    {"GET", "/api/v1/groups/{name}/correlation", api_get_correlation},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 

@@ -81,5 +81,6 @@ enum MHD_Result api_get_sla(struct api_req *r);
 
 /* Handlers (api_groups.c). */
 enum MHD_Result api_get_groups(struct api_req *r);
+enum MHD_Result api_get_correlation(struct api_req *r);
 
 #endif

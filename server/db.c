@@ -77,7 +77,7 @@ enum emp_err dbi_exec(struct emp_db *db, const struct dbi_stmt *st,
         PQclear(res);
         db->prepared[db->n_prepared++] = st;
     }
-    res = PQexecPrepared(db->conn, st->name, st->nparams, values, NULL, NULL, 0);
+    res = PQexecPrepared(db->conn, st->name, st->nparams, values, NULL, NULL, st->binary);
     if (res == NULL || !result_ok(res)) {
         rc = result_error(res, db, err, what);
         PQclear(res);
@@ -113,6 +113,27 @@ void dbi_rollback(struct emp_db *db)
     PGTransactionStatusType ts = PQtransactionStatus(db->conn);
     if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
         PQclear(PQexec(db->conn, "ROLLBACK"));
+}
+
+int64_t dbi_bin_int64(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
+        return 0;
+    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return (int64_t)v;
+}
+
+/* PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC. */
+#define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
+
+int64_t dbi_bin_time_us(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return 0;
+    return dbi_bin_int64(res, row, col) + PG_EPOCH_OFFSET_US;
 }
 
 int64_t dbi_int64(const PGresult *res, int row, int col)

@@ -29,6 +29,14 @@ static const struct dbi_stmt st_group_outages = {
     " AND (o.ended_at IS NULL OR o.ended_at > emp_ts($2))"
     " ORDER BY o.target_id, o.started_at, o.prober_id",
     3};
+static const struct dbi_stmt st_group_outage_times = {
+    "emp_group_outage_times",
+    "SELECT o.target_id, o.started_at, o.ended_at"
+    " FROM outages o JOIN targets t ON t.id = o.target_id"
+    " WHERE t.grp = $1 AND o.started_at < emp_ts($3)"
+    " AND (o.ended_at IS NULL OR o.ended_at > emp_ts($2))"
+    " ORDER BY o.target_id, o.started_at",
+    3, 1};
 static const struct dbi_stmt st_group_spans = {
     "emp_group_spans",
     "SELECT s.target_id, emp_us(s.started_at), emp_us(s.ended_at), s.grace_ms::bigint * 1000"
@@ -164,6 +172,31 @@ enum emp_err emp_db_group_outages(struct emp_db *db, const char *group, int64_t 
         o[i].ended_at_us = dbi_int64(res, r, 2);
         dbi_text(res, r, 3, o[i].err_class, sizeof o[i].err_class);
         dbi_text(res, r, 4, o[i].message, sizeof o[i].message);
+    }
+    PQclear(res);
+    *out = o;
+    return EMP_OK;
+}
+
+enum emp_err emp_db_group_outage_times(struct emp_db *db, const char *group,
+                                       int64_t from_us, int64_t to_us,
+                                       struct emp_outage_time **out, size_t *n,
+                                       struct emp_error *err)
+{
+    char b[2][24];
+    const char *vals[] = {group, dbi_i64s(b[0], from_us), dbi_i64s(b[1], to_us)};
+    PGresult *res = NULL;
+    void *rows;
+    enum emp_err rc = query_rows(db, &st_group_outage_times, vals, sizeof **out, &rows, n,
+                                 &res, err, "could not list group outages");
+    if (rc != EMP_OK)
+        return rc;
+    struct emp_outage_time *o = rows;
+    for (size_t i = 0; i < *n; i++) {
+        int r = (int)i;
+        o[i].target_id = dbi_bin_int64(res, r, 0);
+        o[i].started_at_us = dbi_bin_time_us(res, r, 1);
+        o[i].ended_at_us = dbi_bin_time_us(res, r, 2);
     }
     PQclear(res);
     *out = o;

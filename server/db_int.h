@@ -17,6 +17,7 @@ struct dbi_stmt {
     const char *name;
     const char *sql;
     int nparams;
+    int binary;  /* 1: results in binary format (read with dbi_bin_*) */
 };
 
 #define DBI_MAX_STMTS 48
@@ -50,6 +51,10 @@ void dbi_rollback(struct emp_db *db);
 
 /* Parse column `col` of row `row` as int64 (0 when NULL or malformed). */
 int64_t dbi_int64(const PGresult *res, int row, int col);
+/* Binary-format columns: int8, and timestamptz as Unix microseconds (0 when
+ * NULL). */
+int64_t dbi_bin_int64(const PGresult *res, int row, int col);
+int64_t dbi_bin_time_us(const PGresult *res, int row, int col);
 /* Copy column text into `dst` of `size` bytes, truncating. */
 void dbi_text(const PGresult *res, int row, int col, char *dst, size_t size);
 
