@@ -268,8 +268,10 @@ static const struct route routes[] = {
     {"GET", "/api/v1/targets/{name}/outages", api_get_outages},
     {"GET", "/api/v1/targets/{name}/uptime", api_get_uptime},
     {"GET", "/api/v1/targets/{name}/sla", api_get_sla},
+    {"GET", "/api/v1/targets/{name}/reliability", api_get_reliability},
     {"GET", "/api/v1/groups", api_get_groups},
     {"GET", "/api/v1/groups/{name}/correlation", api_get_correlation},
+    {"GET", "/api/v1/groups/{name}/reliability", api_get_group_reliability},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 

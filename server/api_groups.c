@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stats.h"
 #include "stats_corr.h"
 #include "uptime.h"
 
@@ -294,5 +295,75 @@ enum MHD_Result api_get_correlation(struct api_req *r)
     if (e != EMP_OK)
         return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                          "could not compute the correlation: %s", emp_strerror(e));
+    return api_reply(r, MHD_HTTP_OK, body);
+}
+
+/* ---- /api/v1/groups/{group}/reliability ------------------------------- */
+
+/* The members pooled: their up and down time summed, their up periods and
+ * repairs taken together. */
+enum MHD_Result api_get_group_reliability(struct api_req *r)
+{
+    int64_t from, to;
+    char msg[256];
+    if (api_window(r, &from, &to, msg, sizeof msg) != 0)
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "%s", msg);
+    struct group_data g;
+    enum MHD_Result ret;
+    if (!group_load(r, from, to, &g, &ret))
+        return ret;
+    struct emp_stats_target *st = calloc(g.n, sizeof *st);
+    enum emp_err e = st != NULL ? EMP_OK : EMP_ENOMEM;
+    size_t built = 0;
+    for (; e == EMP_OK && built < g.n; built++) {
+        size_t i = built;
+        struct emp_segment *seg = NULL;
+        size_t n_seg = 0;
+        size_t no = g.outage_n[i];
+        if (no > g.scratch_cap) {
+            struct emp_outage *sc = realloc(g.scratch, no * sizeof *sc);
+            if (sc == NULL) {
+                e = EMP_ENOMEM;
+                break;
+            }
+            g.scratch = sc;
+            g.scratch_cap = no;
+        }
+        for (size_t k = 0; k < no; k++) {
+            const struct emp_outage_time *t = &g.outages[g.outage_at[i] + k];
+            g.scratch[k].target_id = t->target_id;
+            g.scratch[k].started_at_us = t->started_at_us;
+            g.scratch[k].ended_at_us = t->ended_at_us;
+        }
+        e = emp_timeline_build(from, to, r->now_us, g.spans + g.span_at[i], g.span_n[i],
+                               g.scratch, no, &seg, &n_seg);
+        st[i].seg = seg;
+        st[i].n_seg = n_seg;
+        st[i].outage_times = g.outages + g.outage_at[i];
+        st[i].n_outages = no;
+    }
+    struct emp_reliability rel;
+    memset(&rel, 0, sizeof rel);
+    if (e == EMP_OK) {
+        struct emp_stats_opts opts;
+        emp_stats_opts_default(&opts);
+        e = emp_stats_reliability(st, g.n, from, to, r->now_us, &opts, &rel);
+    }
+    json_t *body = NULL;
+    if (e == EMP_OK) {
+        body = api_reliability_json(&rel);
+        if (body != NULL && json_object_set_new(body, "group", json_string(r->name)) != 0) {
+            json_decref(body);
+            body = NULL;
+        }
+    }
+    emp_reliability_cleanup(&rel);
+    for (size_t i = 0; st != NULL && i < built; i++)
+        free((void *)st[i].seg);
+    free(st);
+    group_data_free(&g);
+    if (e != EMP_OK)
+        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                         "could not compute the statistics: %s", emp_strerror(e));
     return api_reply(r, MHD_HTTP_OK, body);
 }

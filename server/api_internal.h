@@ -76,11 +76,18 @@ enum MHD_Result api_get_targets(struct api_req *r);
 enum MHD_Result api_get_outages(struct api_req *r);
 enum MHD_Result api_get_uptime(struct api_req *r);
 
+/* Handlers (api_reliability.c), and the JSON of a reliability summary
+ * (a new object; NULL on allocation failure). */
+struct emp_reliability;
+enum MHD_Result api_get_reliability(struct api_req *r);
+json_t *api_reliability_json(const struct emp_reliability *rel);
+
 /* Handlers (api_sla.c). */
 enum MHD_Result api_get_sla(struct api_req *r);
 
 /* Handlers (api_groups.c). */
 enum MHD_Result api_get_groups(struct api_req *r);
 enum MHD_Result api_get_correlation(struct api_req *r);
+enum MHD_Result api_get_group_reliability(struct api_req *r);
 
 #endif
