@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "report.h"
 #include "stats.h"
 #include "uptime.h"
 
@@ -84,41 +85,15 @@ enum MHD_Result api_get_reliability(struct api_req *r)
     if (e != EMP_OK || db == NULL)
         return api_db_error(r, NULL, e != EMP_OK ? e : EMP_EDB, &err, "connect to the database");
     struct emp_target_row t;
-    struct emp_span *spans = NULL;
-    struct emp_outage *outages = NULL;
-    size_t n_spans = 0, n_outages = 0;
-    const char *what = "look up the target";
-    e = emp_db_get_target(db, r->name, &t, &err);
-    if (e == EMP_OK) {
-        what = "list coverage spans";
-        e = emp_db_list_spans(db, t.id, from, to, &spans, &n_spans, &err);
-    }
-    if (e == EMP_OK) {
-        what = "list outages";
-        e = emp_db_list_outages(db, t.id, from, to, &outages, &n_outages, &err);
-    }
-    if (e != EMP_OK) {
-        enum MHD_Result ret = api_db_error(r, db, e, &err, what);
+    struct emp_reliability rel;
+    e = emp_report_target(db, r->name, from, to, r->now_us, &t, &rel, &err);
+    if (e != EMP_OK && e != EMP_ENOMEM) {
+        enum MHD_Result ret = api_db_error(r, db, e, &err, "load the target's history");
         emp_db_pool_put(r->api->pool, db);
-        free(spans);
-        free(outages);
+        emp_reliability_cleanup(&rel);
         return ret;
     }
     emp_db_pool_put(r->api->pool, db);
-
-    struct emp_segment *seg = NULL;
-    size_t n_seg = 0;
-    struct emp_reliability rel;
-    memset(&rel, 0, sizeof rel);
-    e = emp_timeline_build(from, to, r->now_us, spans, n_spans, outages, n_outages, &seg,
-                           &n_seg);
-    if (e == EMP_OK) {
-        struct emp_stats_target st = {.seg = seg, .n_seg = n_seg, .outages = outages,
-                                      .n_outages = n_outages};
-        struct emp_stats_opts opts;
-        emp_stats_opts_default(&opts);
-        e = emp_stats_reliability(&st, 1, from, to, r->now_us, &opts, &rel);
-    }
     json_t *body = NULL;
     if (e == EMP_OK) {
         body = api_reliability_json(&rel);
@@ -128,9 +103,6 @@ enum MHD_Result api_get_reliability(struct api_req *r)
         }
     }
     emp_reliability_cleanup(&rel);
-    free(seg);
-    free(spans);
-    free(outages);
     if (e != EMP_OK)
         return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                          "could not compute the statistics: %s", emp_strerror(e));
