@@ -24,7 +24,7 @@ static json_t *dist_json(const struct emp_dist *d)
     for (int i = 0; hist != NULL && i < EMP_STATS_HIST_BUCKETS; i++) {
         json_t *le = i < EMP_STATS_HIST_BUCKETS - 1 ? json_real(emp_stats_hist_bounds_s[i])
                                                    : json_null();
-        json_array_append_new(hist, json_pack("{s:o,s:I}", "le_s", le, "count",
+        json_array_append_new(hist, json_pack("{s:o,s:I}", "below_s", le, "count",
                                               (json_int_t)d->hist[i]));
     }
     return json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o}", "completed", (json_int_t)d->n,

@@ -42,6 +42,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def strict_json(text):
+    def bad(c):
+        fail("the API sent %s, which is not JSON" % c)
+    return json.loads(text, parse_constant=bad)
+
+
 def psql(conninfo, sql):
     out = subprocess.run(["psql", conninfo, "-XtAc", sql], check=True,
                          capture_output=True, text=True, timeout=60)
@@ -180,15 +186,16 @@ class Empiric:
         return rc
 
     def get(self, path):
-        """(status, parsed JSON body)."""
+        """(status, parsed JSON body). NaN and Infinity are not JSON: a
+        response holding them fails the test."""
         url = "http://127.0.0.1:%d%s" % (self.port, path)
         try:
             with urllib.request.urlopen(url, timeout=10) as r:
-                return r.status, json.loads(r.read() or b"null")
+                return r.status, strict_json(r.read() or b"null")
         except urllib.error.HTTPError as e:
             body = e.read()
             try:
-                return e.code, json.loads(body)
+                return e.code, strict_json(body)
             except ValueError:
                 return e.code, body
 
