@@ -22,6 +22,8 @@ def reference():
             if p and p[0] == "group":
                 groups[p[1]] = dict(targets=int(p[2]), outages=int(p[3]), mttr=float(p[5]),
                                     bursts=int(p[6]), in_bursts=int(p[7]), largest=int(p[8]))
+            elif p and p[0] == "merged":
+                groups[p[1]].update(failures=int(p[2]), down_s=int(p[3]), merged_mttr=float(p[4]))
     return groups
 
 
@@ -69,6 +71,14 @@ def main():
                       "(reference %d, %d, %d, %d)" %
                   (name, c["failures"], b["count"], b["largest"], in_bursts,
                    want["outages"], want["bursts"], want["largest"], want["in_bursts"]))
+        for name, want in sorted(ref.items(), key=lambda kv: int(kv[0])):
+            status, rel = emp.get("/api/v1/groups/%s/reliability?%s" % (name, window))
+            mttr = rel["mttr_s"]["estimate"]
+            ok = (status == 200 and rel["failures"] == want["failures"] and
+                  rel["repairs"] == want["failures"] and abs(rel["down_s"] - want["down_s"]) < 1e-6
+                  and mttr is not None and abs(mttr - want["merged_mttr"]) < 1e-4)
+            check(ok, "System %s reliability: %d failures, MTTR %.3f s (reference %d, %.3f s)" %
+                  (name, rel["failures"], mttr or -1, want["failures"], want["merged_mttr"]))
         status, c = emp.get("/api/v1/groups/2/correlation?%s&window_s=0" % window)
         check(status == 400, "window_s=0 -> 400")
         status, c = emp.get("/api/v1/groups/nope/correlation")

@@ -21,6 +21,13 @@ starts less than 120 s after the previous failure's start; a burst has at
 least two failures): their number, the failures in them and the largest;
 and the observed span (earliest start, latest end; Unix seconds).
 
+Per group also the figures of the reliability statistics ("merged" lines):
+outages of one target that overlap are one outage (one starting before the
+end of an earlier one belongs to it; one starting exactly at its end is a
+new failure); failures = the merged outages, down time = their total
+length, MTTR = down time / failures (every one is repaired inside the
+group's span).
+
 Usage: lanl_reference.py [PATH.csv.xz] > lanl_reference.txt
 """
 import csv
@@ -106,6 +113,26 @@ def main():
         print("group %s %d %d %d %.6f %d %d %d %d %d" % (
             g, len({t for t, _, _ in rs}), len(rs), repair, repair / len(rs),
             bursts, in_bursts, largest, min(starts), max(e for _, _, e in rs)))
+
+    print("# merged group failures down_s mttr_s")
+    for g in sorted(groups, key=int):
+        per_target = {}
+        for t, s, e in groups[g]:
+            per_target.setdefault(t, []).append((s, e))
+        failures = down = 0
+        for rows in per_target.values():
+            rows.sort(key=lambda r: (r[0], -r[1]))
+            cur_s, cur_e = rows[0]
+            for s, e in rows[1:]:
+                if s < cur_e:
+                    cur_e = max(cur_e, e)
+                    continue
+                failures += 1
+                down += cur_e - cur_s
+                cur_s, cur_e = s, e
+            failures += 1
+            down += cur_e - cur_s
+        print("merged %s %d %d %.6f" % (g, failures, down, down / failures))
 
 
 if __name__ == "__main__":
