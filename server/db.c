@@ -1186,3 +1186,36 @@ void emp_db_pool_put(struct emp_db_pool *pool, struct emp_db *db)
     pthread_mutex_unlock(&pool->mu);
     emp_db_close(db);
 }
+
+/* ---- array parameters ------------------------------------------------ */
+
+static void dbi_arr_sep(struct dbi_arr *a)
+{
+    dbi_buf_putc(&a->b, a->n++ == 0 ? '{' : ',');
+}
+
+void dbi_arr_i64(struct dbi_arr *a, int64_t v)
+{
+    dbi_arr_sep(a);
+    dbi_buf_int64(&a->b, v);
+}
+
+void dbi_arr_text(struct dbi_arr *a, const char *s)
+{
+    dbi_arr_sep(a);
+    dbi_buf_text_elem(&a->b, s);
+}
+
+const char *dbi_arr_end(struct dbi_arr *a)
+{
+    if (a->n == 0)
+        dbi_buf_putc(&a->b, '{');
+    dbi_buf_putc(&a->b, '}');
+    return a->b.oom ? NULL : a->b.p;
+}
+
+void dbi_arrs_free(struct dbi_arr *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dbi_buf_free(&a[i].b);
+}

@@ -49,47 +49,10 @@ static const struct dbi_stmt st_import_spans = {
     " WHERE s.ended_at < EXCLUDED.ended_at",
     4};
 
-/* An array parameter in text form, built element by element. */
-struct arr {
-    struct dbi_buf b;
-    size_t n;
-};
-
-static void arr_sep(struct arr *a)
-{
-    dbi_buf_putc(&a->b, a->n++ == 0 ? '{' : ',');
-}
-
-static void arr_i64(struct arr *a, int64_t v)
-{
-    arr_sep(a);
-    dbi_buf_int64(&a->b, v);
-}
-
-static void arr_text(struct arr *a, const char *s)
-{
-    arr_sep(a);
-    dbi_buf_text_elem(&a->b, s);
-}
-
-/* Close the literal; NULL when an allocation failed. */
-static const char *arr_end(struct arr *a)
-{
-    if (a->n == 0)
-        dbi_buf_putc(&a->b, '{');
-    dbi_buf_putc(&a->b, '}');
-    return a->b.oom ? NULL : a->b.p;
-}
-
-static void arrs_free(struct arr *a, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        dbi_buf_free(&a[i].b);
-}
 
 /* Run `st` with `prober` (NULL: none) followed by the closed arrays. */
 static enum emp_err exec_arrays(struct emp_db *db, const struct dbi_stmt *st, const char *prober,
-                                struct arr *a, size_t n, PGresult **res, struct emp_error *err,
+                                struct dbi_arr *a, size_t n, PGresult **res, struct emp_error *err,
                                 const char *what)
 {
     const char *vals[8];
@@ -97,7 +60,7 @@ static enum emp_err exec_arrays(struct emp_db *db, const struct dbi_stmt *st, co
     if (prober != NULL)
         vals[k++] = prober;
     for (size_t i = 0; i < n; i++) {
-        vals[k] = arr_end(&a[i]);
+        vals[k] = dbi_arr_end(&a[i]);
         if (vals[k++] == NULL)
             return emp_error_set(err, EMP_ENOMEM, NULL, "%s", what);
     }
@@ -113,11 +76,11 @@ static enum emp_err write_targets(struct emp_db *db, const struct emp_import *im
                                   struct emp_import_stats *st, struct emp_error *err,
                                   const char *what)
 {
-    struct arr a[2] = {0};
+    struct dbi_arr a[2] = {0};
     PGresult *res = NULL;
     for (size_t i = 0; i < imp->n_targets; i++) {
-        arr_text(&a[0], imp->targets[i].name);
-        arr_text(&a[1], imp->targets[i].group);
+        dbi_arr_text(&a[0], imp->targets[i].name);
+        dbi_arr_text(&a[1], imp->targets[i].group);
     }
     enum emp_err rc = exec_arrays(db, &st_import_targets, NULL, a, 2, &res, err, what);
     if (rc == EMP_OK) {
@@ -128,7 +91,7 @@ static enum emp_err write_targets(struct emp_db *db, const struct emp_import *im
         st->targets_existing = imp->n_targets - st->targets_new;
     }
     PQclear(res);
-    arrs_free(a, 2);
+    dbi_arrs_free(a, 2);
     return rc;
 }
 
@@ -136,17 +99,17 @@ static enum emp_err write_outages(struct emp_db *db, const char *prober,
                                   const struct emp_import *imp, struct emp_import_stats *st,
                                   struct emp_error *err, const char *what)
 {
-    struct arr a[4] = {0};
+    struct dbi_arr a[4] = {0};
     PGresult *res = NULL;
     char cause[EMP_ERRMSG_MAX];
     for (size_t i = 0; i < imp->n_rows; i++) {
         const struct emp_import_row *r = &imp->rows[i];
-        arr_text(&a[0], imp->targets[r->target].name);
-        arr_i64(&a[1], r->start_us);
-        arr_i64(&a[2], r->end_us);
+        dbi_arr_text(&a[0], imp->targets[r->target].name);
+        dbi_arr_i64(&a[1], r->start_us);
+        dbi_arr_i64(&a[2], r->end_us);
         /* As long as a probe's message may be, cut at a character. */
         dbi_utf8_copy(cause, sizeof cause, r->cause);
-        arr_text(&a[3], cause);
+        dbi_arr_text(&a[3], cause);
     }
     enum emp_err rc = exec_arrays(db, &st_import_outages, prober, a, 4, &res, err, what);
     if (rc == EMP_OK) {
@@ -154,7 +117,7 @@ static enum emp_err write_outages(struct emp_db *db, const char *prober,
         st->outages_present = imp->n_rows - st->outages_new;
     }
     PQclear(res);
-    arrs_free(a, 4);
+    dbi_arrs_free(a, 4);
     return rc;
 }
 
@@ -162,16 +125,16 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
                                 const struct emp_import *imp, struct emp_error *err,
                                 const char *what)
 {
-    struct arr a[3] = {0};
+    struct dbi_arr a[3] = {0};
     PGresult *res = NULL;
     for (size_t i = 0; i < imp->n_targets; i++) {
-        arr_text(&a[0], imp->targets[i].name);
-        arr_i64(&a[1], imp->targets[i].span_start_us);
-        arr_i64(&a[2], imp->targets[i].span_end_us);
+        dbi_arr_text(&a[0], imp->targets[i].name);
+        dbi_arr_i64(&a[1], imp->targets[i].span_start_us);
+        dbi_arr_i64(&a[2], imp->targets[i].span_end_us);
     }
     enum emp_err rc = exec_arrays(db, &st_import_spans, prober, a, 3, &res, err, what);
     PQclear(res);
-    arrs_free(a, 3);
+    dbi_arrs_free(a, 3);
     return rc;
 }
 

@@ -77,6 +77,18 @@ void dbi_buf_text_elem(struct dbi_buf *b, const char *s);
  * character boundary. */
 void dbi_utf8_copy(char *dst, size_t size, const char *s);
 
+/* An array parameter (bigint[], text[], ...) in text form, built element
+ * by element; dbi_arr_end closes it and returns the literal (NULL when an
+ * allocation failed). */
+struct dbi_arr {
+    struct dbi_buf b;
+    size_t n;
+};
+void dbi_arr_i64(struct dbi_arr *a, int64_t v);
+void dbi_arr_text(struct dbi_arr *a, const char *s);
+const char *dbi_arr_end(struct dbi_arr *a);
+void dbi_arrs_free(struct dbi_arr *a, size_t n);
+
 /* Integer to text for a parameter; `buf` must hold 24 bytes. */
 const char *dbi_i64s(char *buf, int64_t v);
 

@@ -188,43 +188,6 @@ static const struct dbi_stmt st_outage_close = {
 
 /* ---- batch ----------------------------------------------------------- */
 
-/* A bigint[]/text[]/int[] parameter in text form, built element by element. */
-struct arr {
-    struct dbi_buf b;
-    size_t n;
-};
-
-static void arr_sep(struct arr *a)
-{
-    dbi_buf_putc(&a->b, a->n++ == 0 ? '{' : ',');
-}
-
-static void arr_i64(struct arr *a, int64_t v)
-{
-    arr_sep(a);
-    dbi_buf_int64(&a->b, v);
-}
-
-static void arr_text(struct arr *a, const char *s)
-{
-    arr_sep(a);
-    dbi_buf_text_elem(&a->b, s);
-}
-
-/* Close the literal; NULL when an allocation failed. */
-static const char *arr_end(struct arr *a)
-{
-    if (a->n == 0)
-        dbi_buf_putc(&a->b, '{');
-    dbi_buf_putc(&a->b, '}');
-    return a->b.oom ? NULL : a->b.p;
-}
-
-static void arrs_free(struct arr *a, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        dbi_buf_free(&a[i].b);
-}
 
 static int cmp_target_hour(const void *pa, const void *pb)
 {
@@ -248,7 +211,7 @@ static enum emp_err write_rollups(struct emp_db *db, const char *prober,
                                   const struct emp_event **res, size_t n,
                                   struct emp_error *err)
 {
-    struct arr a[8] = {0};
+    struct dbi_arr a[8] = {0};
     enum emp_err rc = EMP_OK;
     qsort(res, n, sizeof *res, cmp_target_hour);
     for (size_t i = 0; i < n;) {
@@ -272,19 +235,19 @@ static enum emp_err write_rollups(struct emp_db *db, const char *prober,
                 acc.max = lat;
             acc.hist[emp_hist_bucket(lat)]++;
         }
-        arr_i64(&a[0], acc.target_id);
-        arr_i64(&a[1], acc.hour_us);
-        arr_i64(&a[2], acc.ok);
-        arr_i64(&a[3], acc.degraded);
-        arr_i64(&a[4], acc.fail);
-        arr_i64(&a[5], acc.sum);
-        arr_i64(&a[6], acc.max);
+        dbi_arr_i64(&a[0], acc.target_id);
+        dbi_arr_i64(&a[1], acc.hour_us);
+        dbi_arr_i64(&a[2], acc.ok);
+        dbi_arr_i64(&a[3], acc.degraded);
+        dbi_arr_i64(&a[4], acc.fail);
+        dbi_arr_i64(&a[5], acc.sum);
+        dbi_arr_i64(&a[6], acc.max);
         for (int k = 0; k < EMP_HIST_BUCKETS; k++)
-            arr_i64(&a[7], acc.hist[k]);
+            dbi_arr_i64(&a[7], acc.hist[k]);
     }
     const char *vals[9] = {prober};
     for (int k = 0; k < 8; k++) {
-        vals[k + 1] = arr_end(&a[k]);
+        vals[k + 1] = dbi_arr_end(&a[k]);
         if (vals[k + 1] == NULL) {
             rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
             goto out;
@@ -292,7 +255,7 @@ static enum emp_err write_rollups(struct emp_db *db, const char *prober,
     }
     rc = dbi_exec_cmd(db, &st_rollups, vals, err, what_batch);
 out:
-    arrs_free(a, 8);
+    dbi_arrs_free(a, 8);
     return rc;
 }
 
@@ -300,23 +263,23 @@ static enum emp_err write_failures(struct emp_db *db, const char *prober,
                                    const struct emp_event **res, size_t n,
                                    struct emp_error *err)
 {
-    struct arr a[5] = {0};
+    struct dbi_arr a[5] = {0};
     enum emp_err rc = EMP_OK;
     for (size_t i = 0; i < n; i++) {
         const struct emp_result *r = &res[i]->r;
         if (r->status != EMP_STATUS_FAIL)
             continue;
-        arr_i64(&a[0], res[i]->target_id);
-        arr_i64(&a[1], r->started_at_us);
-        arr_i64(&a[2], r->latency_us);
-        arr_text(&a[3], r->err_class);
-        arr_text(&a[4], r->message);
+        dbi_arr_i64(&a[0], res[i]->target_id);
+        dbi_arr_i64(&a[1], r->started_at_us);
+        dbi_arr_i64(&a[2], r->latency_us);
+        dbi_arr_text(&a[3], r->err_class);
+        dbi_arr_text(&a[4], r->message);
     }
     if (a[0].n == 0)
         goto out;
     const char *vals[6] = {prober};
     for (int k = 0; k < 5; k++) {
-        vals[k + 1] = arr_end(&a[k]);
+        vals[k + 1] = dbi_arr_end(&a[k]);
         if (vals[k + 1] == NULL) {
             rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
             goto out;
@@ -324,16 +287,16 @@ static enum emp_err write_failures(struct emp_db *db, const char *prober,
     }
     rc = dbi_exec_cmd(db, &st_failures, vals, err, what_batch);
 out:
-    arrs_free(a, 5);
+    dbi_arrs_free(a, 5);
     return rc;
 }
 
-static void span_row(struct arr *a, const struct span_ent *s)
+static void span_row(struct dbi_arr *a, const struct span_ent *s)
 {
-    arr_i64(&a[0], s->target_id);
-    arr_i64(&a[1], s->start_us);
-    arr_i64(&a[2], s->end_us);
-    arr_i64(&a[3], s->grace_us / 1000);
+    dbi_arr_i64(&a[0], s->target_id);
+    dbi_arr_i64(&a[1], s->start_us);
+    dbi_arr_i64(&a[2], s->end_us);
+    dbi_arr_i64(&a[3], s->grace_us / 1000);
 }
 
 /* Advance copies of the tracker's spans (in `staged`) through the RESULT
@@ -343,7 +306,7 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
                                 struct span_map *staged, const struct emp_event *events,
                                 struct emp_error *err)
 {
-    struct arr a[4] = {0};
+    struct dbi_arr a[4] = {0};
     enum emp_err rc = EMP_OK;
     for (const struct emp_event *ev = events; ev != NULL; ev = ev->next) {
         if (ev->kind != EMP_EV_RESULT)
@@ -383,7 +346,7 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
         goto out;
     const char *vals[5] = {prober};
     for (int k = 0; k < 4; k++) {
-        vals[k + 1] = arr_end(&a[k]);
+        vals[k + 1] = dbi_arr_end(&a[k]);
         if (vals[k + 1] == NULL) {
             rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
             goto out;
@@ -391,7 +354,7 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
     }
     rc = dbi_exec_cmd(db, &st_spans, vals, err, what_batch);
 out:
-    arrs_free(a, 4);
+    dbi_arrs_free(a, 4);
     return rc;
 }
 

@@ -5,6 +5,8 @@
  * "SLA verification". */
 #include "sla.h"
 
+#include "timeutil.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,32 +83,6 @@ static int64_t floor_div(int64_t a, int64_t b)
     return q;
 }
 
-/* Days since 1970-01-01 of y-m-d, proleptic Gregorian. Howard Hinnant,
- * "chrono-Compatible Low-Level Date Algorithms", days_from_civil (the same
- * algorithm as timeutil.c, where it is private). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* Inverse of days_from_civil (same source, civil_from_days). */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 /* ISO 8601 weekday, Monday = 0, of a day number; 1970-01-01 was a Thursday. */
 static int64_t iso_weekday(int64_t days)
@@ -120,7 +96,7 @@ static void period_days(enum emp_sla_period p, int64_t days, int64_t *d0, int64_
 {
     int64_t y;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    emp_civil_from_days(days, &y, &m, &d);
     switch (p) {
     case EMP_SLA_DAY:
         *d0 = days;
@@ -131,19 +107,19 @@ static void period_days(enum emp_sla_period p, int64_t days, int64_t *d0, int64_
         *d1 = *d0 + 7;
         break;
     case EMP_SLA_MONTH:
-        *d0 = days_from_civil(y, m, 1);
-        *d1 = m == 12 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, m + 1, 1);
+        *d0 = emp_days_from_civil(y, m, 1);
+        *d1 = m == 12 ? emp_days_from_civil(y + 1, 1, 1) : emp_days_from_civil(y, m + 1, 1);
         break;
     case EMP_SLA_QUARTER: {
         int qm = (m - 1) / 3 * 3 + 1;
-        *d0 = days_from_civil(y, qm, 1);
-        *d1 = qm == 10 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, qm + 3, 1);
+        *d0 = emp_days_from_civil(y, qm, 1);
+        *d1 = qm == 10 ? emp_days_from_civil(y + 1, 1, 1) : emp_days_from_civil(y, qm + 3, 1);
         break;
     }
     case EMP_SLA_YEAR:
     default:
-        *d0 = days_from_civil(y, 1, 1);
-        *d1 = days_from_civil(y + 1, 1, 1);
+        *d0 = emp_days_from_civil(y, 1, 1);
+        *d1 = emp_days_from_civil(y + 1, 1, 1);
         break;
     }
 }
@@ -176,7 +152,7 @@ enum emp_err emp_sla_period_label(enum emp_sla_period p, int64_t t_us, char *buf
     int64_t days = floor_div(t_us, US_PER_DAY);
     int64_t y;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    emp_civil_from_days(days, &y, &m, &d);
     /* Years are 1970..9999 here (in_range); the modulos only tell the
      * compiler how wide each field can be. */
     unsigned yy = (unsigned)y % 10000u, mm = (unsigned)m % 100u, dd = (unsigned)d % 100u;
@@ -190,8 +166,8 @@ enum emp_err emp_sla_period_label(enum emp_sla_period p, int64_t t_us, char *buf
         int64_t thursday = days - iso_weekday(days) + 3;
         int64_t ty;
         int tm, td;
-        civil_from_days(thursday, &ty, &tm, &td);
-        int64_t week = (thursday - days_from_civil(ty, 1, 1)) / 7 + 1;
+        emp_civil_from_days(thursday, &ty, &tm, &td);
+        int64_t week = (thursday - emp_days_from_civil(ty, 1, 1)) / 7 + 1;
         snprintf(buf, EMP_SLA_LABEL_SIZE, "%04u-W%02u", (unsigned)ty % 10000u,
                  (unsigned)week % 100u);
         break;

@@ -25,7 +25,7 @@ int64_t emp_mono_us(void)
 
 /* Days since 1970-01-01 of y-m-d (m 1..12, d 1..31). From Howard Hinnant,
  * "chrono-Compatible Low-Level Date Algorithms", days_from_civil. */
-static int64_t days_from_civil(int64_t y, int m, int d)
+int64_t emp_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -36,7 +36,7 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 }
 
 /* Inverse of days_from_civil (same source, civil_from_days). */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+void emp_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -71,7 +71,7 @@ char *emp_time_format(int64_t us, char *buf)
     }
     int64_t y;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    emp_civil_from_days(days, &y, &m, &d);
     int64_t secs = rem / EMP_US_PER_S;
     int64_t frac = rem % EMP_US_PER_S;
     int hh = (int)(secs / 3600), mm = (int)(secs / 60 % 60), ss = (int)(secs % 60);
@@ -179,7 +179,7 @@ static enum emp_err parse_rfc3339(const char *s, int64_t *out)
     if (hh > 23 || mi > 59 || ss > 60)
         return EMP_ERANGE;
     /* Years 0000..9999 keep every term far from int64 limits. */
-    int64_t secs = days_from_civil(year, mon, day) * 86400 + hh * 3600 + mi * 60 +
+    int64_t secs = emp_days_from_civil(year, mon, day) * 86400 + hh * 3600 + mi * 60 +
                    ss - off_s;
     *out = secs * EMP_US_PER_S + frac;
     return EMP_OK;

@@ -30,4 +30,9 @@ char *emp_time_format(int64_t us, char *buf);
  * do not fit in int64 microseconds. Returns EMP_OK or EMP_EINVAL/EMP_ERANGE. */
 enum emp_err emp_time_parse(const char *s, int64_t *us);
 
+/* Days since 1970-01-01 of the proleptic Gregorian date y-m-d, and back
+ * (H. Hinnant's days_from_civil / civil_from_days). */
+int64_t emp_days_from_civil(int64_t y, int m, int d);
+void emp_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+
 #endif
