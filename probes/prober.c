@@ -5,6 +5,7 @@
  * tick (counted) instead of piling up. */
 #include "prober.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,11 @@ struct emp_prober {
     struct emp_state *state;
     struct ptarget *t;
     size_t n;
+    /* Written by the probe loop, read by emp_prober_stats from any thread
+     * (the API's /metrics): both under `mu`, held only for a few
+     * instructions by the loop. */
+    pthread_mutex_t mu;
+    bool mu_ok;
     struct emp_prober_stats st;
     int64_t *lag;  /* ring of the last LAG_RING lags */
 };
@@ -56,7 +62,8 @@ struct emp_prober *emp_prober_new(struct emp_loop *loop, const struct emp_config
     p->t = calloc(p->n ? p->n : 1, sizeof *p->t);
     p->lag = calloc(LAG_RING, sizeof *p->lag);
     p->http = emp_http_new(loop);
-    if (p->t == NULL || p->lag == NULL || p->http == NULL) {
+    p->mu_ok = pthread_mutex_init(&p->mu, NULL) == 0;
+    if (p->t == NULL || p->lag == NULL || p->http == NULL || !p->mu_ok) {
         emp_prober_free(p);
         return NULL;
     }
@@ -96,6 +103,8 @@ void emp_prober_free(struct emp_prober *p)
         cleanup_kind(p, &p->t[i]);
     }
     emp_http_free(p->http);
+    if (p->mu_ok)
+        pthread_mutex_destroy(&p->mu);
     free(p->t);
     free(p->lag);
     free(p);
@@ -127,7 +136,7 @@ int emp_prober_start(struct emp_prober *p)
     return 0;
 }
 
-static void publish(struct ptarget *t, const struct emp_result *r)
+static void publish(struct ptarget *t, const struct emp_result *r, bool outage_started)
 {
     struct emp_prober *p = t->p;
     enum emp_tstate st = EMP_TS_UNKNOWN;
@@ -149,8 +158,10 @@ static void publish(struct ptarget *t, const struct emp_result *r)
         t->shown = st;
         t->shown_since_us = since;
     }
-    if (p->state != NULL)
+    if (p->state != NULL) {
         emp_state_update(p->state, t->index, st, since, r->started_at_us);
+        emp_state_record(p->state, t->index, r->status, r->latency_us, outage_started);
+    }
 }
 
 static void push(struct emp_prober *p, enum emp_event_kind kind, struct ptarget *t,
@@ -180,6 +191,7 @@ static void on_done(struct emp_probe *pr)
     if (r->status == EMP_STATUS_OK && tc->degraded_ms > 0 &&
         r->latency_us > (int64_t)tc->degraded_ms * EMP_US_PER_MS)
         r->status = EMP_STATUS_DEGRADED;
+    pthread_mutex_lock(&p->mu);
     p->st.probes++;
     if (r->status == EMP_STATUS_OK)
         p->st.ok++;
@@ -187,6 +199,7 @@ static void on_done(struct emp_probe *pr)
         p->st.degraded++;
     else
         p->st.fail++;
+    pthread_mutex_unlock(&p->mu);
 
     struct emp_detector_event ev;
     enum emp_transition tr = emp_detector_observe(&t->det, r, &ev);
@@ -207,15 +220,18 @@ static void on_done(struct emp_probe *pr)
         emp_info("outage ended", "target=%s duration_s=%.3f", tc->name,
                  (double)(ev.outage_ended_at_us - ev.outage_started_at_us) / 1e6);
     }
-    publish(t, r);
+    publish(t, r, tr == EMP_T_OUTAGE_START);
 }
 
 static void record_lag(struct emp_prober *p, int64_t lag)
 {
+    pthread_mutex_lock(&p->mu);
     p->lag[p->st.lag_samples % LAG_RING] = lag;
     p->st.lag_samples++;
+    p->st.lag_sum_us += lag;
     if (lag > p->st.lag_max_us)
         p->st.lag_max_us = lag;
+    pthread_mutex_unlock(&p->mu);
 }
 
 static void on_due(struct emp_timer *timer)
@@ -232,16 +248,20 @@ static void on_due(struct emp_timer *timer)
      * ran. Ticks missed entirely (a stalled loop) are skipped, and the gap
      * they leave shows up as unknown time in coverage. */
     int64_t next = due + interval;
+    uint64_t missed = 0;
     while (next <= now) {
         next += interval;
-        p->st.skipped++;
+        missed++;
     }
     emp_loop_timer_start(p->loop, timer, next);
 
-    if (pr->in_flight) {
-        p->st.skipped++;
-        return;
+    if (pr->in_flight || missed > 0) {
+        pthread_mutex_lock(&p->mu);
+        p->st.skipped += missed + (pr->in_flight ? 1 : 0);
+        pthread_mutex_unlock(&p->mu);
     }
+    if (pr->in_flight)
+        return;
     record_lag(p, now - due);
     memset(&pr->r, 0, sizeof pr->r);
     pr->r.started_at_us = emp_now_us();
@@ -267,14 +287,18 @@ static int cmp_i64(const void *a, const void *b)
 
 void emp_prober_stats(struct emp_prober *p, struct emp_prober_stats *out)
 {
+    /* Allocate before taking the lock: the probe loop waits on it. */
+    int64_t *copy = malloc(LAG_RING * sizeof *copy);
+    pthread_mutex_lock(&p->mu);
     *out = p->st;
     size_t n = p->st.lag_samples < LAG_RING ? (size_t)p->st.lag_samples : LAG_RING;
-    if (n == 0)
+    if (copy != NULL && n > 0)
+        memcpy(copy, p->lag, n * sizeof *copy);
+    pthread_mutex_unlock(&p->mu);
+    if (n == 0 || copy == NULL) {
+        free(copy);
         return;
-    int64_t *copy = malloc(n * sizeof *copy);
-    if (copy == NULL)
-        return;
-    memcpy(copy, p->lag, n * sizeof *copy);
+    }
     qsort(copy, n, sizeof *copy, cmp_i64);
     out->lag_p50_us = copy[(n - 1) / 2];
     out->lag_p99_us = copy[(n - 1) * 99 / 100];

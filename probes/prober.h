@@ -36,8 +36,10 @@ struct emp_prober_stats {
     uint64_t skipped;     /* due while the previous probe was still running */
     uint64_t lag_samples;
     int64_t lag_p50_us, lag_p99_us, lag_max_us; /* start time minus due time */
+    int64_t lag_sum_us;   /* over all lag_samples */
 };
-/* Figures since start (lag percentiles over the last 65,536 probes). */
+/* Figures since start (lag percentiles over the last 65,536 probes). Safe
+ * to call from any thread while the prober lives. */
 void emp_prober_stats(struct emp_prober *p, struct emp_prober_stats *out);
 
 #endif

@@ -17,7 +17,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Debian packages Empiric needs to build, test and run.
 PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
           libcurl4-openssl-dev libpq-dev libcmocka-dev postgresql-$PG_VERSION
-          postgresql-client-$PG_VERSION python3 curl ca-certificates xz-utils tzdata)
+          postgresql-client-$PG_VERSION python3 curl ca-certificates xz-utils tzdata chromium prometheus)
 
 ensure_packages() {
     local missing=() p

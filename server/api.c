@@ -272,8 +272,39 @@ static const struct route routes[] = {
     {"GET", "/api/v1/groups", api_get_groups},
     {"GET", "/api/v1/groups/{name}/correlation", api_get_correlation},
     {"GET", "/api/v1/groups/{name}/reliability", api_get_group_reliability},
+    {"GET", "/metrics", api_get_metrics},
+    {"GET", "/api/v1/status", api_get_status},
+    {"GET", "/api/v1/openapi.json", api_get_openapi},
+    {"GET", "/badge/{name}.svg", api_get_badge_uptime},
+    {"GET", "/badge/{name}/state.svg", api_get_badge_state},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* What route() serves after the table: the status page's files. Listed for
+ * emp_api_route_at only; keep in step with the fallback in route(). */
+static const struct {
+    const char *method, *pattern;
+} page_routes[] = {
+    {"GET", "/"},
+    {"GET", "/index.html"},
+    {"GET", "/static/{path}"},
+};
+#define N_PAGE_ROUTES (sizeof page_routes / sizeof page_routes[0])
+
+bool emp_api_route_at(size_t i, const char **method, const char **pattern)
+{
+    if (i < N_ROUTES) {
+        *method = routes[i].method;
+        *pattern = routes[i].pattern;
+        return true;
+    }
+    if (i - N_ROUTES < N_PAGE_ROUTES) {
+        *method = page_routes[i - N_ROUTES].method;
+        *pattern = page_routes[i - N_ROUTES].pattern;
+        return true;
+    }
+    return false;
+}
 
 enum match { NO_MATCH, MATCH, BAD_NAME };
 
@@ -283,8 +314,11 @@ static bool name_char(char c)
            c == '.' || c == '_' || c == '-';
 }
 
-/* Match `path` against `pattern` segment by segment; "{name}" takes one
- * non-empty segment, which must be a valid target name (else BAD_NAME). */
+/* Match `path` against `pattern` segment by segment; "{name}" takes the
+ * rest of one path segment less the literal text that follows it in the
+ * pattern up to the next '/' ("{name}.svg" takes "web" from "web.svg").
+ * What it takes must be non-empty and a valid target name (else
+ * BAD_NAME). */
 static enum match match_route(const char *pattern, const char *path,
                               char name[EMP_NAME_MAX + 1])
 {
@@ -292,12 +326,18 @@ static enum match match_route(const char *pattern, const char *path,
     bool bad = false;
     while (*p != '\0') {
         if (strncmp(p, "{name}", 6) == 0) {
+            p += 6;
+            const char *suffix = p;
+            while (*p != '\0' && *p != '/')
+                p++;
+            size_t suffix_len = (size_t)(p - suffix);
             const char *seg = s;
             while (*s != '\0' && *s != '/')
                 s++;
-            size_t len = (size_t)(s - seg);
-            if (len == 0)
+            size_t seg_len = (size_t)(s - seg);
+            if (seg_len <= suffix_len || memcmp(s - suffix_len, suffix, suffix_len) != 0)
                 return NO_MATCH;
+            size_t len = seg_len - suffix_len;
             bool ok = len <= EMP_NAME_MAX;
             for (size_t i = 0; ok && i < len; i++)
                 ok = name_char(seg[i]);
@@ -307,7 +347,6 @@ static enum match match_route(const char *pattern, const char *path,
             } else {
                 bad = true;
             }
-            p += 6;
         } else {
             if (*p != *s)
                 return NO_MATCH;
@@ -346,6 +385,10 @@ static enum MHD_Result route(struct api_req *r)
     if (path_known)
         return error_allow(r, allow, "method %.32s is not allowed here; allowed: %s",
                            r->method, allow);
+    /* No API route: the status page's files (api_static.c). */
+    if (strcmp(r->path, "/") == 0 || strcmp(r->path, "/index.html") == 0 ||
+        strncmp(r->path, "/static/", 8) == 0)
+        return api_get_static(r);
     return api_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such resource");
 }
 
@@ -440,6 +483,8 @@ enum emp_err emp_api_start(const char *host, int port, const struct emp_config *
     api->state = state;
     api->pool = pool;
     atomic_init(&api->running, false);
+    api->web_dir = api_static_web_dir(); /* NULL: no page, the API still serves */
+    pthread_mutex_init(&api->status_mu, NULL);
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (family == AF_INET6) {
@@ -463,6 +508,8 @@ enum emp_err emp_api_start(const char *host, int port, const struct emp_config *
         MHD_OPTION_END);
     if (api->daemon == NULL) {
         int e = errno;
+        free(api->web_dir);
+        pthread_mutex_destroy(&api->status_mu);
         free(api);
         return emp_error_set(err, EMP_EIO, e != 0 ? strerror(e) : NULL,
                              "could not listen on %s port %d", h, port);
@@ -487,5 +534,8 @@ void emp_api_stop(struct emp_api *api)
         return;
     if (api->daemon != NULL)
         MHD_stop_daemon(api->daemon);
+    free(api->web_dir);
+    pthread_mutex_destroy(&api->status_mu);
+    free(api->status_json);
     free(api);
 }

@@ -4,6 +4,8 @@
 #ifndef EMP_API_H
 #define EMP_API_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "db.h"
@@ -25,5 +27,10 @@ int emp_api_port(const struct emp_api *api);
 
 /* Stop serving and free; accepts NULL. */
 void emp_api_stop(struct emp_api *api);
+
+/* Route i of the routing table: its method and path pattern (static
+ * strings; "{name}" marks the captured name). False past the last route.
+ * For tests that compare the table with the OpenAPI description. */
+bool emp_api_route_at(size_t i, const char **method, const char **pattern);
 
 #endif

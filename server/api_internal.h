@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,11 @@ struct emp_api {
     const struct emp_config *cfg; /* borrowed; may be NULL */
     struct emp_state *state;   /* borrowed */
     struct emp_db_pool *pool;  /* borrowed */
+    char *web_dir;             /* owned: realpath of the status page's files, or NULL */
+    /* GET /api/v1/status (all groups) as sent, reused for a few seconds. */
+    pthread_mutex_t status_mu;
+    char *status_json;         /* owned, or NULL */
+    int64_t status_at_us;
 };
 
 /* One request, on the stack of the MHD thread that serves it. */
@@ -89,5 +95,27 @@ enum MHD_Result api_get_sla(struct api_req *r);
 enum MHD_Result api_get_groups(struct api_req *r);
 enum MHD_Result api_get_correlation(struct api_req *r);
 enum MHD_Result api_get_group_reliability(struct api_req *r);
+enum MHD_Result api_get_metrics(struct api_req *r); /* api_metrics.c */
+
+/* Handlers (api_badge.c): SVG badges of a target's uptime and state. */
+enum MHD_Result api_get_badge_uptime(struct api_req *r);
+enum MHD_Result api_get_badge_state(struct api_req *r);
+
+/* Handler (api_openapi.c), and the OpenAPI description it serves:
+ * server/openapi.json embedded at build time (cmake/embed.cmake),
+ * NUL-terminated, api_openapi_json_len bytes before the NUL. */
+enum MHD_Result api_get_openapi(struct api_req *r);
+extern const char api_openapi_json[];
+extern const size_t api_openapi_json_len;
+
+/* Handler (api_status.c): everything the status page shows, in one call. */
+enum MHD_Result api_get_status(struct api_req *r);
+
+/* Handler (api_static.c): "/", "/index.html" and "/static/..." from the web
+ * directory; and that directory (a new string from realpath(), or NULL when
+ * there is none): $EMPIRIC_WEB_DIR, else the source tree's web/, else the
+ * installed share/empiric/web. */
+enum MHD_Result api_get_static(struct api_req *r);
+char *api_static_web_dir(void);
 
 #endif

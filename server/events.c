@@ -119,3 +119,11 @@ bool emp_events_done(struct emp_events *q)
     pthread_mutex_unlock(&q->mu);
     return done;
 }
+
+void emp_events_counts(struct emp_events *q, size_t *len, uint64_t *dropped)
+{
+    pthread_mutex_lock(&q->mu);
+    *len = q->len;
+    *dropped = q->dropped;
+    pthread_mutex_unlock(&q->mu);
+}

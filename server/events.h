@@ -55,6 +55,10 @@ bool emp_events_push(struct emp_events *q, const struct emp_event *ev);
  * Returns NULL at once when the queue is closed and empty. */
 struct emp_event *emp_events_pop_all(struct emp_events *q, int wait_ms, size_t *n);
 
+/* How many events are queued now and how many results were dropped since
+ * start (any thread). */
+void emp_events_counts(struct emp_events *q, size_t *len, uint64_t *dropped);
+
 /* No more pushes; wakes the writer so it can drain and stop. */
 void emp_events_close(struct emp_events *q);
 

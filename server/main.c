@@ -20,6 +20,7 @@
 #include "import.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "prober.h"
 #include "report.h"
 #include "state.h"
@@ -136,11 +137,15 @@ struct serve {
     struct emp_api *api;
     struct emp_loop *loop;
     struct emp_prober *prober;
+    struct emp_metrics metrics; /* what /metrics reads besides the state */
+    bool metrics_ok;
 };
 
 static void serve_cleanup(struct serve *s)
 {
     emp_api_stop(s->api);
+    if (s->metrics_ok)
+        emp_metrics_cleanup(&s->metrics);
     emp_prober_free(s->prober);
     emp_loop_free(s->loop);
     if (s->events_ok)
@@ -225,6 +230,11 @@ static int cmd_serve(const struct options *o)
     if (s.prober == NULL)
         goto out;
     emp_prober_resume(s.prober, s.open, s.n_open);
+    /* Before the API starts: its threads read state.metrics unlocked. */
+    if (emp_metrics_init(&s.metrics, s.prober, &s.events, s.writer) != 0)
+        goto out;
+    s.metrics_ok = true;
+    s.state.metrics = &s.metrics;
     if (emp_api_start(s.cfg->listen_host, s.cfg->listen_port, s.cfg, &s.state, s.pool, &s.api,
                       &err) != EMP_OK) {
         log_error("could not start the API", &err);

@@ -8,6 +8,13 @@
 
 #include "timeutil.h"
 
+/* The usual Prometheus spread from 5 ms to 10 s: a LAN probe lands in the
+ * first buckets, a timeout in the last. */
+const int64_t emp_state_latency_bounds_us[EMP_STATE_LATENCY_BUCKETS - 1] = {
+    5000, 10000, 25000, 50000, 100000, 250000, 500000,
+    1000000, 2500000, 5000000, 10000000,
+};
+
 const char *emp_tstate_name(enum emp_tstate s)
 {
     switch (s) {
@@ -64,11 +71,40 @@ void emp_state_update(struct emp_state *s, size_t i, enum emp_tstate st,
     pthread_mutex_lock(&s->mu);
     if (i < s->n) {
         struct emp_target_status *ts = &s->t[i];
+        bool was_up = ts->state == EMP_TS_UP || ts->state == EMP_TS_DEGRADED;
+        bool is_up = st == EMP_TS_UP || st == EMP_TS_DEGRADED;
+        /* Degraded is still up for the streak: only down or unknown
+         * breaks it. */
+        if (!is_up)
+            ts->up_since_us = 0;
+        else if (!was_up || ts->up_since_us == 0)
+            ts->up_since_us = since_us;
         if (ts->state != st || ts->since_us == 0) {
             ts->state = st;
             ts->since_us = since_us;
         }
         ts->last_probe_us = last_probe_us;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void emp_state_record(struct emp_state *s, size_t i, enum emp_status status,
+                      int64_t latency_us, bool outage_started)
+{
+    size_t b = 0;
+    while (b < EMP_STATE_LATENCY_BUCKETS - 1 && latency_us > emp_state_latency_bounds_us[b])
+        b++;
+    if (latency_us < 0)
+        latency_us = 0;
+    pthread_mutex_lock(&s->mu);
+    if (i < s->n) {
+        struct emp_target_status *ts = &s->t[i];
+        if ((unsigned)status < 3)
+            ts->probes[status]++;
+        if (outage_started)
+            ts->outages++;
+        ts->latency_hist[b]++;
+        ts->latency_sum_us += latency_us;
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -96,9 +132,11 @@ struct emp_target_status *emp_state_snapshot(struct emp_state *s,
         if (ts->last_probe_us == 0) {
             ts->state = EMP_TS_UNKNOWN;
             ts->since_us = 0;
+            ts->up_since_us = 0;
         } else if (now_us - ts->last_probe_us > stale_us) {
             ts->state = EMP_TS_UNKNOWN;
             ts->since_us = ts->last_probe_us;
+            ts->up_since_us = 0;
         }
     }
     return copy;

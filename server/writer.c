@@ -4,6 +4,7 @@
  * (0.5 s doubling to 30 s). Only this thread touches its connection. */
 #include "writer.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,7 @@ struct emp_writer {
     pthread_cond_t cv;       /* signalled by emp_writer_stop */
     bool stopping;
     int64_t deadline_mono_us;
+    atomic_uint_fast64_t errors; /* read by emp_writer_errors from any thread */
 
     /* Owned by the thread. */
     char *conninfo;
@@ -156,6 +158,7 @@ static enum emp_err write_one_by_one(struct emp_writer *w, struct emp_error *err
         if (rc != EMP_OK && rc != EMP_EINVAL)
             return rc;
         if (rc == EMP_EINVAL) {
+            atomic_fetch_add(&w->errors, 1);
             char q[600];
             emp_errorf("event rejected by the database; dropped",
                        "kind=%s target_id=%lld at_us=%lld detail=%s", kind_name(e->kind),
@@ -184,6 +187,7 @@ static enum emp_err write_pending(struct emp_writer *w)
         clear_pending(w);
         return EMP_OK;
     }
+    atomic_fetch_add(&w->errors, 1);
     log_down(w, "write", &err);
     drop_broken(w);
     return rc;
@@ -196,6 +200,7 @@ static void heartbeat(struct emp_writer *w)
         log_up(w);
         return;
     }
+    atomic_fetch_add(&w->errors, 1);
     log_down(w, "heartbeat", &err);
     drop_broken(w);
 }
@@ -205,6 +210,7 @@ static bool connect_db(struct emp_writer *w)
     struct emp_error err = {0};
     if (emp_db_connect(w->conninfo, &w->db, &err) == EMP_OK)
         return true;
+    atomic_fetch_add(&w->errors, 1);
     log_down(w, "connect", &err);
     return false;
 }
@@ -330,6 +336,7 @@ enum emp_err emp_writer_start(const char *conninfo, int64_t prober_id,
     w->prober_id = prober_id;
     w->run_id = run_id;
     w->q = events;
+    atomic_init(&w->errors, 0);
     if (w->conninfo == NULL || w->spans == NULL) {
         writer_free(w);
         return emp_error_set(err, EMP_ENOMEM, NULL, "%s", what);
@@ -341,6 +348,11 @@ enum emp_err emp_writer_start(const char *conninfo, int64_t prober_id,
     }
     *out = w;
     return EMP_OK;
+}
+
+uint64_t emp_writer_errors(struct emp_writer *w)
+{
+    return atomic_load(&w->errors);
 }
 
 void emp_writer_stop(struct emp_writer *w, int drain_ms)

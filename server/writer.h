@@ -21,6 +21,11 @@ enum emp_err emp_writer_start(const char *conninfo, int64_t prober_id,
                               int64_t run_id, struct emp_events *events,
                               struct emp_writer **out, struct emp_error *err);
 
+/* Failed database operations of the writer since start: connections,
+ * batch writes and heartbeats that failed (each retry counts) and events
+ * the database rejected. Any thread. */
+uint64_t emp_writer_errors(struct emp_writer *w);
+
 /* Drain what is queued (the caller has closed `events`), mark the run
  * stopped, join and free. Gives up on an unreachable database after
  * `drain_ms`. Accepts NULL. */

@@ -149,6 +149,7 @@ struct reply {
     size_t len;
     char content_type[128];
     char allow[128];
+    char cache_control[128];
     json_t *json; /* parsed body, or NULL */
 };
 
@@ -187,6 +188,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     size_t k = size * n;
     header_value(r->content_type, sizeof r->content_type, p, k, "Content-Type");
     header_value(r->allow, sizeof r->allow, p, k, "Allow");
+    header_value(r->cache_control, sizeof r->cache_control, p, k, "Cache-Control");
     return k;
 }
 
@@ -323,7 +325,8 @@ static void test_not_found(void **state)
 {
     struct fixture *fx = *state;
     static const char *paths[] = {
-        "/", "/nope", "/healthz/", "//healthz", "/healthzz", "/HEALTHZ", "/api/v1",
+        /* "/" is the status page (api_static.c). */
+        "/nope", "/healthz/", "//healthz", "/healthzz", "/HEALTHZ", "/api/v1",
         "/api/v1/targets/", "/api/v1/targets/web", "/api/v1/targets/web/", "/api/v1/targets//uptime",
         "/api/v1/targets/web/uptime/", "/api/v1/targets/web/uptime/x",
         "/api/v1/targets/web/downtime", "/api/v2/targets",
@@ -483,6 +486,84 @@ static void test_start_errors(void **state)
     assert_int_equal(emp_api_port(NULL), -1);
 }
 
+/* Badge routes: "{name}" followed by a suffix inside one segment. */
+static void expect_badge(struct fixture *fx, const char *path, const char *label,
+                         const char *value, const char *color)
+{
+    struct reply r;
+    request(fx, "GET", path, NULL, &r);
+    if (r.status != 200)
+        fail_msg("GET %s: expected 200, got %ld: %s", path, r.status, r.body);
+    assert_string_equal(r.content_type, "image/svg+xml");
+    assert_string_equal(r.cache_control, "no-cache, max-age=0");
+    assert_true(strncmp(r.body, "<svg ", 5) == 0);
+    char want[256];
+    snprintf(want, sizeof want, "<title>%s: %s</title>", label, value);
+    if (strstr(r.body, want) == NULL)
+        fail_msg("GET %s: no %s in %s", path, want, r.body);
+    snprintf(want, sizeof want, "fill=\"%s\"", color);
+    assert_non_null(strstr(r.body, want));
+    reply_free(&r);
+}
+
+static void test_badge_routes(void **state)
+{
+    struct fixture *fx = *state;
+    int before = atomic_load(&fx->db.accepted);
+    /* The state of configured targets comes from the live state. */
+    expect_badge(fx, "/badge/web/state.svg", "web", "up", "#4c1");
+    expect_badge(fx, "/badge/db.main/state.svg", "db.main", "down", "#e05d44");
+    expect_badge(fx, "/badge/cache_1/state.svg", "cache_1", "unknown", "#9f9f9f");
+    expect_badge(fx, "/badge/old-one/state.svg?x=1", "old-one", "unknown", "#9f9f9f");
+    struct reply r;
+    request(fx, "HEAD", "/badge/web/state.svg", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 0);
+    reply_free(&r);
+    /* Not badge paths, or bad names: 404 before the database. */
+    static const char *paths[] = {
+        "/badge", "/badge/", "/badge/.svg", "/badge/web", "/badge/web.SVG", "/badge/web.svgx",
+        "/badge/web.svg/", "/badge/web.png", "/badge/web/state", "/badge/web/state.svg/",
+        "/badge/web/state.svg/x", "/badge//state.svg", "/badge/web/.svg", "/badge/web/status.svg",
+        "/badge/web/state.svg.svg", "/badge/a%20b.svg", "/badge/a%2Fb.svg", "/badge/%C3%A9.svg",
+        "/badge/a%20b/state.svg", "/badges/web.svg", "/api/v1/badge/web.svg",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        expect_error(fx, "GET", paths[i], 404, "not_found");
+    /* A window the badge cannot read: 400 before the database. */
+    static const char *windows[] = {"", "30", "0d", "1w", "-7d", "7d%20", "3651d", "1.5h"};
+    for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
+        char p[128];
+        snprintf(p, sizeof p, "/badge/web.svg?window=%s", windows[i]);
+        expect_error(fx, "GET", p, 400, "bad_request");
+    }
+    /* Other methods: 405 with Allow. */
+    request(fx, "POST", "/badge/web.svg", NULL, &r);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "GET, HEAD");
+    reply_free(&r);
+    request(fx, "DELETE", "/badge/web/state.svg", NULL, &r);
+    assert_int_equal(r.status, 405);
+    reply_free(&r);
+    request(fx, "GET", "/api/v1/openapi.json", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "application/json; charset=utf-8");
+    assert_true(strncmp(r.body, "{", 1) == 0);
+    assert_non_null(strstr(r.body, "\"openapi\": \"3.0."));
+    reply_free(&r);
+    assert_int_equal(atomic_load(&fx->db.accepted), before);
+    /* The uptime badge and the state of a target the live state does not
+     * know need the store: 503 without it. A name may hold ".svg". */
+    static const char *db_paths[] = {"/badge/web.svg", "/badge/web.svg?window=24h",
+                                     "/badge/x.svg.svg", "/badge/no-such/state.svg",
+                                     "/badge/state.svg"};
+    for (size_t i = 0; i < sizeof db_paths / sizeof db_paths[0]; i++) {
+        int b = atomic_load(&fx->db.accepted);
+        expect_error(fx, "GET", db_paths[i], 503, "unavailable");
+        assert_true(atomic_load(&fx->db.accepted) > b);
+    }
+}
+
 static void test_odd_requests(void **state)
 {
     struct fixture *fx = *state;
@@ -518,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_db_refused),
         cmocka_unit_test(test_start_errors),
         cmocka_unit_test(test_odd_requests),
+        cmocka_unit_test(test_badge_routes),
     };
     int rc = cmocka_run_group_tests_name("api", tests, setup, teardown);
     curl_global_cleanup();

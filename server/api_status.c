@@ -1,0 +1,524 @@
+/* GET /api/v1/status: everything the status page shows, for every target
+ * the store knows (configured or imported) in one call: live state, current
+ * streak, availability over 24 h / 7 d / 30 d / 90 d, 90 daily bars (UTC
+ * days, with how much of each day was observed), MTTF and MTTR with their
+ * 95% intervals over 90 days, recent incidents, and per group the
+ * correlation summary. Three queries fetch the rows of all targets; each
+ * target's timeline is built once and everything else is derived from it. */
+#include "api_internal.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_status.h"
+#include "stats.h"
+#include "stats_corr.h"
+#include "timeutil.h"
+#include "uptime.h"
+
+#define DAY_US (INT64_C(86400) * EMP_US_PER_S)
+#define STATUS_DAYS 90
+#define STATUS_INCIDENTS 5
+
+/* One target's rows and derived timeline; slices borrowed from struct all. */
+struct tgt {
+    const struct emp_target_row *row;
+    const struct emp_span *spans;
+    size_t n_spans;
+    const struct emp_outage_time *ot;
+    size_t n_ot;
+    const struct emp_outage *recent;
+    size_t n_recent;
+    struct emp_segment *seg; /* owned */
+    size_t n_seg;
+};
+
+struct all {
+    struct emp_target_row *rows;
+    size_t n_rows;
+    struct emp_span *spans;
+    size_t n_spans;
+    struct emp_outage_time *ot;
+    size_t n_ot;
+    struct emp_outage *recent;
+    size_t n_recent;
+    struct emp_target_status *live;
+    size_t n_live;
+    struct tgt *t;
+    size_t n_t;
+    struct emp_outage *scratch;
+    size_t scratch_cap;
+};
+
+static void all_free(struct all *a)
+{
+    for (size_t i = 0; a->t != NULL && i < a->n_t; i++)
+        free(a->t[i].seg);
+    free(a->t);
+    free(a->rows);
+    free(a->spans);
+    free(a->ot);
+    free(a->recent);
+    free(a->live);
+    free(a->scratch);
+}
+
+static int cmp_live(const void *pa, const void *pb)
+{
+    const struct emp_target_status *a = pa, *b = pb;
+    return strcmp(a->name, b->name);
+}
+
+/* Targets ordered by group (ungrouped last), then name. */
+static int cmp_tgt(const void *pa, const void *pb)
+{
+    const struct tgt *a = pa, *b = pb;
+    bool ga = a->row->group[0] != '\0', gb = b->row->group[0] != '\0';
+    if (ga != gb)
+        return ga ? -1 : 1;
+    int c = strcmp(a->row->group, b->row->group);
+    return c != 0 ? c : strcmp(a->row->name, b->row->name);
+}
+
+/* First index in [0, n) of rows with target_id >= id; rows sorted by it. */
+#define LOWER_BOUND(arr, n, id, out)                                                      \
+    do {                                                                                  \
+        size_t lo_ = 0, hi_ = (n);                                                        \
+        while (lo_ < hi_) {                                                               \
+            size_t mid_ = lo_ + (hi_ - lo_) / 2;                                          \
+            if ((arr)[mid_].target_id < (id))                                             \
+                lo_ = mid_ + 1;                                                           \
+            else                                                                          \
+                hi_ = mid_;                                                               \
+        }                                                                                 \
+        (out) = lo_;                                                                      \
+    } while (0)
+
+/* Up and down time of a timeline inside [a, b). */
+static void sum_window(const struct emp_segment *seg, size_t n, int64_t a, int64_t b,
+                       int64_t *up, int64_t *down)
+{
+    *up = *down = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t s = seg[i].start_us > a ? seg[i].start_us : a;
+        int64_t e = seg[i].end_us < b ? seg[i].end_us : b;
+        if (e <= s)
+            continue;
+        if (seg[i].state == EMP_SEG_UP)
+            *up += e - s;
+        else if (seg[i].state == EMP_SEG_DOWN)
+            *down += e - s;
+    }
+}
+
+static json_t *avail_json(int64_t up, int64_t down)
+{
+    return up + down > 0 ? json_real((double)up / (double)(up + down)) : json_null();
+}
+
+/* The 90 daily bars, from `day0` (a UTC midnight) to `now`, by one sweep
+ * over the segments: parallel arrays, one element per day. */
+static json_t *days_json(const struct tgt *t, int64_t day0, int64_t now)
+{
+    int64_t up[STATUS_DAYS] = {0}, down[STATUS_DAYS] = {0};
+    int64_t outages[STATUS_DAYS] = {0};
+    for (size_t i = 0; i < t->n_seg; i++) {
+        const struct emp_segment *s = &t->seg[i];
+        if (s->state == EMP_SEG_UNKNOWN || s->end_us <= day0)
+            continue;
+        int64_t a = s->start_us > day0 ? s->start_us : day0;
+        int64_t e = s->end_us < now ? s->end_us : now;
+        while (a < e) {
+            int64_t d = (a - day0) / DAY_US;
+            if (d >= STATUS_DAYS)
+                break;
+            int64_t de = day0 + (d + 1) * DAY_US;
+            int64_t x = e < de ? e : de;
+            if (s->state == EMP_SEG_UP)
+                up[d] += x - a;
+            else
+                down[d] += x - a;
+            a = x;
+        }
+    }
+    for (size_t i = 0; i < t->n_ot; i++) {
+        int64_t s = t->ot[i].started_at_us;
+        if (s >= day0 && s < now && (s - day0) / DAY_US < STATUS_DAYS)
+            outages[(s - day0) / DAY_US]++;
+    }
+    json_t *av = json_array(), *cov = json_array(), *dn = json_array(), *no = json_array();
+    int bad = av == NULL || cov == NULL || dn == NULL || no == NULL;
+    for (int d = 0; d < STATUS_DAYS && !bad; d++) {
+        int64_t ds = day0 + d * DAY_US;
+        int64_t de = ds + DAY_US < now ? ds + DAY_US : now;
+        double span = de > ds ? (double)(de - ds) : 1.0;
+        bad |= json_array_append_new(av, avail_json(up[d], down[d]));
+        bad |= json_array_append_new(cov, json_real((double)(up[d] + down[d]) / span));
+        bad |= json_array_append_new(dn, api_json_seconds(down[d]));
+        bad |= json_array_append_new(no, json_integer(outages[d]));
+    }
+    if (bad) {
+        json_decref(av);
+        json_decref(cov);
+        json_decref(dn);
+        json_decref(no);
+        return NULL;
+    }
+    return json_pack("{s:o,s:o,s:o,s:o,s:o}", "start", api_json_time(day0), "availability", av,
+                     "coverage", cov, "down_s", dn, "outages", no);
+}
+
+static json_t *estimate_json(const struct emp_estimate *e)
+{
+    return json_pack("{s:o,s:[o,o]}", "estimate", api_json_real(e->estimate), "ci95",
+                     api_json_real(e->lo), api_json_real(e->hi));
+}
+
+static json_t *incidents_json(const struct tgt *t, int64_t now)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list != NULL && i < t->n_recent; i++) {
+        const struct emp_outage *o = &t->recent[i];
+        int64_t end = o->ended_at_us != 0 ? o->ended_at_us : now;
+        int64_t dur = end > o->started_at_us ? end - o->started_at_us : 0;
+        json_t *item = json_pack(
+            "{s:o,s:o,s:o,s:{s:o,s:o}}", "start", api_json_time(o->started_at_us), "end",
+            o->ended_at_us != 0 ? api_json_time(o->ended_at_us) : json_null(), "duration_s",
+            api_json_seconds(dur), "cause", "class",
+            api_json_text(o->err_class, sizeof o->err_class), "message",
+            api_json_text(o->message, sizeof o->message));
+        if (item == NULL || json_array_append_new(list, item) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+/* Build the timeline of t over [from, now). */
+static enum emp_err build_timeline(struct all *a, struct tgt *t, int64_t from, int64_t now)
+{
+    if (t->n_ot > a->scratch_cap) {
+        struct emp_outage *sc = realloc(a->scratch, t->n_ot * sizeof *sc);
+        if (sc == NULL)
+            return EMP_ENOMEM;
+        a->scratch = sc;
+        a->scratch_cap = t->n_ot;
+    }
+    for (size_t k = 0; k < t->n_ot; k++) {
+        a->scratch[k].target_id = t->ot[k].target_id;
+        a->scratch[k].started_at_us = t->ot[k].started_at_us;
+        a->scratch[k].ended_at_us = t->ot[k].ended_at_us;
+    }
+    return emp_timeline_build(from, now, now, t->spans, t->n_spans, a->scratch, t->n_ot,
+                              &t->seg, &t->n_seg);
+}
+
+static json_t *target_json(struct all *a, struct tgt *t, int64_t from, int64_t day0,
+                           int64_t now, enum emp_err *e)
+{
+    const struct emp_target_row *row = t->row;
+    struct emp_target_status key;
+    memset(&key, 0, sizeof key);
+    snprintf(key.name, sizeof key.name, "%s", row->name);
+    const struct emp_target_status *live =
+        a->n_live > 0 ? bsearch(&key, a->live, a->n_live, sizeof *a->live, cmp_live) : NULL;
+
+    struct emp_uptime u;
+    emp_uptime_from_timeline(from, now, now, t->seg, t->n_seg, &u);
+    int64_t up1, dn1, up7, dn7, up30, dn30;
+    sum_window(t->seg, t->n_seg, now - DAY_US, now, &up1, &dn1);
+    sum_window(t->seg, t->n_seg, now - 7 * DAY_US, now, &up7, &dn7);
+    sum_window(t->seg, t->n_seg, now - 30 * DAY_US, now, &up30, &dn30);
+
+    struct emp_stats_target st = {.seg = t->seg, .n_seg = t->n_seg, .outage_times = t->ot,
+                                  .n_outages = t->n_ot};
+    struct emp_stats_opts opts;
+    emp_stats_opts_default(&opts);
+    opts.survival_max_points = 2;
+    struct emp_reliability rel;
+    memset(&rel, 0, sizeof rel);
+    *e = emp_stats_reliability(&st, 1, from, now, now, &opts, &rel);
+    if (*e != EMP_OK)
+        return NULL;
+    json_t *rj = json_pack("{s:o,s:o,s:o,s:I,s:I}", "mttf_s", estimate_json(&rel.mttf_s),
+                           "mttr_s", estimate_json(&rel.mttr_s), "mtbf_s",
+                           api_json_real(rel.mtbf_s), "failures", (json_int_t)rel.failures,
+                           "repairs", (json_int_t)rel.repairs);
+    emp_reliability_cleanup(&rel);
+
+    json_t *o = json_object();
+    int bad = o == NULL || rj == NULL;
+    bad |= json_object_set_new(o, "name", api_json_text(row->name, sizeof row->name));
+    bad |= json_object_set_new(o, "kind",
+                               live != NULL ? json_string(emp_kind_name(live->kind))
+                                            : api_json_text(row->kind, sizeof row->kind));
+    bad |= json_object_set_new(o, "group", row->group[0] != '\0'
+                                               ? api_json_text(row->group, sizeof row->group)
+                                               : json_null());
+    bad |= json_object_set_new(o, "configured", json_boolean(live != NULL));
+    bad |= json_object_set_new(o, "state", json_string(live != NULL
+                                                           ? emp_tstate_name(live->state)
+                                                           : "unknown"));
+    bad |= json_object_set_new(o, "since", live != NULL && live->since_us != 0
+                                               ? api_json_time(live->since_us)
+                                               : json_null());
+    bad |= json_object_set_new(o, "streak_s", api_json_seconds(u.streak_current_us));
+    bad |= json_object_set_new(o, "streak_longest_s", api_json_seconds(u.streak_longest_us));
+    bad |= json_object_set_new(
+        o, "availability",
+        json_pack("{s:o,s:o,s:o,s:o}", "24h", avail_json(up1, dn1), "7d", avail_json(up7, dn7),
+                  "30d", avail_json(up30, dn30), "90d", avail_json(u.up_us, u.down_us)));
+    bad |= json_object_set_new(o, "coverage_90d", api_json_real(u.coverage));
+    bad |= json_object_set_new(o, "days", days_json(t, day0, now));
+    bad |= json_object_set_new(o, "reliability", rj);
+    bad |= json_object_set_new(o, "incidents", incidents_json(t, now));
+    if (bad) {
+        json_decref(o);
+        *e = EMP_ENOMEM;
+        return NULL;
+    }
+    return o;
+}
+
+/* The correlation summary of the members t[lo..hi) over [from, now). */
+static json_t *group_json(const struct tgt *t, size_t lo, size_t hi, int64_t from, int64_t now,
+                          enum emp_err *e)
+{
+    size_t n = hi - lo;
+    struct emp_corr_member *m = calloc(n, sizeof *m);
+    struct emp_corr_ival *iv = NULL;
+    int64_t *starts = NULL;
+    size_t n_iv = 0, n_starts = 0;
+    for (size_t i = lo; i < hi; i++) {
+        n_iv += 2 * t[i].n_seg;
+        n_starts += t[i].n_ot;
+    }
+    iv = calloc(n_iv ? n_iv : 1, sizeof *iv);
+    starts = calloc(n_starts ? n_starts : 1, sizeof *starts);
+    json_t *members = json_array();
+    json_t *out = NULL;
+    struct emp_corr_result c;
+    memset(&c, 0, sizeof c);
+    *e = EMP_ENOMEM;
+    if (m == NULL || iv == NULL || starts == NULL || members == NULL)
+        goto out;
+    size_t vi = 0, si = 0;
+    for (size_t k = 0; k < n; k++) {
+        const struct tgt *x = &t[lo + k];
+        struct emp_corr_ival *obs = iv + vi;
+        size_t nobs = 0;
+        for (size_t q = 0; q < x->n_seg; q++)
+            if (x->seg[q].state != EMP_SEG_UNKNOWN)
+                obs[nobs++] = (struct emp_corr_ival){x->seg[q].start_us, x->seg[q].end_us};
+        vi += nobs;
+        struct emp_corr_ival *dn = iv + vi;
+        size_t nd = 0;
+        for (size_t q = 0; q < x->n_seg; q++)
+            if (x->seg[q].state == EMP_SEG_DOWN)
+                dn[nd++] = (struct emp_corr_ival){x->seg[q].start_us, x->seg[q].end_us};
+        vi += nd;
+        int64_t *fs = starts + si;
+        size_t nf = 0;
+        for (size_t q = 0; q < x->n_ot; q++) {
+            int64_t s = x->ot[q].started_at_us;
+            if (s >= from && s < now)
+                fs[nf++] = s;
+        }
+        si += nf;
+        m[k] = (struct emp_corr_member){obs, nobs, dn, nd, fs, nf};
+        if (json_array_append_new(members, api_json_text(x->row->name, sizeof x->row->name)))
+            goto out;
+    }
+    struct emp_error err;
+    emp_error_clear(&err);
+    *e = emp_corr_compute(m, n, NULL, &c, &err);
+    if (*e != EMP_OK)
+        goto out;
+    out = json_pack("{s:o,s:O,s:I,s:I,s:I,s:o,s:o,s:o,s:o}", "name",
+                    api_json_text(t[lo].row->group, sizeof t[lo].row->group), "members",
+                    members, "failures", (json_int_t)c.n_failures, "bursts",
+                    (json_int_t)c.n_bursts, "largest_burst", (json_int_t)c.largest_burst,
+                    "common_observed_s", api_json_seconds(c.common_observed_us),
+                    "all_down_observed", api_json_real(c.observed_at_least[n]),
+                    "all_down_independent", api_json_real(c.independent_at_least[n]),
+                    "all_down_ratio", api_json_real(c.all_down_ratio));
+    if (out == NULL)
+        *e = EMP_ENOMEM;
+out:
+    emp_corr_result_cleanup(&c);
+    json_decref(members);
+    free(m);
+    free(iv);
+    free(starts);
+    return out;
+}
+
+/* Fetch everything from the store. Returns true, or false with a reply
+ * queued in *ret. */
+static bool load(struct api_req *r, struct all *a, int64_t from, int64_t now,
+                 enum MHD_Result *ret)
+{
+    struct emp_db *db = NULL;
+    struct emp_error err;
+    emp_error_clear(&err);
+    enum emp_err e = emp_db_pool_get(r->api->pool, &db, &err);
+    if (e != EMP_OK || db == NULL) {
+        *ret = api_db_error(r, NULL, e != EMP_OK ? e : EMP_EDB, &err, "connect to the database");
+        return false;
+    }
+    const char *what = "list targets";
+    e = emp_db_list_targets(db, &a->rows, &a->n_rows, &err);
+    if (e == EMP_OK) {
+        what = "list coverage";
+        e = emp_db_status_spans(db, from, now, &a->spans, &a->n_spans, &err);
+    }
+    if (e == EMP_OK) {
+        what = "list outages";
+        e = emp_db_status_outage_times(db, from, now, &a->ot, &a->n_ot, &err);
+    }
+    if (e == EMP_OK) {
+        what = "list recent outages";
+        e = emp_db_status_recent_outages(db, now, STATUS_INCIDENTS, &a->recent, &a->n_recent,
+                                         &err);
+    }
+    if (e != EMP_OK) {
+        *ret = api_db_error(r, db, e, &err, what);
+        emp_db_pool_put(r->api->pool, db);
+        return false;
+    }
+    emp_db_pool_put(r->api->pool, db);
+    return true;
+}
+
+#define STATUS_CACHE_US (INT64_C(5) * EMP_US_PER_S)
+#define CONTENT_TYPE_JSON "application/json; charset=utf-8"
+
+/* The cached reply for all groups when at most STATUS_CACHE_US old (a new
+ * string), else NULL. */
+static char *cache_get(struct emp_api *api, int64_t now)
+{
+    char *text = NULL;
+    pthread_mutex_lock(&api->status_mu);
+    if (api->status_json != NULL && now >= api->status_at_us &&
+        now - api->status_at_us < STATUS_CACHE_US)
+        text = strdup(api->status_json);
+    pthread_mutex_unlock(&api->status_mu);
+    return text;
+}
+
+static void cache_put(struct emp_api *api, int64_t now, const char *text)
+{
+    char *copy = strdup(text);
+    if (copy == NULL)
+        return;
+    pthread_mutex_lock(&api->status_mu);
+    free(api->status_json);
+    api->status_json = copy;
+    api->status_at_us = now;
+    pthread_mutex_unlock(&api->status_mu);
+}
+
+static enum MHD_Result status_compute(struct api_req *r, const char *group);
+
+/* The page polls every 30 s and many viewers may: the figures for all
+ * groups are computed at most once per STATUS_CACHE_US. */
+enum MHD_Result api_get_status(struct api_req *r)
+{
+    const char *group = api_query(r, "group");
+    if (group == NULL) {
+        char *text = cache_get(r->api, r->now_us);
+        if (text != NULL)
+            return api_reply_text(r, MHD_HTTP_OK, CONTENT_TYPE_JSON, text);
+    }
+    return status_compute(r, group);
+}
+
+static enum MHD_Result status_compute(struct api_req *r, const char *group)
+{
+    int64_t now = r->now_us;
+    int64_t from = now - STATUS_DAYS * DAY_US;
+    int64_t today = now >= 0 ? now / DAY_US * DAY_US : -((-now + DAY_US - 1) / DAY_US) * DAY_US;
+    int64_t day0 = today - (STATUS_DAYS - 1) * DAY_US;
+    struct all a;
+    memset(&a, 0, sizeof a);
+    enum MHD_Result ret;
+    if (!load(r, &a, from, now, &ret)) {
+        all_free(&a);
+        return ret;
+    }
+    a.live = emp_state_snapshot(r->api->state, now, &a.n_live);
+    a.t = calloc(a.n_rows ? a.n_rows : 1, sizeof *a.t);
+    if (a.live == NULL || a.t == NULL) {
+        all_free(&a);
+        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    }
+    qsort(a.live, a.n_live, sizeof *a.live, cmp_live);
+    for (size_t i = 0; i < a.n_rows; i++) {
+        const struct emp_target_row *row = &a.rows[i];
+        if (group != NULL && strcmp(row->group, group) != 0)
+            continue;
+        struct tgt *t = &a.t[a.n_t++];
+        t->row = row;
+        size_t s0, s1, o0, o1, r0, r1;
+        LOWER_BOUND(a.spans, a.n_spans, row->id, s0);
+        LOWER_BOUND(a.spans, a.n_spans, row->id + 1, s1);
+        LOWER_BOUND(a.ot, a.n_ot, row->id, o0);
+        LOWER_BOUND(a.ot, a.n_ot, row->id + 1, o1);
+        LOWER_BOUND(a.recent, a.n_recent, row->id, r0);
+        LOWER_BOUND(a.recent, a.n_recent, row->id + 1, r1);
+        t->spans = a.spans + s0;
+        t->n_spans = s1 - s0;
+        t->ot = a.ot + o0;
+        t->n_ot = o1 - o0;
+        t->recent = a.recent + r0;
+        t->n_recent = r1 - r0;
+    }
+    if (group != NULL && a.n_t == 0) {
+        all_free(&a);
+        return api_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such group: %.64s", group);
+    }
+    qsort(a.t, a.n_t, sizeof *a.t, cmp_tgt);
+
+    enum emp_err e = EMP_OK;
+    json_t *targets = json_array(), *groups = json_array();
+    if (targets == NULL || groups == NULL)
+        e = EMP_ENOMEM;
+    for (size_t i = 0; e == EMP_OK && i < a.n_t; i++) {
+        e = build_timeline(&a, &a.t[i], from, now);
+        if (e != EMP_OK)
+            break;
+        json_t *o = target_json(&a, &a.t[i], from, day0, now, &e);
+        if (o != NULL && json_array_append_new(targets, o) != 0)
+            e = EMP_ENOMEM;
+    }
+    for (size_t lo = 0; e == EMP_OK && lo < a.n_t && a.t[lo].row->group[0] != '\0';) {
+        size_t hi = lo + 1;
+        while (hi < a.n_t && strcmp(a.t[hi].row->group, a.t[lo].row->group) == 0)
+            hi++;
+        json_t *g = group_json(a.t, lo, hi, from, now, &e);
+        if (g != NULL && json_array_append_new(groups, g) != 0)
+            e = EMP_ENOMEM;
+        lo = hi;
+    }
+    all_free(&a);
+    if (e != EMP_OK) {
+        json_decref(targets);
+        json_decref(groups);
+        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                         "could not compute the status: %s", emp_strerror(e));
+    }
+    json_t *body = json_pack("{s:o,s:I,s:I,s:o,s:o}", "now", api_json_time(now), "days",
+                             (json_int_t)STATUS_DAYS, "refresh_s", (json_int_t)30, "groups",
+                             groups, "targets", targets);
+    char *text =
+        body != NULL ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(body);
+    if (text != NULL && group == NULL)
+        cache_put(r->api, now, text);
+    return api_reply_text(r, MHD_HTTP_OK, CONTENT_TYPE_JSON, text);
+}
