@@ -28,6 +28,7 @@ def main():
     ap.add_argument("--empiric", required=True)
     ap.add_argument("--schema", required=True)
     ap.add_argument("--targets", type=int, default=500)
+    ap.add_argument("--target", help="unused; scripts/bench passes it to every benchmark")
     ap.add_argument("--runs", type=int, default=20)
     args = ap.parse_args()
     db = Database(args.empiric, args.schema)
