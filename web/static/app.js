@@ -121,7 +121,7 @@
       "</dd></div><div><dt>90 d</dt><dd>" + pct(a["90d"]) + "</dd></div></dl>" +
       '<p class="rel">MTTF ' + est(t.reliability.mttf_s) + " · MTTR " +
       est(t.reliability.mttr_s) + ' <span class="since">(' + t.reliability.failures +
-      " failures in 90 days)</span></p>" + incidentsTable(t) +
+      (t.reliability.failures === 1 ? " failure" : " failures") + " in 90 days)</span></p>" + incidentsTable(t) +
       '<details data-name="' + esc(t.name) + '"' + open +
       "><summary>Time to repair and survival</summary>" +
       '<div class="plots" aria-live="polite"><p class="since">Loading…</p></div></details>' +
