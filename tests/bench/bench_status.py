@@ -1,6 +1,7 @@
 """Benchmark of the status page: 500 targets with 90 days of seeded history
 (20 outages each, imported; coverage with one grey day). Prints the latency
-of GET /api/v1/status (cold and warm, median and p95 over 20 calls) and the
+of GET /api/v1/status (the first call, then from its 5 s cache, then computed
+afresh with the cache waited out) and the
 time until the page has rendered in headless Chromium (the page sets
 data-rendered-ms on <html> from performance.now() when it has drawn).
 Goals (issue 4): status under 100 ms, page interactive under 1 s.
@@ -49,9 +50,19 @@ def main():
             times.append((time.perf_counter() - t) * 1000)
         cold, warm = times[0], sorted(times[1:])
         p95 = warm[max(0, int(len(warm) * 0.95) - 1)]
-        print("GET /api/v1/status, %d targets, %d bytes: first %.1f ms, median %.1f ms,"
-              " p95 %.1f ms (goal < 100 ms)"
+        print("GET /api/v1/status, %d targets, %d bytes: first %.1f ms, then from the"
+              " 5 s cache median %.1f ms, p95 %.1f ms (goal < 100 ms)"
               % (len(names), size, cold, statistics.median(warm), p95))
+        # Computed afresh: wait out the cache between calls.
+        fresh = []
+        for _ in range(5):
+            time.sleep(5.2)
+            t = time.perf_counter()
+            with urllib.request.urlopen(url, timeout=30) as r:
+                r.read()
+            fresh.append((time.perf_counter() - t) * 1000)
+        print("GET /api/v1/status computed afresh (5 calls 5.2 s apart): median %.1f ms,"
+              " worst %.1f ms" % (statistics.median(fresh), max(fresh)))
         rendered = []
         for _ in range(3):
             out, _err = run_chromium("http://127.0.0.1:%d/" % emp.port, ["--dump-dom"],
