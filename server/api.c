@@ -526,6 +526,8 @@ enum emp_err emp_api_start(const char *host, int port, const struct emp_config *
                              "could not listen on %s port %d", h, port);
     }
     atomic_store(&api->running, true);
+    if (api_status_start(api) != 0)
+        emp_warn("could not start the status refresher; /api/v1/status computes on demand", NULL);
     *out = api;
     return EMP_OK;
 }
@@ -545,6 +547,7 @@ void emp_api_stop(struct emp_api *api)
         return;
     if (api->daemon != NULL)
         MHD_stop_daemon(api->daemon);
+    api_status_stop(api);
     free(api->web_dir);
     pthread_mutex_destroy(&api->status_mu);
     free(api->status_json);

@@ -25,6 +25,10 @@ enum emp_err emp_api_start(const char *host, int port, const struct emp_config *
 /* The port actually bound (useful after asking for port 0), or -1. */
 int emp_api_port(const struct emp_api *api);
 
+/* Compute the status page's figures now and keep them fresh for a while,
+ * so that the first visitor does not wait (serve calls it at start). */
+void emp_api_warm_status(struct emp_api *api);
+
 /* Stop serving and free; accepts NULL. */
 void emp_api_stop(struct emp_api *api);
 

@@ -8,6 +8,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,12 @@ struct emp_api {
     pthread_mutex_t status_mu;
     char *status_json;         /* owned, or NULL */
     int64_t status_at_us;
+    /* Its refresher thread (api_status.c), under status_mu. */
+    pthread_t status_thread;
+    pthread_cond_t status_cv;
+    bool status_thread_on, status_stop, status_busy;
+    int64_t status_wanted_us;  /* last time someone asked; 0: never */
+    int64_t status_tried_us;   /* last computation started; 0: never */
 };
 
 /* One request, on the stack of the MHD thread that serves it. */
@@ -87,6 +94,11 @@ enum MHD_Result api_get_uptime(struct api_req *r);
 struct emp_reliability;
 enum MHD_Result api_get_reliability(struct api_req *r);
 json_t *api_reliability_json(const struct emp_reliability *rel);
+
+/* The status refresher: started with the daemon, stopped before it is
+ * freed (api_status.c). */
+int api_status_start(struct emp_api *api);
+void api_status_stop(struct emp_api *api);
 
 /* Handlers (api_sla.c). */
 enum MHD_Result api_get_sla(struct api_req *r);

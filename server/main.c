@@ -242,6 +242,7 @@ static int cmd_serve(const struct options *o)
     }
     if (emp_prober_start(s.prober) != 0)
         goto out;
+    emp_api_warm_status(s.api);
     emp_info("serving", "listen=%s targets=%zu prober=%s run=%lld", s.cfg->listen,
              s.cfg->n_targets, s.cfg->prober_name, (long long)s.run_id);
     if (emp_loop_run(s.loop, true) == 0)
