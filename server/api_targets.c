@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "timeutil.h"
 #include "uptime.h"
 
@@ -111,77 +112,44 @@ static bool open_target(struct api_req *r, int64_t *from, int64_t *to, struct em
     return true;
 }
 
-/* A growable text buffer that remembers a failed allocation. */
-struct text {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void text_put(struct text *t, const char *s, size_t n)
-{
-    if (t->oom)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 1024;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *p = realloc(t->p, cap);
-        if (p == NULL) {
-            t->oom = true;
-            return;
-        }
-        t->p = p;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = '\0';
-}
-
-static void text_puts(struct text *t, const char *s)
-{
-    text_put(t, s, strlen(s));
-}
-
 /* One CSV field (RFC 4180): quoted when it holds a comma, quote or line
  * break; a leading =, +, - or @ is prefixed with ' so that a spreadsheet
  * does not run a target's error text as a formula. */
-static void csv_field(struct text *t, const char *s)
+static void csv_field(struct emp_buf *t, const char *s)
 {
     bool quote = strpbrk(s, ",\"\r\n") != NULL;
     if (quote)
-        text_put(t, "\"", 1);
+        emp_buf_put(t, "\"", 1);
     if (*s == '=' || *s == '+' || *s == '-' || *s == '@')
-        text_put(t, "'", 1);
+        emp_buf_put(t, "'", 1);
     for (const char *c = s; *c != '\0'; c++) {
         if (*c == '"')
-            text_put(t, "\"", 1);
-        text_put(t, c, 1);
+            emp_buf_put(t, "\"", 1);
+        emp_buf_put(t, c, 1);
     }
     if (quote)
-        text_put(t, "\"", 1);
+        emp_buf_put(t, "\"", 1);
 }
 
 static char *outages_csv(const struct emp_outage *o, size_t n, int64_t now_us)
 {
-    struct text t = {0};
-    text_puts(&t, "start,end,duration_s,class,message\r\n");
+    struct emp_buf t = {0};
+    emp_buf_puts(&t, "start,end,duration_s,class,message\r\n");
     for (size_t i = 0; i < n; i++) {
         char a[EMP_TIME_BUFSZ], b[EMP_TIME_BUFSZ], d[48];
         int64_t end = o[i].ended_at_us != 0 ? o[i].ended_at_us : now_us;
         snprintf(d, sizeof d, "%.6f",
                  (double)(end > o[i].started_at_us ? end - o[i].started_at_us : 0) / 1e6);
-        text_puts(&t, emp_time_format(o[i].started_at_us, a));
-        text_puts(&t, ",");
-        text_puts(&t, o[i].ended_at_us != 0 ? emp_time_format(o[i].ended_at_us, b) : "");
-        text_puts(&t, ",");
-        text_puts(&t, d);
-        text_puts(&t, ",");
+        emp_buf_puts(&t, emp_time_format(o[i].started_at_us, a));
+        emp_buf_puts(&t, ",");
+        emp_buf_puts(&t, o[i].ended_at_us != 0 ? emp_time_format(o[i].ended_at_us, b) : "");
+        emp_buf_puts(&t, ",");
+        emp_buf_puts(&t, d);
+        emp_buf_puts(&t, ",");
         csv_field(&t, o[i].err_class);
-        text_puts(&t, ",");
+        emp_buf_puts(&t, ",");
         csv_field(&t, o[i].message);
-        text_puts(&t, "\r\n");
+        emp_buf_puts(&t, "\r\n");
     }
     if (t.oom) {
         free(t.p);

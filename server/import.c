@@ -4,6 +4,8 @@
  * (bad rows go to the caller's report callback). */
 #include "import.h"
 
+#include "buf.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -311,46 +313,6 @@ static void arena_free(struct import_arena *a)
         free(b);
     }
     free(a);
-}
-
-/* A growable string for building names and messages. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void sb_putn(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_reset(struct sbuf *b)
-{
-    b->len = 0;
-    if (b->p != NULL)
-        b->p[0] = '\0';
 }
 
 /* The field without leading and trailing blanks: [*s, *s + *n). */
@@ -678,7 +640,7 @@ struct reader {
     size_t header_n;
     struct tmap map;
     size_t rows_cap, targets_cap;
-    struct sbuf name, grp, cause_text;
+    struct emp_buf name, grp, cause_text;
 };
 
 static void report(struct reader *r, long line, const char *fmt, ...)
@@ -768,7 +730,7 @@ static size_t target_get(struct reader *r, const char **other_group)
 /* Build the target name; false (reported) when the row has none. */
 static bool row_target(struct reader *r, const struct emp_csv_rec *rec)
 {
-    sb_reset(&r->name);
+    emp_buf_reset(&r->name);
     for (size_t k = 0; k < r->target.n; k++) {
         const char *s;
         size_t n;
@@ -780,10 +742,10 @@ static bool row_target(struct reader *r, const struct emp_csv_rec *rec)
         }
         if (k > 0) {
             char j = JOINER;
-            sb_putn(&r->name, &j, 1);
+            emp_buf_put(&r->name, &j, 1);
         }
         size_t at = r->name.len;
-        sb_putn(&r->name, s, n);
+        emp_buf_put(&r->name, s, n);
         /* Names are [A-Za-z0-9._-]: anything else becomes '_'. */
         for (size_t i = at; !r->name.oom && i < r->name.len; i++)
             if (!is_name_char(r->name.p[i]))
@@ -799,10 +761,10 @@ static bool row_target(struct reader *r, const struct emp_csv_rec *rec)
 
 static bool row_group(struct reader *r, const struct emp_csv_rec *rec)
 {
-    sb_reset(&r->grp);
-    sb_puts(&r->grp, "");
+    emp_buf_reset(&r->grp);
+    emp_buf_puts(&r->grp, "");
     if (r->o->group != NULL) {
-        sb_puts(&r->grp, r->o->group);
+        emp_buf_puts(&r->grp, r->o->group);
         return true;
     }
     for (size_t k = 0; k < r->group.n; k++) {
@@ -813,9 +775,9 @@ static bool row_group(struct reader *r, const struct emp_csv_rec *rec)
             continue;
         if (r->grp.len > 0) {
             char j = JOINER;
-            sb_putn(&r->grp, &j, 1);
+            emp_buf_put(&r->grp, &j, 1);
         }
-        sb_putn(&r->grp, s, n);
+        emp_buf_put(&r->grp, s, n);
     }
     if (r->grp.oom)
         return true; /* caught by the caller */
@@ -836,8 +798,8 @@ static bool row_group(struct reader *r, const struct emp_csv_rec *rec)
 
 static void row_cause(struct reader *r, const struct emp_csv_rec *rec)
 {
-    sb_reset(&r->cause_text);
-    sb_puts(&r->cause_text, "");
+    emp_buf_reset(&r->cause_text);
+    emp_buf_puts(&r->cause_text, "");
     for (size_t k = 0; k < r->cause.n; k++) {
         const char *s;
         size_t n;
@@ -845,13 +807,13 @@ static void row_cause(struct reader *r, const struct emp_csv_rec *rec)
         if (n == 0)
             continue;
         if (r->cause_text.len > 0)
-            sb_puts(&r->cause_text, "; ");
+            emp_buf_puts(&r->cause_text, "; ");
         /* Several cause columns (one per category): say which one. */
         if (r->cause.n > 1) {
-            sb_puts(&r->cause_text, r->cause.name[k]);
-            sb_puts(&r->cause_text, ": ");
+            emp_buf_puts(&r->cause_text, r->cause.name[k]);
+            emp_buf_puts(&r->cause_text, ": ");
         }
-        sb_putn(&r->cause_text, s, n);
+        emp_buf_put(&r->cause_text, s, n);
     }
 }
 

@@ -4,6 +4,8 @@
  * (https://prometheus.io/docs/instrumenting/exposition_formats/). */
 #include "metrics.h"
 
+#include "buf.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -146,128 +148,80 @@ void emp_metrics_collect(struct emp_metrics *m, struct emp_db_pool *pool,
 
 /* ---- the text format ------------------------------------------------- */
 
-/* A growable buffer that remembers a failed allocation. */
-struct buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void puts_(struct buf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
-
-static void printf_(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void printf_(struct buf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        b->oom = true; /* every caller prints short lines */
-        return;
-    }
-    put(b, tmp, (size_t)n);
-}
-
 /* A sample value: integers exactly, reals in 15 significant digits, and
  * the format's own spellings of the non-finite. */
-static void value(struct buf *b, double v)
+static void value(struct emp_buf *b, double v)
 {
     if (isnan(v))
-        puts_(b, "NaN");
+        emp_buf_puts(b, "NaN");
     else if (isinf(v))
-        puts_(b, v > 0 ? "+Inf" : "-Inf");
+        emp_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
     else
-        printf_(b, "%.15g", v);
+        emp_buf_printf(b, "%.15g", v);
 }
 
-static void seconds(struct buf *b, int64_t us)
+static void seconds(struct emp_buf *b, int64_t us)
 {
     value(b, (double)us / (double)EMP_US_PER_S);
 }
 
 /* A label value, escaped as the format asks: backslash, double quote and
  * line feed. */
-static void label_value(struct buf *b, const char *s)
+static void label_value(struct emp_buf *b, const char *s)
 {
     for (const char *c = s; *c != '\0'; c++) {
         if (*c == '\\')
-            puts_(b, "\\\\");
+            emp_buf_puts(b, "\\\\");
         else if (*c == '"')
-            puts_(b, "\\\"");
+            emp_buf_puts(b, "\\\"");
         else if (*c == '\n')
-            puts_(b, "\\n");
+            emp_buf_puts(b, "\\n");
         else
-            put(b, c, 1);
+            emp_buf_put(b, c, 1);
     }
 }
 
-static void header(struct buf *b, const char *name, const char *type, const char *help)
+static void header(struct emp_buf *b, const char *name, const char *type, const char *help)
 {
-    puts_(b, "# HELP ");
-    puts_(b, name);
-    puts_(b, " ");
-    puts_(b, help);
-    puts_(b, "\n# TYPE ");
-    puts_(b, name);
-    puts_(b, " ");
-    puts_(b, type);
-    puts_(b, "\n");
+    emp_buf_puts(b, "# HELP ");
+    emp_buf_puts(b, name);
+    emp_buf_puts(b, " ");
+    emp_buf_puts(b, help);
+    emp_buf_puts(b, "\n# TYPE ");
+    emp_buf_puts(b, name);
+    emp_buf_puts(b, " ");
+    emp_buf_puts(b, type);
+    emp_buf_puts(b, "\n");
 }
 
 /* `name{target="..",kind="..",group=".."` without the closing brace, so
  * that callers may add labels. */
-static void target_labels(struct buf *b, const char *name, const struct emp_target_status *t)
+static void target_labels(struct emp_buf *b, const char *name, const struct emp_target_status *t)
 {
-    puts_(b, name);
-    puts_(b, "{target=\"");
+    emp_buf_puts(b, name);
+    emp_buf_puts(b, "{target=\"");
     label_value(b, t->name);
-    puts_(b, "\",kind=\"");
+    emp_buf_puts(b, "\",kind=\"");
     label_value(b, emp_kind_name(t->kind));
-    puts_(b, "\",group=\"");
+    emp_buf_puts(b, "\",group=\"");
     label_value(b, t->group);
-    puts_(b, "\"");
+    emp_buf_puts(b, "\"");
 }
 
-static void target_sample(struct buf *b, const char *name, const struct emp_target_status *t,
+static void target_sample(struct emp_buf *b, const char *name, const struct emp_target_status *t,
                           double v)
 {
     target_labels(b, name, t);
-    puts_(b, "} ");
+    emp_buf_puts(b, "} ");
     value(b, v);
-    puts_(b, "\n");
+    emp_buf_puts(b, "\n");
 }
 
-static void target_counter(struct buf *b, const char *name, const struct emp_target_status *t,
+static void target_counter(struct emp_buf *b, const char *name, const struct emp_target_status *t,
                            const char *extra, uint64_t v)
 {
     target_labels(b, name, t);
-    printf_(b, "%s} %llu\n", extra != NULL ? extra : "", (unsigned long long)v);
+    emp_buf_printf(b, "%s} %llu\n", extra != NULL ? extra : "", (unsigned long long)v);
 }
 
 static bool is_up(enum emp_tstate s)
@@ -275,7 +229,7 @@ static bool is_up(enum emp_tstate s)
     return s == EMP_TS_UP || s == EMP_TS_DEGRADED;
 }
 
-static void per_target(struct buf *b, const struct emp_metrics_input *in)
+static void per_target(struct emp_buf *b, const struct emp_metrics_input *in)
 {
     static const enum emp_tstate states[] = {EMP_TS_UNKNOWN, EMP_TS_UP, EMP_TS_DEGRADED,
                                              EMP_TS_DOWN};
@@ -292,7 +246,7 @@ static void per_target(struct buf *b, const struct emp_metrics_input *in)
     for (size_t i = 0; i < in->n; i++)
         for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
             target_labels(b, "empiric_target_state", &t[i]);
-            printf_(b, ",state=\"%s\"} %d\n", emp_tstate_name(states[k]),
+            emp_buf_printf(b, ",state=\"%s\"} %d\n", emp_tstate_name(states[k]),
                     t[i].state == states[k] ? 1 : 0);
         }
 
@@ -304,9 +258,9 @@ static void per_target(struct buf *b, const struct emp_metrics_input *in)
         if (is_up(t[i].state) && t[i].up_since_us != 0 && in->now_us > t[i].up_since_us)
             streak = in->now_us - t[i].up_since_us;
         target_labels(b, "empiric_target_streak_seconds", &t[i]);
-        puts_(b, "} ");
+        emp_buf_puts(b, "} ");
         seconds(b, streak);
-        puts_(b, "\n");
+        emp_buf_puts(b, "\n");
     }
 
     header(b, "empiric_probe_duration_seconds", "histogram",
@@ -316,17 +270,17 @@ static void per_target(struct buf *b, const struct emp_metrics_input *in)
         for (size_t k = 0; k < EMP_STATE_LATENCY_BUCKETS; k++) {
             cum += t[i].latency_hist[k];
             target_labels(b, "empiric_probe_duration_seconds_bucket", &t[i]);
-            puts_(b, ",le=\"");
+            emp_buf_puts(b, ",le=\"");
             if (k < EMP_STATE_LATENCY_BUCKETS - 1)
                 seconds(b, emp_state_latency_bounds_us[k]);
             else
-                puts_(b, "+Inf");
-            printf_(b, "\"} %llu\n", (unsigned long long)cum);
+                emp_buf_puts(b, "+Inf");
+            emp_buf_printf(b, "\"} %llu\n", (unsigned long long)cum);
         }
         target_labels(b, "empiric_probe_duration_seconds_sum", &t[i]);
-        puts_(b, "} ");
+        emp_buf_puts(b, "} ");
         seconds(b, t[i].latency_sum_us);
-        puts_(b, "\n");
+        emp_buf_puts(b, "\n");
         target_counter(b, "empiric_probe_duration_seconds_count", &t[i], NULL, cum);
     }
 
@@ -357,57 +311,57 @@ static void per_target(struct buf *b, const struct emp_metrics_input *in)
     }
 }
 
-static void per_prober(struct buf *b, const struct emp_metrics_input *in)
+static void per_prober(struct emp_buf *b, const struct emp_metrics_input *in)
 {
     if (in->database_up >= 0) {
         header(b, "empiric_database_up", "gauge",
                "1 when the store answered the last availability query, else 0.");
-        printf_(b, "empiric_database_up %d\n", in->database_up ? 1 : 0);
+        emp_buf_printf(b, "empiric_database_up %d\n", in->database_up ? 1 : 0);
     }
     if (in->has_prober) {
         const struct emp_prober_stats *p = &in->prober;
         header(b, "empiric_scheduling_lag_seconds", "summary",
                "How late probes started after their due time (quantiles over the last "
                "65536 probes).");
-        printf_(b, "empiric_scheduling_lag_seconds{quantile=\"0.5\"} ");
+        emp_buf_printf(b, "empiric_scheduling_lag_seconds{quantile=\"0.5\"} ");
         seconds(b, p->lag_p50_us);
-        printf_(b, "\nempiric_scheduling_lag_seconds{quantile=\"0.99\"} ");
+        emp_buf_printf(b, "\nempiric_scheduling_lag_seconds{quantile=\"0.99\"} ");
         seconds(b, p->lag_p99_us);
-        printf_(b, "\nempiric_scheduling_lag_seconds_sum ");
+        emp_buf_printf(b, "\nempiric_scheduling_lag_seconds_sum ");
         seconds(b, p->lag_sum_us);
-        printf_(b, "\nempiric_scheduling_lag_seconds_count %llu\n",
+        emp_buf_printf(b, "\nempiric_scheduling_lag_seconds_count %llu\n",
                 (unsigned long long)p->lag_samples);
         header(b, "empiric_scheduling_lag_max_seconds", "gauge",
                "The largest scheduling lag since this process started.");
-        printf_(b, "empiric_scheduling_lag_max_seconds ");
+        emp_buf_printf(b, "empiric_scheduling_lag_max_seconds ");
         seconds(b, p->lag_max_us);
-        puts_(b, "\n");
+        emp_buf_puts(b, "\n");
         header(b, "empiric_probes_skipped_total", "counter",
                "Probe runs skipped because the previous one was still running or the loop "
                "fell behind.");
-        printf_(b, "empiric_probes_skipped_total %llu\n", (unsigned long long)p->skipped);
+        emp_buf_printf(b, "empiric_probes_skipped_total %llu\n", (unsigned long long)p->skipped);
     }
     if (in->has_queue) {
         header(b, "empiric_event_queue_depth", "gauge",
                "Events waiting for the database writer.");
-        printf_(b, "empiric_event_queue_depth %zu\n", in->queue_depth);
+        emp_buf_printf(b, "empiric_event_queue_depth %zu\n", in->queue_depth);
         header(b, "empiric_events_dropped_total", "counter",
                "Probe results dropped because the writer's queue was full.");
-        printf_(b, "empiric_events_dropped_total %llu\n",
+        emp_buf_printf(b, "empiric_events_dropped_total %llu\n",
                 (unsigned long long)in->events_dropped);
     }
     if (in->has_writer) {
         header(b, "empiric_database_write_errors_total", "counter",
                "Failed connections, writes and heartbeats of the database writer (each retry "
                "counts), and events the database rejected.");
-        printf_(b, "empiric_database_write_errors_total %llu\n",
+        emp_buf_printf(b, "empiric_database_write_errors_total %llu\n",
                 (unsigned long long)in->write_errors);
     }
 }
 
 char *emp_metrics_format(const struct emp_metrics_input *in)
 {
-    struct buf b = {0};
+    struct emp_buf b = {0};
     per_target(&b, in);
     per_prober(&b, in);
     if (b.oom || b.p == NULL) {
