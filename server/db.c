@@ -87,6 +87,26 @@ enum emp_err dbi_exec(struct emp_db *db, const struct dbi_stmt *st,
     return EMP_OK;
 }
 
+enum emp_err dbi_query_rows(struct emp_db *db, const struct dbi_stmt *st,
+                            const char *const *values, size_t elem, void **rows, size_t *n,
+                            PGresult **res, struct emp_error *err, const char *what)
+{
+    *rows = NULL;
+    *n = 0;
+    enum emp_err rc = dbi_exec(db, st, values, res, err, what);
+    if (rc != EMP_OK)
+        return rc;
+    size_t count = (size_t)PQntuples(*res);
+    *rows = calloc(count ? count : 1, elem);
+    if (*rows == NULL) {
+        PQclear(*res);
+        *res = NULL;
+        return emp_error_set(err, EMP_ENOMEM, NULL, "%s", what);
+    }
+    *n = count;
+    return EMP_OK;
+}
+
 enum emp_err dbi_exec_cmd(struct emp_db *db, const struct dbi_stmt *st,
                           const char *const *values, struct emp_error *err,
                           const char *what)

@@ -186,12 +186,8 @@ enum emp_err emp_db_group_targets(struct emp_db *db, const char *group,
                                   struct emp_target_row **out, size_t *n,
                                   struct emp_error *err);
 /* Outages of every member of `group` overlapping [from, to), ordered by
- * target_id then start. */
-enum emp_err emp_db_group_outages(struct emp_db *db, const char *group, int64_t from_us,
-                                  int64_t to_us, struct emp_outage **out, size_t *n,
-                                  struct emp_error *err);
-/* The same outages, times only: what the correlation needs, fetched in
- * binary (100,000 outages in a few tens of milliseconds). */
+ * target_id then start: times only, what the correlation and the group
+ * statistics need, fetched in binary (100,000 in a few tens of ms). */
 struct emp_outage_time {
     int64_t target_id;
     int64_t started_at_us;

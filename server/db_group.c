@@ -21,14 +21,6 @@ static const struct dbi_stmt st_group_targets = {
     "SELECT id, name, kind, grp, coalesce(interval_ms, 0) FROM targets WHERE grp = $1"
     " ORDER BY id",
     1};
-static const struct dbi_stmt st_group_outages = {
-    "emp_group_outages",
-    "SELECT o.target_id, emp_us(o.started_at), emp_us(o.ended_at), o.err_class, o.message"
-    " FROM outages o JOIN targets t ON t.id = o.target_id"
-    " WHERE t.grp = $1 AND o.started_at < emp_ts($3)"
-    " AND (o.ended_at IS NULL OR o.ended_at > emp_ts($2))"
-    " ORDER BY o.target_id, o.started_at, o.prober_id",
-    3};
 static const struct dbi_stmt st_group_outage_times = {
     "emp_group_outage_times",
     "SELECT o.target_id, o.started_at, o.ended_at"
@@ -47,29 +39,6 @@ static const struct dbi_stmt st_group_spans = {
     " ORDER BY s.target_id, s.started_at",
     3};
 
-/* Run `st` and allocate one zeroed element per row (at least one, so that an
- * empty result is still a free()-able pointer). */
-static enum emp_err query_rows(struct emp_db *db, const struct dbi_stmt *st,
-                               const char *const *vals, size_t elem, void **rows,
-                               size_t *n, PGresult **res, struct emp_error *err,
-                               const char *what)
-{
-    *rows = NULL;
-    *n = 0;
-    enum emp_err rc = dbi_exec(db, st, vals, res, err, what);
-    if (rc != EMP_OK)
-        return rc;
-    size_t count = (size_t)PQntuples(*res);
-    *rows = calloc(count ? count : 1, elem);
-    if (*rows == NULL) {
-        PQclear(*res);
-        *res = NULL;
-        return emp_error_set(err, EMP_ENOMEM, NULL, "%s", what);
-    }
-    *n = count;
-    return EMP_OK;
-}
-
 static void target_row(const PGresult *res, int r, struct emp_target_row *t)
 {
     t->id = dbi_int64(res, r, 0);
@@ -85,7 +54,7 @@ static enum emp_err target_rows(struct emp_db *db, const struct dbi_stmt *st,
 {
     PGresult *res = NULL;
     void *rows;
-    enum emp_err rc = query_rows(db, st, vals, sizeof **out, &rows, n, &res, err, what);
+    enum emp_err rc = dbi_query_rows(db, st, vals, sizeof **out, &rows, n, &res, err, what);
     if (rc != EMP_OK)
         return rc;
     struct emp_target_row *t = rows;
@@ -123,7 +92,7 @@ enum emp_err emp_db_list_groups(struct emp_db *db, struct emp_group_row **out,
 {
     PGresult *res = NULL;
     void *rows;
-    enum emp_err rc = query_rows(db, &st_list_groups, NULL, sizeof **out, &rows, n, &res,
+    enum emp_err rc = dbi_query_rows(db, &st_list_groups, NULL, sizeof **out, &rows, n, &res,
                                  err, "could not list groups");
     if (rc != EMP_OK)
         return rc;
@@ -152,32 +121,6 @@ enum emp_err emp_db_group_targets(struct emp_db *db, const char *group,
     return rc;
 }
 
-enum emp_err emp_db_group_outages(struct emp_db *db, const char *group, int64_t from_us,
-                                  int64_t to_us, struct emp_outage **out, size_t *n,
-                                  struct emp_error *err)
-{
-    char b[2][24];
-    const char *vals[] = {group, dbi_i64s(b[0], from_us), dbi_i64s(b[1], to_us)};
-    PGresult *res = NULL;
-    void *rows;
-    enum emp_err rc = query_rows(db, &st_group_outages, vals, sizeof **out, &rows, n, &res,
-                                 err, "could not list group outages");
-    if (rc != EMP_OK)
-        return rc;
-    struct emp_outage *o = rows;
-    for (size_t i = 0; i < *n; i++) {
-        int r = (int)i;
-        o[i].target_id = dbi_int64(res, r, 0);
-        o[i].started_at_us = dbi_int64(res, r, 1);
-        o[i].ended_at_us = dbi_int64(res, r, 2);
-        dbi_text(res, r, 3, o[i].err_class, sizeof o[i].err_class);
-        dbi_text(res, r, 4, o[i].message, sizeof o[i].message);
-    }
-    PQclear(res);
-    *out = o;
-    return EMP_OK;
-}
-
 enum emp_err emp_db_group_outage_times(struct emp_db *db, const char *group,
                                        int64_t from_us, int64_t to_us,
                                        struct emp_outage_time **out, size_t *n,
@@ -187,7 +130,7 @@ enum emp_err emp_db_group_outage_times(struct emp_db *db, const char *group,
     const char *vals[] = {group, dbi_i64s(b[0], from_us), dbi_i64s(b[1], to_us)};
     PGresult *res = NULL;
     void *rows;
-    enum emp_err rc = query_rows(db, &st_group_outage_times, vals, sizeof **out, &rows, n,
+    enum emp_err rc = dbi_query_rows(db, &st_group_outage_times, vals, sizeof **out, &rows, n,
                                  &res, err, "could not list group outages");
     if (rc != EMP_OK)
         return rc;
@@ -211,7 +154,7 @@ enum emp_err emp_db_group_spans(struct emp_db *db, const char *group, int64_t fr
     const char *vals[] = {group, dbi_i64s(b[0], from_us), dbi_i64s(b[1], to_us)};
     PGresult *res = NULL;
     void *rows;
-    enum emp_err rc = query_rows(db, &st_group_spans, vals, sizeof **out, &rows, n, &res,
+    enum emp_err rc = dbi_query_rows(db, &st_group_spans, vals, sizeof **out, &rows, n, &res,
                                  err, "could not list group coverage");
     if (rc != EMP_OK)
         return rc;

@@ -42,6 +42,13 @@ enum emp_err dbi_exec_cmd(struct emp_db *db, const struct dbi_stmt *st,
                           const char *const *values, struct emp_error *err,
                           const char *what);
 
+/* dbi_exec, then one zeroed element of `elem` bytes per row in `*rows`
+ * (at least one, so that an empty result is still a free()-able pointer);
+ * `*n` rows. On EMP_OK the caller PQclear()s `*res` and owns `*rows`. */
+enum emp_err dbi_query_rows(struct emp_db *db, const struct dbi_stmt *st,
+                            const char *const *values, size_t elem, void **rows, size_t *n,
+                            PGresult **res, struct emp_error *err, const char *what);
+
 /* Run a parameterless command (BEGIN, COMMIT, ...). */
 enum emp_err dbi_cmd(struct emp_db *db, const char *sql, struct emp_error *err,
                      const char *what);

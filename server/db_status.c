@@ -34,27 +34,6 @@ static const struct dbi_stmt st_status_recent = {
     " WHERE k <= $2 ORDER BY target_id, started_at DESC",
     2, 1};
 
-/* Run `st`; allocate one zeroed element per row (at least one). */
-static enum emp_err rows_of(struct emp_db *db, const struct dbi_stmt *st,
-                            const char *const *vals, size_t elem, void **rows, size_t *n,
-                            PGresult **res, struct emp_error *err, const char *what)
-{
-    *rows = NULL;
-    *n = 0;
-    enum emp_err rc = dbi_exec(db, st, vals, res, err, what);
-    if (rc != EMP_OK)
-        return rc;
-    size_t count = (size_t)PQntuples(*res);
-    *rows = calloc(count ? count : 1, elem);
-    if (*rows == NULL) {
-        PQclear(*res);
-        *res = NULL;
-        return emp_error_set(err, EMP_ENOMEM, NULL, "%s", what);
-    }
-    *n = count;
-    return EMP_OK;
-}
-
 enum emp_err emp_db_status_spans(struct emp_db *db, int64_t from_us, int64_t to_us,
                                  struct emp_span **out, size_t *n, struct emp_error *err)
 {
@@ -62,7 +41,7 @@ enum emp_err emp_db_status_spans(struct emp_db *db, int64_t from_us, int64_t to_
     const char *vals[] = {dbi_i64s(b[0], from_us), dbi_i64s(b[1], to_us)};
     PGresult *res = NULL;
     void *rows;
-    enum emp_err rc = rows_of(db, &st_status_spans, vals, sizeof **out, &rows, n, &res, err,
+    enum emp_err rc = dbi_query_rows(db, &st_status_spans, vals, sizeof **out, &rows, n, &res, err,
                               "could not list coverage");
     if (rc != EMP_OK)
         return rc;
@@ -87,7 +66,7 @@ enum emp_err emp_db_status_outage_times(struct emp_db *db, int64_t from_us, int6
     const char *vals[] = {dbi_i64s(b[0], from_us), dbi_i64s(b[1], to_us)};
     PGresult *res = NULL;
     void *rows;
-    enum emp_err rc = rows_of(db, &st_status_outage_times, vals, sizeof **out, &rows, n, &res,
+    enum emp_err rc = dbi_query_rows(db, &st_status_outage_times, vals, sizeof **out, &rows, n, &res,
                               err, "could not list outages");
     if (rc != EMP_OK)
         return rc;
@@ -111,7 +90,7 @@ enum emp_err emp_db_status_recent_outages(struct emp_db *db, int64_t to_us, int 
     const char *vals[] = {dbi_i64s(b[0], to_us), dbi_i64s(b[1], per_target)};
     PGresult *res = NULL;
     void *rows;
-    enum emp_err rc = rows_of(db, &st_status_recent, vals, sizeof **out, &rows, n, &res, err,
+    enum emp_err rc = dbi_query_rows(db, &st_status_recent, vals, sizeof **out, &rows, n, &res, err,
                               "could not list recent outages");
     if (rc != EMP_OK)
         return rc;
