@@ -19,9 +19,16 @@ PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
           libcurl4-openssl-dev libpq-dev libcmocka-dev postgresql-$PG_VERSION
           postgresql-client-$PG_VERSION python3 curl ca-certificates xz-utils tzdata chromium prometheus)
 
+# Only for scripts/bench: the comparison targets and load tools.
+BENCH_PACKAGES=(nginx-light prometheus-blackbox-exporter wrk stress-ng)
+
+# ensure_packages [PACKAGE...]: install what is missing of PACKAGES (or of
+# the packages named). Daemons that Debian starts on install are not wanted
+# here: policy-rc.d forbids starting them while apt runs.
 ensure_packages() {
     local missing=() p
-    for p in "${PACKAGES[@]}"; do
+    [ $# -gt 0 ] || set -- "${PACKAGES[@]}"
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
             || missing+=("$p")
     done
@@ -30,7 +37,14 @@ ensure_packages() {
     say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    local policy=/usr/sbin/policy-rc.d own_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+    fi
+    apt-get install -y -q --no-install-recommends "${missing[@]}" || {
+        [ $own_policy = 1 ] && rm -f "$policy"; die "apt-get install failed"; }
+    [ $own_policy = 1 ] && rm -f "$policy"
+    return 0
 }
 
 # build DIR [cmake options...]
