@@ -926,15 +926,26 @@ static const struct dbi_stmt st_list_spans = {
 static const struct dbi_stmt st_list_rollups = {
     "emp_list_rollups",
     "SELECT emp_us(hour), sum(ok)::bigint, sum(degraded)::bigint, sum(fail)::bigint,"
-    " sum(latency_sum_us)::bigint, max(latency_max_us), emp_hist_sum(hist)"
-    " FROM rollups WHERE target_id = $1 AND hour < emp_ts($3)"
+    " sum(latency_sum_us)::bigint, max(latency_max_us), emp_hist_sum(hist::bigint[])"
+    " FROM rollup_hours WHERE target_id = $1 AND hour < emp_ts($3)"
     " AND hour > emp_ts($2) - interval '1 hour'"
+    " AND day >= (emp_ts($2) AT TIME ZONE 'UTC')::date - 1"
+    " AND day <= (emp_ts($3) AT TIME ZONE 'UTC')::date"
     " GROUP BY hour ORDER BY hour",
     3};
+/* A NULL message repeats the previous one of the target and prober in the
+ * month (db_write.c): carried forward within the window (grp counts the
+ * messages so far), and from before the window for its first rows. */
 static const struct dbi_stmt st_list_failures = {
     "emp_list_failures",
-    "SELECT emp_us(at), latency_us, err_class, message FROM failures"
-    " WHERE target_id = $1 AND at >= emp_ts($2) AND at < emp_ts($3)"
+    "SELECT emp_us(at), latency_us, err_class,"
+    " coalesce(message, first_value(message) OVER (PARTITION BY prober_id, grp ORDER BY at),"
+    "  (SELECT p.message FROM failures p WHERE p.target_id = $1 AND p.prober_id = w.prober_id"
+    "   AND p.at < emp_ts($2) AND p.message IS NOT NULL"
+    "   AND p.at >= date_trunc('month', emp_ts($2) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    "   ORDER BY p.at DESC LIMIT 1), '')"
+    " FROM (SELECT f.*, count(message) OVER (PARTITION BY prober_id ORDER BY at) AS grp"
+    "  FROM failures f WHERE target_id = $1 AND at >= emp_ts($2) AND at < emp_ts($3)) AS w"
     " ORDER BY at, prober_id",
     3};
 
@@ -1218,6 +1229,12 @@ void dbi_arr_i64(struct dbi_arr *a, int64_t v)
 {
     dbi_arr_sep(a);
     dbi_buf_int64(&a->b, v);
+}
+
+void dbi_arr_null(struct dbi_arr *a)
+{
+    dbi_arr_sep(a);
+    dbi_buf_puts(&a->b, "NULL");
 }
 
 void dbi_arr_text(struct dbi_arr *a, const char *s)

@@ -138,25 +138,44 @@ enum emp_err emp_db_list_failures(struct emp_db *db, int64_t target_id,
                                   struct emp_failure **out, size_t *n,
                                   struct emp_error *err);
 
-/* Coverage bookkeeping of the writer: the span each target is in. */
-struct emp_span_tracker;
-struct emp_span_tracker *emp_span_tracker_new(void);
-void emp_span_tracker_free(struct emp_span_tracker *t);
+/* What the writer carries from batch to batch: the coverage span each
+ * target is in, and the rollups counted but not yet written. Rollups are
+ * written at least every EMP_ROLLUP_FLUSH_MS of result time and as soon as
+ * an hour is complete (0: with every batch), and by emp_db_flush_rollups;
+ * holding them saves rewriting a day's row twice a second. */
+#define EMP_ROLLUP_FLUSH_MS 60000
+struct emp_write_state;
+struct emp_write_state *emp_write_state_new(void);
+void emp_write_state_set_rollup_flush(struct emp_write_state *st, int64_t flush_ms);
+size_t emp_write_state_pending_rollups(const struct emp_write_state *st);
+void emp_write_state_free(struct emp_write_state *st);
 
-/* Write a batch of events from the probe loop in one transaction: rollups
- * (upserted, added), failures, coverage spans (extended or started through
- * `spans`), outage openings and closings. Failures, spans and outages are
- * idempotent: replaying a batch changes nothing. Rollups are additive, so a
- * batch replayed after an ambiguous failure (connection lost during COMMIT)
- * is counted twice there. On error nothing of the batch is kept and `spans`
- * is not advanced (it is only advanced on success). EMP_EINVAL means
- * PostgreSQL rejected the data itself (e.g. an unknown target_id): the same
- * batch will fail again, write its events one by one to isolate the bad
- * one. Other errors (EMP_EDB, EMP_ENOMEM): retry the same batch later. */
+/* Write a batch of events from the probe loop in one transaction: failures,
+ * coverage spans (extended or started through `st`), outage openings and
+ * closings, and rollups when due (else counted into `st`). Failures, spans
+ * and outages are idempotent: replaying a batch changes nothing. Rollups
+ * are additive, so a batch replayed after an ambiguous failure (connection
+ * lost during COMMIT) is counted twice there. On error nothing of the batch
+ * is kept and `st` is unchanged (it only advances on success). EMP_EINVAL
+ * means PostgreSQL rejected the data itself (e.g. an unknown target_id):
+ * the same batch will fail again, write its events one by one to isolate
+ * the bad one. Other errors (EMP_EDB, EMP_ENOMEM): retry the same batch
+ * later. */
 enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
-                                struct emp_span_tracker *spans,
+                                struct emp_write_state *st,
                                 const struct emp_event *events,
                                 struct emp_error *err);
+
+/* Create the monthly partitions of rollups and failures covering
+ * [from, to] where missing (rows that arrived before them, in the DEFAULT
+ * partitions, move in). */
+enum emp_err emp_db_ensure_partitions(struct emp_db *db, int64_t from_us, int64_t to_us,
+                                      struct emp_error *err);
+
+/* Write the rollups held in `st` now (at stop, or to read them back). On
+ * error they stay held. */
+enum emp_err emp_db_flush_rollups(struct emp_db *db, int64_t prober_id,
+                                  struct emp_write_state *st, struct emp_error *err);
 
 /* ---- targets and groups as the store knows them (db_group.c) ------- */
 

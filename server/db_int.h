@@ -93,6 +93,7 @@ struct dbi_arr {
 };
 void dbi_arr_i64(struct dbi_arr *a, int64_t v);
 void dbi_arr_text(struct dbi_arr *a, const char *s);
+void dbi_arr_null(struct dbi_arr *a);
 const char *dbi_arr_end(struct dbi_arr *a);
 void dbi_arrs_free(struct dbi_arr *a, size_t n);
 

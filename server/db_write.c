@@ -9,6 +9,7 @@
 #include "config.h"
 #include "db.h"
 #include "db_int.h"
+#include "timeutil.h"
 
 const int emp_hist_bounds_ms[EMP_HIST_BUCKETS - 1] = {1,   2,    5,    10,   20,   50,   100,
                                                       200, 500, 1000, 2000, 5000, 10000};
@@ -29,129 +30,191 @@ static int64_t floor_hour(int64_t us)
     return r < 0 ? us - r - US_PER_HOUR : us - r;
 }
 
-/* ---- span tracker ---------------------------------------------------- */
+/* ---- write state: maps keyed by (target, hour) ------------------------ */
 
-/* The span a target is in: a small open-addressing hash keyed by target. */
-struct span_ent {
-    int64_t target_id;
-    int64_t start_us, end_us, grace_us;
-    bool used;      /* slot taken */
-    bool has_span;  /* start/end are meaningful */
+/* A small open-addressing hash map of fixed-size slots, each starting with
+ * its key. Spans are keyed by target (hour 0), rollups by target and hour. */
+struct slot_key {
+    int64_t target_id, hour_us;
+    bool used;
 };
 
-struct span_map {
-    struct span_ent *e;
+struct slot_map {
+    unsigned char *slots;
     size_t cap, n; /* cap is 0 or a power of two */
+    size_t size;   /* bytes per slot, a struct starting with struct slot_key */
 };
 
-struct emp_span_tracker {
-    struct span_map m;
-};
-
-static size_t hash_id(int64_t id)
+static size_t hash_key(int64_t a, int64_t b)
 {
-    uint64_t x = (uint64_t)id;
+    uint64_t x = (uint64_t)a ^ ((uint64_t)b * UINT64_C(0x9e3779b97f4a7c15));
     x ^= x >> 33;
     x *= UINT64_C(0xff51afd7ed558ccd);
     x ^= x >> 33;
     return (size_t)x;
 }
 
-static struct span_ent *map_find(const struct span_map *m, int64_t id)
+static struct slot_key *slot_at(const struct slot_map *m, size_t i)
+{
+    return (struct slot_key *)(void *)(m->slots + i * m->size);
+}
+
+static void *map_find(const struct slot_map *m, int64_t id, int64_t hour)
 {
     if (m->cap == 0)
         return NULL;
-    for (size_t i = hash_id(id) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->e[i].used)
+    for (size_t i = hash_key(id, hour) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        struct slot_key *k = slot_at(m, i);
+        if (!k->used)
             return NULL;
-        if (m->e[i].target_id == id)
-            return &m->e[i];
+        if (k->target_id == id && k->hour_us == hour)
+            return k;
     }
 }
 
 /* Make room for `extra` more entries at a load of at most 1/2. */
-static bool map_reserve(struct span_map *m, size_t extra)
+static bool map_reserve(struct slot_map *m, size_t extra)
 {
     if ((m->n + extra) * 2 <= m->cap)
         return true;
     size_t cap = m->cap ? m->cap : 16;
     while ((m->n + extra) * 2 > cap)
         cap *= 2;
-    struct span_ent *e = calloc(cap, sizeof *e);
-    if (e == NULL)
+    unsigned char *slots = calloc(cap, m->size);
+    if (slots == NULL)
         return false;
     for (size_t j = 0; j < m->cap; j++) {
-        if (!m->e[j].used)
+        const struct slot_key *k = slot_at(m, j);
+        if (!k->used)
             continue;
-        size_t i = hash_id(m->e[j].target_id) & (cap - 1);
-        while (e[i].used)
+        size_t i = hash_key(k->target_id, k->hour_us) & (cap - 1);
+        while (((struct slot_key *)(void *)(slots + i * m->size))->used)
             i = (i + 1) & (cap - 1);
-        e[i] = m->e[j];
+        memcpy(slots + i * m->size, k, m->size);
     }
-    free(m->e);
-    m->e = e;
+    free(m->slots);
+    m->slots = slots;
     m->cap = cap;
     return true;
 }
 
-/* The entry for `id`, inserted (zeroed, has_span false) when missing;
- * NULL when out of memory. Pointers die at the next insertion. */
-static struct span_ent *map_put(struct span_map *m, int64_t id, bool *created)
+/* The entry for the key, inserted (zeroed) when missing; NULL when out of
+ * memory. Pointers die at the next insertion that grows the map. */
+static void *map_put(struct slot_map *m, int64_t id, int64_t hour, bool *created)
 {
-    struct span_ent *f = map_find(m, id);
+    void *f = map_find(m, id, hour);
     *created = false;
     if (f != NULL)
         return f;
     if (!map_reserve(m, 1))
         return NULL;
-    size_t i = hash_id(id) & (m->cap - 1);
-    while (m->e[i].used)
+    size_t i = hash_key(id, hour) & (m->cap - 1);
+    while (slot_at(m, i)->used)
         i = (i + 1) & (m->cap - 1);
-    memset(&m->e[i], 0, sizeof m->e[i]);
-    m->e[i].used = true;
-    m->e[i].target_id = id;
+    struct slot_key *k = slot_at(m, i);
+    memset(k, 0, m->size);
+    k->used = true;
+    k->target_id = id;
+    k->hour_us = hour;
     m->n++;
     *created = true;
-    return &m->e[i];
+    return k;
 }
 
-static void map_free(struct span_map *m)
+static void map_clear(struct slot_map *m)
 {
-    free(m->e);
-    m->e = NULL;
+    if (m->cap > 0)
+        memset(m->slots, 0, m->cap * m->size);
+    m->n = 0;
+}
+
+static void map_free(struct slot_map *m)
+{
+    free(m->slots);
+    m->slots = NULL;
     m->cap = m->n = 0;
 }
 
-struct emp_span_tracker *emp_span_tracker_new(void)
+/* What the writer remembers of a target: the span it is in, and which
+ * failure it stored last (so a repeated message is stored once). */
+struct span_ent {
+    struct slot_key k;
+    int64_t start_us, end_us, grace_us;
+    bool has_span; /* start/end are meaningful */
+    bool has_fail; /* fail_hash and fail_month are meaningful */
+    uint64_t fail_hash; /* of the last failure's class and message */
+    int64_t fail_month; /* UTC month (months since 1970) of that failure */
+};
+
+/* A target's counts for one hour not yet written. */
+struct roll_ent {
+    struct slot_key k;
+    int64_t ok, degraded, fail, sum, max;
+    int64_t hist[EMP_HIST_BUCKETS];
+};
+
+struct emp_write_state {
+    struct slot_map spans;  /* of struct span_ent */
+    struct slot_map rolls;  /* of struct roll_ent: counted, not yet written */
+    int64_t flush_us;       /* rollups are written at least this often */
+    int64_t last_flush_us;  /* result time of the last write (0: none yet) */
+    int64_t latest_us;      /* latest result time counted */
+    int64_t compacted_day;  /* days before this one (since the epoch) are compacted */
+};
+
+struct emp_write_state *emp_write_state_new(void)
 {
-    return calloc(1, sizeof(struct emp_span_tracker));
+    struct emp_write_state *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return NULL;
+    st->spans.size = sizeof(struct span_ent);
+    st->rolls.size = sizeof(struct roll_ent);
+    st->flush_us = EMP_ROLLUP_FLUSH_MS * EMP_US_PER_MS;
+    return st;
 }
 
-void emp_span_tracker_free(struct emp_span_tracker *t)
+void emp_write_state_set_rollup_flush(struct emp_write_state *st, int64_t flush_ms)
 {
-    if (t == NULL)
+    st->flush_us = flush_ms > 0 ? flush_ms * EMP_US_PER_MS : 0;
+}
+
+size_t emp_write_state_pending_rollups(const struct emp_write_state *st)
+{
+    return st->rolls.n;
+}
+
+void emp_write_state_free(struct emp_write_state *st)
+{
+    if (st == NULL)
         return;
-    map_free(&t->m);
-    free(t);
+    map_free(&st->spans);
+    map_free(&st->rolls);
+    free(st);
 }
 
 /* ---- statements ------------------------------------------------------ */
 
+/* The counted hours add to rollups_recent, one row per target and hour. */
 static const struct dbi_stmt st_rollups = {
     "emp_batch_rollups",
-    "INSERT INTO rollups AS r (target_id, prober_id, hour, ok, degraded, fail,"
+    "INSERT INTO rollups_recent AS r (target_id, prober_id, hour, ok, degraded, fail,"
     " latency_sum_us, latency_max_us, hist)"
     " SELECT u.t, $1, emp_ts(u.h), u.ok, u.dg, u.fl, u.ls, u.lm,"
-    " ($9::bigint[])[(u.i - 1) * 14 + 1 : u.i * 14]"
-    " FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],"
-    " $7::bigint[], $8::bigint[]) WITH ORDINALITY AS u(t, h, ok, dg, fl, ls, lm, i)"
-    " ON CONFLICT (target_id, prober_id, hour) DO UPDATE SET"
+    " ($9::int[])[(u.i - 1) * 14 + 1 : u.i * 14]"
+    " FROM unnest($2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[],"
+    " $7::bigint[], $8::int[]) WITH ORDINALITY AS u(t, h, ok, dg, fl, ls, lm, i)"
+    " ON CONFLICT (target_id, hour, prober_id) DO UPDATE SET"
     " ok = r.ok + EXCLUDED.ok, degraded = r.degraded + EXCLUDED.degraded,"
     " fail = r.fail + EXCLUDED.fail,"
     " latency_sum_us = r.latency_sum_us + EXCLUDED.latency_sum_us,"
     " latency_max_us = greatest(r.latency_max_us, EXCLUDED.latency_max_us),"
-    " hist = emp_hist_add(r.hist, EXCLUDED.hist)",
+    " hist = emp_arr_add(r.hist, EXCLUDED.hist)",
     9};
+/* The prober's finished days move into their day rows. */
+static const struct dbi_stmt st_compact = {
+    "emp_rollups_compact",
+    "SELECT emp_rollups_compact($1, emp_ts($2))",
+    2};
 static const struct dbi_stmt st_failures = {
     "emp_batch_failures",
     "INSERT INTO failures (target_id, prober_id, at, latency_us, err_class, message)"
@@ -189,61 +252,81 @@ static const struct dbi_stmt st_outage_close = {
 /* ---- batch ----------------------------------------------------------- */
 
 
-static int cmp_target_hour(const void *pa, const void *pb)
-{
-    const struct emp_event *a = *(const struct emp_event *const *)pa;
-    const struct emp_event *b = *(const struct emp_event *const *)pb;
-    if (a->target_id != b->target_id)
-        return a->target_id < b->target_id ? -1 : 1;
-    int64_t ha = floor_hour(a->r.started_at_us), hb = floor_hour(b->r.started_at_us);
-    return (ha > hb) - (ha < hb);
-}
-
-struct rollup_acc {
-    int64_t target_id, hour_us, ok, degraded, fail, sum, max;
-    int64_t hist[EMP_HIST_BUCKETS];
-};
-
 static const char *const what_batch = "could not write batch";
 
-/* Upsert the rollups of `res` (RESULT events, sorted here). */
-static enum emp_err write_rollups(struct emp_db *db, const char *prober,
-                                  const struct emp_event **res, size_t n,
-                                  struct emp_error *err)
+#define US_PER_DAY (24 * US_PER_HOUR)
+
+static int64_t floor_div(int64_t a, int64_t b)
 {
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int cmp_roll(const void *pa, const void *pb)
+{
+    const struct roll_ent *a = *(const struct roll_ent *const *)pa;
+    const struct roll_ent *b = *(const struct roll_ent *const *)pb;
+    if (a->k.target_id != b->k.target_id)
+        return a->k.target_id < b->k.target_id ? -1 : 1;
+    return (a->k.hour_us > b->k.hour_us) - (a->k.hour_us < b->k.hour_us);
+}
+
+/* Count the RESULT events of `events` into `m` (of struct roll_ent). */
+static bool count_results(struct slot_map *m, const struct emp_event *events)
+{
+    for (const struct emp_event *ev = events; ev != NULL; ev = ev->next) {
+        if (ev->kind != EMP_EV_RESULT)
+            continue;
+        const struct emp_result *r = &ev->r;
+        bool created;
+        struct roll_ent *acc = map_put(m, ev->target_id, floor_hour(r->started_at_us), &created);
+        if (acc == NULL)
+            return false;
+        if (r->status == EMP_STATUS_FAIL) {
+            acc->fail++;
+            continue;
+        }
+        if (r->status == EMP_STATUS_DEGRADED)
+            acc->degraded++;
+        else
+            acc->ok++;
+        int64_t lat = r->latency_us > 0 ? r->latency_us : 0;
+        acc->sum += lat;
+        if (lat > acc->max)
+            acc->max = lat;
+        acc->hist[emp_hist_bucket(lat)]++;
+    }
+    return true;
+}
+
+/* Add every entry of `m` to rollups_recent, in key order (so that
+ * concurrent writers, were there any, would lock rows in one order). */
+static enum emp_err write_rollups(struct emp_db *db, const char *prober,
+                                  const struct slot_map *m, struct emp_error *err)
+{
+    if (m->n == 0)
+        return EMP_OK;
     struct dbi_arr a[8] = {0};
     enum emp_err rc = EMP_OK;
-    qsort(res, n, sizeof *res, cmp_target_hour);
-    for (size_t i = 0; i < n;) {
-        struct rollup_acc acc = {.target_id = res[i]->target_id,
-                                 .hour_us = floor_hour(res[i]->r.started_at_us)};
-        for (; i < n && res[i]->target_id == acc.target_id &&
-               floor_hour(res[i]->r.started_at_us) == acc.hour_us;
-             i++) {
-            const struct emp_result *r = &res[i]->r;
-            if (r->status == EMP_STATUS_FAIL) {
-                acc.fail++;
-                continue;
-            }
-            if (r->status == EMP_STATUS_DEGRADED)
-                acc.degraded++;
-            else
-                acc.ok++;
-            int64_t lat = r->latency_us > 0 ? r->latency_us : 0;
-            acc.sum += lat;
-            if (lat > acc.max)
-                acc.max = lat;
-            acc.hist[emp_hist_bucket(lat)]++;
-        }
-        dbi_arr_i64(&a[0], acc.target_id);
-        dbi_arr_i64(&a[1], acc.hour_us);
-        dbi_arr_i64(&a[2], acc.ok);
-        dbi_arr_i64(&a[3], acc.degraded);
-        dbi_arr_i64(&a[4], acc.fail);
-        dbi_arr_i64(&a[5], acc.sum);
-        dbi_arr_i64(&a[6], acc.max);
+    const struct roll_ent **e = malloc(m->n * sizeof *e);
+    if (e == NULL)
+        return emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
+    size_t n = 0;
+    for (size_t i = 0; i < m->cap; i++)
+        if (slot_at(m, i)->used)
+            e[n++] = (const struct roll_ent *)slot_at(m, i);
+    qsort(e, n, sizeof *e, cmp_roll);
+    for (size_t i = 0; i < n; i++) {
+        const struct roll_ent *r = e[i];
+        dbi_arr_i64(&a[0], r->k.target_id);
+        dbi_arr_i64(&a[1], r->k.hour_us);
+        dbi_arr_i64(&a[2], r->ok);
+        dbi_arr_i64(&a[3], r->degraded);
+        dbi_arr_i64(&a[4], r->fail);
+        dbi_arr_i64(&a[5], r->sum);
+        dbi_arr_i64(&a[6], r->max < INT32_MAX ? r->max : INT32_MAX);
         for (int k = 0; k < EMP_HIST_BUCKETS; k++)
-            dbi_arr_i64(&a[7], acc.hist[k]);
+            dbi_arr_i64(&a[7], r->hist[k]);
     }
     const char *vals[9] = {prober};
     for (int k = 0; k < 8; k++) {
@@ -256,24 +339,79 @@ static enum emp_err write_rollups(struct emp_db *db, const char *prober,
     rc = dbi_exec_cmd(db, &st_rollups, vals, err, what_batch);
 out:
     dbi_arrs_free(a, 8);
+    free(e);
     return rc;
 }
 
+/* Days before the one of `latest_us` are finished: compact them, once per
+ * day (and once after a start, which tidies what a previous run left). */
+static enum emp_err compact_days(struct emp_db *db, const char *prober,
+                                 const struct emp_write_state *st, int64_t latest_us,
+                                 int64_t *compacted_day, struct emp_error *err)
+{
+    int64_t day = floor_div(latest_us, US_PER_DAY);
+    *compacted_day = st->compacted_day;
+    if (st->compacted_day != 0 && day <= st->compacted_day)
+        return EMP_OK;
+    char b[24];
+    const char *vals[] = {prober, dbi_i64s(b, day * US_PER_DAY)};
+    enum emp_err rc = dbi_exec_cmd(db, &st_compact, vals, err, what_batch);
+    if (rc == EMP_OK)
+        *compacted_day = day;
+    return rc;
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= UINT64_C(0x100000001b3);
+    }
+    return h * UINT64_C(0x100000001b3); /* the terminator, so "a"+"b" != "ab"+"" */
+}
+
+/* Months since 1970-01 (UTC) of a time. */
+static int64_t utc_month(int64_t us)
+{
+    int64_t days = floor_div(us, US_PER_DAY);
+    int64_t y;
+    int m, d;
+    emp_civil_from_days(days, &y, &m, &d);
+    return (y - 1970) * 12 + (m - 1);
+}
+
+/* The failures of the batch, in order. A message equal to the previous
+ * failure's of the same target (and prober) in the same month is stored as
+ * NULL: an outage's probes mostly fail alike, and the text is most of a
+ * row. Readers carry the message forward (emp_db_list_failures). `staged`
+ * holds the batch's targets, advanced by write_spans. */
 static enum emp_err write_failures(struct emp_db *db, const char *prober,
-                                   const struct emp_event **res, size_t n,
+                                   struct slot_map *staged, const struct emp_event *events,
                                    struct emp_error *err)
 {
     struct dbi_arr a[5] = {0};
     enum emp_err rc = EMP_OK;
-    for (size_t i = 0; i < n; i++) {
-        const struct emp_result *r = &res[i]->r;
-        if (r->status != EMP_STATUS_FAIL)
+    for (const struct emp_event *ev = events; ev != NULL; ev = ev->next) {
+        const struct emp_result *r = &ev->r;
+        if (ev->kind != EMP_EV_RESULT || r->status != EMP_STATUS_FAIL)
             continue;
-        dbi_arr_i64(&a[0], res[i]->target_id);
+        struct span_ent *t = map_find(staged, ev->target_id, 0);
+        uint64_t h = fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), r->err_class), r->message);
+        int64_t month = utc_month(r->started_at_us);
+        bool same = t != NULL && t->has_fail && t->fail_hash == h && t->fail_month == month;
+        if (t != NULL) {
+            t->has_fail = true;
+            t->fail_hash = h;
+            t->fail_month = month;
+        }
+        dbi_arr_i64(&a[0], ev->target_id);
         dbi_arr_i64(&a[1], r->started_at_us);
         dbi_arr_i64(&a[2], r->latency_us);
         dbi_arr_text(&a[3], r->err_class);
-        dbi_arr_text(&a[4], r->message);
+        if (same)
+            dbi_arr_null(&a[4]);
+        else
+            dbi_arr_text(&a[4], r->message);
     }
     if (a[0].n == 0)
         goto out;
@@ -293,17 +431,17 @@ out:
 
 static void span_row(struct dbi_arr *a, const struct span_ent *s)
 {
-    dbi_arr_i64(&a[0], s->target_id);
+    dbi_arr_i64(&a[0], s->k.target_id);
     dbi_arr_i64(&a[1], s->start_us);
     dbi_arr_i64(&a[2], s->end_us);
     dbi_arr_i64(&a[3], s->grace_us / 1000);
 }
 
-/* Advance copies of the tracker's spans (in `staged`) through the RESULT
+/* Advance copies of the state's spans (in `staged`) through the RESULT
  * events, in their order, and upsert every span touched. */
 static enum emp_err write_spans(struct emp_db *db, const char *prober,
-                                const struct emp_span_tracker *tracker,
-                                struct span_map *staged, const struct emp_event *events,
+                                const struct slot_map *spans,
+                                struct slot_map *staged, const struct emp_event *events,
                                 struct emp_error *err)
 {
     struct dbi_arr a[4] = {0};
@@ -312,13 +450,13 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
         if (ev->kind != EMP_EV_RESULT)
             continue;
         bool created;
-        struct span_ent *cur = map_put(staged, ev->target_id, &created);
+        struct span_ent *cur = map_put(staged, ev->target_id, 0, &created);
         if (cur == NULL) {
             rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
             goto out;
         }
         if (created) {
-            const struct span_ent *old = map_find(&tracker->m, ev->target_id);
+            const struct span_ent *old = map_find(spans, ev->target_id, 0);
             if (old != NULL)
                 *cur = *old;
         }
@@ -339,9 +477,11 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
             cur->grace_us = grace_us;
         }
     }
-    for (size_t i = 0; i < staged->cap; i++)
-        if (staged->e[i].used && staged->e[i].has_span)
-            span_row(a, &staged->e[i]);
+    for (size_t i = 0; i < staged->cap; i++) {
+        const struct span_ent *e = (const struct span_ent *)slot_at(staged, i);
+        if (e->k.used && e->has_span)
+            span_row(a, e);
+    }
     if (a[0].n == 0)
         goto out;
     const char *vals[5] = {prober};
@@ -376,22 +516,55 @@ static enum emp_err write_outage(struct emp_db *db, const char *prober,
     return dbi_exec_cmd(db, &st_outage_close, vals, err, what_batch);
 }
 
+/* Whether the rollups counted so far, with a batch of results from
+ * `first_us` to `last_us`, are due to be written: at least every flush_us
+ * of result time, and as soon as an hour is complete. */
+static bool rollups_due(const struct emp_write_state *st, int64_t first_us, int64_t last_us)
+{
+    if (st->flush_us == 0)
+        return true;
+    int64_t base = st->last_flush_us != 0 ? st->last_flush_us : first_us;
+    int64_t latest = last_us > st->latest_us ? last_us : st->latest_us;
+    return latest - base >= st->flush_us || floor_hour(latest) != floor_hour(base);
+}
+
+static bool map_copy(struct slot_map *dst, const struct slot_map *src)
+{
+    *dst = (struct slot_map){.size = src->size};
+    if (src->cap == 0)
+        return true;
+    dst->slots = malloc(src->cap * src->size);
+    if (dst->slots == NULL)
+        return false;
+    memcpy(dst->slots, src->slots, src->cap * src->size);
+    dst->cap = src->cap;
+    dst->n = src->n;
+    return true;
+}
+
 enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
-                                struct emp_span_tracker *spans,
+                                struct emp_write_state *st,
                                 const struct emp_event *events,
                                 struct emp_error *err)
 {
-    struct span_map staged = {0};
+    struct slot_map staged = {.size = sizeof(struct span_ent)};
+    struct slot_map rolls = {.size = sizeof(struct roll_ent)};
     const struct emp_event **res = NULL;
     size_t n_res = 0, n_all = 0;
+    int64_t first_us = INT64_MAX, last_us = INT64_MIN, compacted_day = st->compacted_day;
     char prober[24];
     enum emp_err rc = EMP_OK;
 
     dbi_i64s(prober, prober_id);
     for (const struct emp_event *ev = events; ev != NULL; ev = ev->next) {
         n_all++;
-        if (ev->kind == EMP_EV_RESULT)
-            n_res++;
+        if (ev->kind != EMP_EV_RESULT)
+            continue;
+        n_res++;
+        if (ev->r.started_at_us < first_us)
+            first_us = ev->r.started_at_us;
+        if (ev->r.started_at_us > last_us)
+            last_us = ev->r.started_at_us;
     }
     if (n_all == 0)
         return EMP_OK;
@@ -402,16 +575,31 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
     for (const struct emp_event *ev = events; ev != NULL; ev = ev->next)
         if (ev->kind == EMP_EV_RESULT)
             res[n_res++] = ev;
+    /* Rollups are counted in memory and written now and then: the counts
+     * so far plus this batch's when due, else only room is made for the
+     * batch's, to be counted once it is committed. */
+    bool flush = n_res > 0 && rollups_due(st, first_us, last_us);
+    if (flush && (!map_copy(&rolls, &st->rolls) || !count_results(&rolls, events))) {
+        rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
+        goto out;
+    }
+    if (!flush && !map_reserve(&st->rolls, n_res)) {
+        rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
+        goto out;
+    }
 
     rc = dbi_cmd(db, "BEGIN", err, what_batch);
     if (rc != EMP_OK)
         goto out;
     if (n_res > 0) {
-        rc = write_spans(db, prober, spans, &staged, events, err);
+        rc = write_spans(db, prober, &st->spans, &staged, events, err);
         if (rc == EMP_OK)
-            rc = write_failures(db, prober, res, n_res, err);
-        if (rc == EMP_OK)
-            rc = write_rollups(db, prober, res, n_res, err);
+            rc = write_failures(db, prober, &staged, events, err);
+        if (rc == EMP_OK && flush)
+            rc = write_rollups(db, prober, &rolls, err);
+        if (rc == EMP_OK && flush)
+            rc = compact_days(db, prober, st, last_us > st->latest_us ? last_us : st->latest_us,
+                              &compacted_day, err);
         if (rc != EMP_OK)
             goto out;
     }
@@ -424,8 +612,8 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
         if (rc != EMP_OK)
             goto out;
     }
-    /* Room in the tracker first, so that nothing can fail after COMMIT. */
-    if (!map_reserve(&spans->m, staged.n)) {
+    /* Room in the state first, so that nothing can fail after COMMIT. */
+    if (!map_reserve(&st->spans, staged.n)) {
         rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
         goto out;
     }
@@ -433,17 +621,71 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
     if (rc != EMP_OK)
         goto out;
     for (size_t i = 0; i < staged.cap; i++) {
-        if (!staged.e[i].used)
+        const struct span_ent *s = (const struct span_ent *)slot_at(&staged, i);
+        if (!s->k.used)
             continue;
         bool created;
-        struct span_ent *e = map_put(&spans->m, staged.e[i].target_id, &created);
+        struct span_ent *e = map_put(&st->spans, s->k.target_id, 0, &created);
         if (e != NULL)
-            *e = staged.e[i];
+            *e = *s;
+    }
+    if (n_res > 0) {
+        if (flush) {
+            map_clear(&st->rolls);
+            st->compacted_day = compacted_day;
+            st->last_flush_us = last_us > st->latest_us ? last_us : st->latest_us;
+        } else {
+            if (st->last_flush_us == 0)
+                st->last_flush_us = first_us;
+            count_results(&st->rolls, events); /* room was made: cannot fail */
+        }
+        if (last_us > st->latest_us)
+            st->latest_us = last_us;
     }
 out:
     if (rc != EMP_OK)
         dbi_rollback(db);
     map_free(&staged);
+    map_free(&rolls);
     free(res);
     return rc;
+}
+
+enum emp_err emp_db_flush_rollups(struct emp_db *db, int64_t prober_id,
+                                  struct emp_write_state *st, struct emp_error *err)
+{
+    if (st->rolls.n == 0)
+        return EMP_OK;
+    char prober[24];
+    dbi_i64s(prober, prober_id);
+    enum emp_err rc = dbi_cmd(db, "BEGIN", err, what_batch);
+    int64_t compacted_day = st->compacted_day;
+    if (rc == EMP_OK)
+        rc = write_rollups(db, prober, &st->rolls, err);
+    if (rc == EMP_OK)
+        rc = compact_days(db, prober, st, st->latest_us, &compacted_day, err);
+    if (rc == EMP_OK)
+        rc = dbi_cmd(db, "COMMIT", err, what_batch);
+    if (rc != EMP_OK) {
+        dbi_rollback(db);
+        return rc;
+    }
+    map_clear(&st->rolls);
+    st->compacted_day = compacted_day;
+    st->last_flush_us = st->latest_us;
+    return EMP_OK;
+}
+
+static const struct dbi_stmt st_ensure_partitions = {
+    "emp_ensure_partitions",
+    "SELECT emp_ensure_partitions(emp_ts($1), emp_ts($2))",
+    2};
+
+enum emp_err emp_db_ensure_partitions(struct emp_db *db, int64_t from_us, int64_t to_us,
+                                      struct emp_error *err)
+{
+    char b[2][24];
+    const char *vals[] = {dbi_i64s(b[0], from_us), dbi_i64s(b[1], to_us)};
+    return dbi_exec_cmd(db, &st_ensure_partitions, vals, err,
+                        "could not create time partitions");
 }

@@ -17,6 +17,7 @@
 #define BACKOFF_MAX_US (30 * EMP_US_PER_S)
 #define POP_WAIT_MS 1000
 #define FLUSH_MS 500 /* at most two transactions a second */
+#define PARTITIONS_EVERY_US (6 * 3600 * EMP_US_PER_S)
 
 struct emp_writer {
     pthread_t thread;
@@ -30,12 +31,13 @@ struct emp_writer {
     char *conninfo;
     int64_t prober_id, run_id;
     struct emp_events *q;
-    struct emp_span_tracker *spans;
+    struct emp_write_state *state; /* spans and rollups between batches */
     struct emp_db *db;
     struct emp_event *pending, *pending_tail; /* the batch being written */
     size_t n_pending, n_pending_results;
     bool down; /* last logged state of the database */
     int64_t next_flush_us; /* monotonic: no write before this */
+    int64_t next_partitions_us; /* monotonic: when to make partitions ahead */
 };
 
 static void free_list(struct emp_event *e)
@@ -153,7 +155,7 @@ static enum emp_err write_one_by_one(struct emp_writer *w, struct emp_error *err
         struct emp_event *e = w->pending;
         struct emp_event *next = e->next;
         e->next = NULL;
-        enum emp_err rc = emp_db_write_batch(w->db, w->prober_id, w->spans, e, err);
+        enum emp_err rc = emp_db_write_batch(w->db, w->prober_id, w->state, e, err);
         e->next = next;
         if (rc != EMP_OK && rc != EMP_EINVAL)
             return rc;
@@ -179,7 +181,7 @@ static enum emp_err write_one_by_one(struct emp_writer *w, struct emp_error *err
 static enum emp_err write_pending(struct emp_writer *w)
 {
     struct emp_error err = {0};
-    enum emp_err rc = emp_db_write_batch(w->db, w->prober_id, w->spans, w->pending, &err);
+    enum emp_err rc = emp_db_write_batch(w->db, w->prober_id, w->state, w->pending, &err);
     if (rc == EMP_EINVAL)
         rc = write_one_by_one(w, &err);
     if (rc == EMP_OK) {
@@ -205,11 +207,46 @@ static void heartbeat(struct emp_writer *w)
     drop_broken(w);
 }
 
+/* The rollups still held, at stop: one try, as the run's end is recorded. */
+static void flush_rollups(struct emp_writer *w)
+{
+    size_t held = emp_write_state_pending_rollups(w->state);
+    if (held == 0)
+        return;
+    struct emp_error err = {0};
+    if (w->db != NULL && emp_db_ok(w->db) &&
+        emp_db_flush_rollups(w->db, w->prober_id, w->state, &err) == EMP_OK)
+        return;
+    atomic_fetch_add(&w->errors, 1);
+    char q[600];
+    emp_errorf("writer stopping with unwritten rollups; their counts are lost",
+               "hours=%zu detail=%s", held, emp_log_quote(q, sizeof q, err.detail));
+}
+
+/* The time partitions of the coming weeks, made ahead of the rows. Rows
+ * without a partition land in the DEFAULT one, so a failure here costs
+ * nothing but a warning. */
+static void ensure_partitions(struct emp_writer *w)
+{
+    struct emp_error err = {0};
+    int64_t now = emp_now_us();
+    if (emp_db_ensure_partitions(w->db, now - 24 * 3600 * EMP_US_PER_S,
+                                 now + 40 * 24 * 3600 * EMP_US_PER_S, &err) == EMP_OK)
+        return;
+    char q[600];
+    emp_warn("could not create the coming time partitions", "detail=%s",
+             emp_log_quote(q, sizeof q, err.detail));
+    drop_broken(w);
+}
+
 static bool connect_db(struct emp_writer *w)
 {
     struct emp_error err = {0};
-    if (emp_db_connect(w->conninfo, &w->db, &err) == EMP_OK)
-        return true;
+    if (emp_db_connect(w->conninfo, &w->db, &err) == EMP_OK) {
+        ensure_partitions(w);
+        w->next_partitions_us = emp_mono_us() + PARTITIONS_EVERY_US;
+        return w->db != NULL;
+    }
     atomic_fetch_add(&w->errors, 1);
     log_down(w, "connect", &err);
     return false;
@@ -273,12 +310,17 @@ static void *writer_main(void *arg)
             backoff_us = BACKOFF_MIN_US;
             w->next_flush_us = emp_mono_us() + (int64_t)FLUSH_MS * EMP_US_PER_MS;
         }
+        if (w->db != NULL && emp_mono_us() >= w->next_partitions_us) {
+            w->next_partitions_us = emp_mono_us() + PARTITIONS_EVERY_US;
+            ensure_partitions(w);
+        }
         if (w->db != NULL && emp_mono_us() >= next_beat) {
             next_beat = emp_mono_us() + EMP_HEARTBEAT_MS * EMP_US_PER_MS;
             heartbeat(w);
         }
     }
 
+    flush_rollups(w);
     if (w->db != NULL && emp_db_ok(w->db)) {
         struct emp_error err = {0};
         if (emp_db_run_stop(w->db, w->run_id, emp_now_us(), &err) != EMP_OK) {
@@ -295,7 +337,7 @@ static void *writer_main(void *arg)
 static void writer_free(struct emp_writer *w)
 {
     clear_pending(w);
-    emp_span_tracker_free(w->spans);
+    emp_write_state_free(w->state);
     emp_db_close(w->db);
     free(w->conninfo);
     pthread_cond_destroy(&w->cv);
@@ -332,12 +374,12 @@ enum emp_err emp_writer_start(const char *conninfo, int64_t prober_id,
         return emp_error_set(err, EMP_EIO, strerror(rc), "%s", what);
     }
     w->conninfo = strdup(conninfo != NULL ? conninfo : "");
-    w->spans = emp_span_tracker_new();
+    w->state = emp_write_state_new();
     w->prober_id = prober_id;
     w->run_id = run_id;
     w->q = events;
     atomic_init(&w->errors, 0);
-    if (w->conninfo == NULL || w->spans == NULL) {
+    if (w->conninfo == NULL || w->state == NULL) {
         writer_free(w);
         return emp_error_set(err, EMP_ENOMEM, NULL, "%s", what);
     }

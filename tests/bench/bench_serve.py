@@ -78,8 +78,8 @@ def main():
     log.seek(0)
     text = log.read()
     stopped = re.search(r'msg="stopped" probes=(\d+) fail=(\d+) skipped=(\d+) lag_p99_ms=([\d.]+)', text)
-    probes = int(db.query("SELECT coalesce(sum(ok + degraded + fail), 0) FROM rollups"))
-    fails = int(db.query("SELECT coalesce(sum(fail), 0) FROM rollups"))
+    probes = int(db.query("SELECT coalesce(sum(ok + degraded + fail), 0) FROM rollup_hours"))
+    fails = int(db.query("SELECT coalesce(sum(fail), 0) FROM rollup_hours"))
     wall = t1 - t0
     # Probing runs from the "serving" line to the "stopping" line of the log.
     span = [time.mktime(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + float(ts[19:-1] or 0)

@@ -1,6 +1,6 @@
 /* Benchmark: bytes of PostgreSQL per target-year at 99.9% availability.
  * Synthesizes one year of probe results for N targets in a scratch database
- * through the writer's real path (emp_db_write_batch with a span tracker),
+ * through the writer's real path (emp_db_write_batch with its write state),
  * with outages that bring availability to the goal, then VACUUM ANALYZE and
  * measures every table (heap, TOAST, indexes) against the empty schema.
  *
@@ -135,13 +135,16 @@ static int measure(PGconn *c, struct tsize *out, size_t *n)
 {
     if (exec_ok(c, "VACUUM ANALYZE") != 0)
         return -1;
-    PGresult *r = PQexec(c, "SELECT c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid),"
+    /* A partitioned table counts with all its partitions. */
+    PGresult *r = PQexec(c, "SELECT c.relname,"
+                            " (SELECT sum(pg_table_size(p.relid)) FROM pg_partition_tree(c.oid) p),"
+                            " (SELECT sum(pg_indexes_size(p.relid)) FROM pg_partition_tree(c.oid) p),"
                             " (xpath('/row/n/text()', query_to_xml("
                             "  format('SELECT count(*) AS n FROM %I', c.relname),"
                             "  false, true, '')))[1]::text::bigint"
                             " FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace"
-                            " WHERE s.nspname = 'public' AND c.relkind = 'r'"
-                            " ORDER BY c.relname");
+                            " WHERE s.nspname = 'public' AND c.relkind IN ('r', 'p')"
+                            " AND NOT c.relispartition ORDER BY c.relname");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) > MAX_TABLES) {
         fprintf(stderr, "bench_storage: could not measure tables: %s", PQerrorMessage(c));
         PQclear(r);
@@ -315,7 +318,7 @@ int main(int argc, char **argv)
         return 1;
     struct emp_error err = {0};
     struct emp_db *db = NULL;
-    struct emp_span_tracker *tr = NULL;
+    struct emp_write_state *tr = NULL;
     struct tstate *ts = calloc(nt, sizeof *ts);
     int64_t *ids = calloc(nt, sizeof *ids);
     int64_t *starts = calloc(nt * (size_t)(o.outages ? o.outages : 1), sizeof *starts);
@@ -339,7 +342,8 @@ int main(int argc, char **argv)
         goto out;
     if (emp_db_prober_register(db, "bench", "here", &prober, &err) != EMP_OK ||
         emp_db_run_start(db, prober, YEAR_START_US, &run, &err) != EMP_OK ||
-        sync_targets(db, &o, ids, &err) != 0) {
+        sync_targets(db, &o, ids, &err) != 0 ||
+        emp_db_ensure_partitions(db, YEAR_START_US, YEAR_START_US + YEAR_US, &err) != EMP_OK) {
         fprintf(stderr, "bench_storage: %s: %s\n", err.msg, err.detail);
         goto out;
     }
@@ -365,7 +369,7 @@ int main(int argc, char **argv)
     const int64_t batch_us = o.batch_s * US_PER_S;
     size_t cap = nt * (size_t)(batch_us / ivl_us + 2) * 2;
     ev = malloc(cap * sizeof *ev);
-    tr = emp_span_tracker_new();
+    tr = emp_write_state_new();
     if (ev == NULL || tr == NULL) {
         fprintf(stderr, "bench_storage: out of memory for %zu events\n", cap);
         goto out;
@@ -397,7 +401,8 @@ int main(int argc, char **argv)
             next_report += 30 * 86400 * US_PER_S;
         }
     }
-    if (emp_db_heartbeat(db, run, YEAR_START_US + YEAR_US, &err) != EMP_OK ||
+    if (emp_db_flush_rollups(db, prober, tr, &err) != EMP_OK ||
+        emp_db_heartbeat(db, run, YEAR_START_US + YEAR_US, &err) != EMP_OK ||
         emp_db_run_stop(db, run, YEAR_START_US + YEAR_US, &err) != EMP_OK) {
         fprintf(stderr, "bench_storage: %s: %s\n", err.msg, err.detail);
         goto out;
@@ -455,7 +460,7 @@ int main(int argc, char **argv)
 out:
     if (c != NULL)
         PQfinish(c);
-    emp_span_tracker_free(tr);
+    emp_write_state_free(tr);
     emp_db_close(db);
     testdb_drop(&tdb);
     free(ev);

@@ -160,7 +160,7 @@ def run(emp, db, flaky, healthy):
     check(n_fail >= 3 * 2, "failing probe results stored as evidence (%d)" % n_fail)
     runs = int(db.query("SELECT count(*) FROM prober_runs"))
     check(runs == 2, "two prober runs recorded (%d)" % runs)
-    ok = int(db.query("SELECT coalesce(sum(ok), 0) FROM rollups r JOIN targets t "
+    ok = int(db.query("SELECT coalesce(sum(ok), 0) FROM rollup_hours r JOIN targets t "
                       "ON t.id = r.target_id WHERE t.name = 'healthy'"))
     check(ok > 30, "rollups count the healthy target's probes (%d)" % ok)
 
