@@ -225,5 +225,7 @@ FROM rollups_recent;
 -- Bytes on disk of a table with its indexes, TOAST and partitions.
 CREATE FUNCTION emp_relation_bytes(rel regclass) RETURNS bigint
 LANGUAGE sql STABLE
-RETURN (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint
-        FROM pg_partition_tree(rel));
+RETURN CASE WHEN (SELECT relkind FROM pg_class WHERE oid = rel) = 'p'
+            THEN (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint
+                  FROM pg_partition_tree(rel))
+            ELSE pg_total_relation_size(rel) END;
