@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../integration/testdb.h"
+#include "benchdb.h"
 #include "config.h"
 #include "db.h"
 #include "events.h"
@@ -264,34 +265,6 @@ static void gen_target(struct tstate *t, const struct opts *o, int64_t until,
     }
 }
 
-static int sync_targets(struct emp_db *db, const struct opts *o, int64_t *ids,
-                        struct emp_error *err)
-{
-    size_t n = (size_t)o->targets;
-    struct emp_target_config *tc = calloc(n, sizeof *tc);
-    char(*names)[32] = calloc(n, sizeof *names);
-    int rc = -1;
-    if (tc == NULL || names == NULL)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(names[i], sizeof names[i], "svc-%05zu", i);
-        tc[i].name = names[i];
-        tc[i].kind = EMP_KIND_HTTP;
-        tc[i].group = (char *)"bench";
-        tc[i].interval_ms = (int)o->interval_ms;
-        tc[i].timeout_ms = (int)(o->interval_ms / 2 < 10000 ? o->interval_ms / 2 : 10000);
-        tc[i].fail_threshold = FAIL_THRESHOLD;
-        tc[i].recover_threshold = 1;
-        tc[i].url = (char *)"https://svc.example.internal/healthz";
-    }
-    struct emp_config cfg = {.targets = tc, .n_targets = n};
-    rc = emp_db_sync_targets(db, &cfg, ids, err) == EMP_OK ? 0 : -1;
-out:
-    free(tc);
-    free(names);
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -344,7 +317,7 @@ int main(int argc, char **argv)
         goto out;
     if (emp_db_prober_register(db, "bench", "here", &prober, &err) != EMP_OK ||
         emp_db_run_start(db, prober, YEAR_START_US, &run, &err) != EMP_OK ||
-        sync_targets(db, &o, ids, &err) != 0 ||
+        bench_sync_targets(db, (size_t)o.targets, (int)o.interval_ms, FAIL_THRESHOLD, ids, &err) != 0 ||
         emp_db_ensure_partitions(db, YEAR_START_US, YEAR_START_US + YEAR_US, &err) != EMP_OK) {
         fprintf(stderr, "bench_storage: %s: %s\n", err.msg, err.detail);
         goto out;
