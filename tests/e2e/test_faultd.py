@@ -30,7 +30,10 @@ SCHEDULE = [
     (5200, 800, "flap", 100),
 ]
 MARGIN_MS = 500
-TOLERANCE_US = 50000
+# How far from the schedule a switch may land: a busy machine (CI, a
+# benchmark beside it) delays faultd's thread; the truth file records when
+# the switch really happened, which is what consumers compare against.
+TOLERANCE_US = 150000
 
 
 def start(faultd, truth, windows, extra=()):
