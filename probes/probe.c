@@ -10,6 +10,7 @@ const char *emp_status_name(enum emp_status s)
     case EMP_STATUS_OK: return "ok";
     case EMP_STATUS_DEGRADED: return "degraded";
     case EMP_STATUS_FAIL: return "fail";
+    case EMP_STATUS_UNKNOWN: return "unknown";
     }
     return "fail";
 }

@@ -5,9 +5,13 @@
 
 #include <stdint.h>
 
-enum emp_status { EMP_STATUS_OK = 0, EMP_STATUS_DEGRADED, EMP_STATUS_FAIL };
+/* UNKNOWN: the probe's verdict cannot be trusted because the prober itself
+ * stalled while it ran (a timeout or a slow answer may be the prober's own
+ * lateness). It is not an observation: no rollup, no evidence, not fed to
+ * the detector, and it ends the target's span, so its time is unknown. */
+enum emp_status { EMP_STATUS_OK = 0, EMP_STATUS_DEGRADED, EMP_STATUS_FAIL, EMP_STATUS_UNKNOWN };
 
-/* Text for a status: "ok", "degraded", "fail". */
+/* Text for a status: "ok", "degraded", "fail", "unknown". */
 const char *emp_status_name(enum emp_status s);
 
 /* Error classes (short, stable strings stored in the database):

@@ -278,6 +278,8 @@ static bool count_results(struct slot_map *m, const struct emp_event *events)
         if (ev->kind != EMP_EV_RESULT)
             continue;
         const struct emp_result *r = &ev->r;
+        if (r->status == EMP_STATUS_UNKNOWN)
+            continue; /* not an observation */
         bool created;
         struct roll_ent *acc = map_put(m, ev->target_id, floor_hour(r->started_at_us), &created);
         if (acc == NULL)
@@ -464,6 +466,15 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
                                                                     : EMP_MIN_INTERVAL_MS;
         int64_t grace_us = 2 * interval_ms * 1000;
         int64_t t = ev->r.started_at_us;
+        if (ev->r.status == EMP_STATUS_UNKNOWN) {
+            /* The prober could not vouch for this probe: the span ends at
+             * the last probe it could, and the next result begins anew. */
+            if (cur->has_span && t >= cur->end_us) {
+                span_row(a, cur);
+                cur->has_span = false;
+            }
+            continue;
+        }
         if (cur->has_span && t >= cur->end_us && t - cur->end_us <= grace_us) {
             cur->end_us = t;
             cur->grace_us = grace_us;

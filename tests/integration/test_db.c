@@ -939,6 +939,44 @@ static void test_uptime_with_unknown_time(void **state)
     free(ou);
 }
 
+/* A probe the prober cannot vouch for (it stalled) is no observation: it
+ * ends the span, counts in no rollup and is no evidence. */
+static void test_unknown_result_ends_span(void **state)
+{
+    (void)state;
+    int64_t tid = target("unvouched", 1000); /* grace 2 s */
+    struct emp_write_state *st = state_new();
+    struct batch b = {0};
+    b_result(&b, tid, T0, 100, EMP_STATUS_OK);
+    b_result(&b, tid, T0 + 1 * S, 100, EMP_STATUS_OK);
+    b_result(&b, tid, T0 + 2 * S, 600 * 1000, EMP_STATUS_UNKNOWN);
+    b_result(&b, tid, T0 + 3 * S, 100, EMP_STATUS_OK);
+    write_ok(st, &b);
+    b_free(&b);
+    b_result(&b, tid, T0 + 4 * S, 100, EMP_STATUS_UNKNOWN); /* across batches too */
+    write_ok(st, &b);
+    b_free(&b);
+    b_result(&b, tid, T0 + 5 * S, 100, EMP_STATUS_OK);
+    write_ok(st, &b);
+    b_free(&b);
+    struct emp_span *sp = NULL;
+    assert_int_equal(spans_of(tid, T0, T0 + HOUR, &sp), 3);
+    assert_int_equal(sp[0].started_at_us, T0);
+    assert_int_equal(sp[0].ended_at_us, T0 + 1 * S);
+    assert_int_equal(sp[1].started_at_us, T0 + 3 * S);
+    assert_int_equal(sp[1].ended_at_us, T0 + 3 * S);
+    assert_int_equal(sp[2].started_at_us, T0 + 5 * S);
+    free(sp);
+    struct emp_rollup *r = NULL;
+    assert_int_equal(rollups_of(tid, T0, T0 + HOUR, &r), 1);
+    assert_int_equal(r[0].ok + r[0].degraded + r[0].fail, 4);
+    free(r);
+    struct emp_failure *f = NULL;
+    assert_int_equal(failures_of(tid, T0, T0 + HOUR, &f), 0);
+    free(f);
+    emp_write_state_free(st);
+}
+
 static void test_spans(void **state)
 {
     (void)state;
@@ -1496,6 +1534,7 @@ int main(void)
         cmocka_unit_test(test_awkward_text),
         cmocka_unit_test(test_outages),
         cmocka_unit_test(test_spans),
+        cmocka_unit_test(test_unknown_result_ends_span),
         cmocka_unit_test(test_failed_batch_keeps_nothing),
         cmocka_unit_test(test_replay_is_idempotent),
         cmocka_unit_test(test_runs_and_heartbeats),
