@@ -29,6 +29,8 @@ struct emp_loop {
     atomic_bool stop;
     uint64_t iterations;
     struct emp_io tio, eio, sio;
+    int64_t stall_at_us; /* monotonic time the last stall was noticed; 0: none */
+    uint64_t stalls;
 };
 
 static void on_noop(struct emp_io *io, uint32_t revents)
@@ -149,11 +151,23 @@ void emp_loop_stop(struct emp_loop *loop)
     (void)r;
 }
 
-/* Arm the timerfd to the earliest timer; only touch it when that changed. */
+/* Arm the timerfd to the earliest timer; only touch it when that changed.
+ * The timerfd is never read: once expired it stays readable until it is
+ * set again, which clears it. By then the timer that fired has run and the
+ * earliest due time has changed, so it is set again here; while it has
+ * not (a pass cut short by its budget), staying readable is what we want:
+ * the loop comes straight back for the rest. */
 static void arm_timer(struct emp_loop *loop)
 {
     struct emp_timer *t = emp_sched_peek(&loop->timers);
     int64_t due = t ? t->due_us : INT64_MAX;
+    /* Wake on whole milliseconds: timers due within the same millisecond
+     * share one wake instead of one each (at thousands of probes a second,
+     * a wake per probe was a context switch per probe). Probe schedules
+     * are in milliseconds and curl's timeouts too; what is already due
+     * is not delayed. */
+    if (due != INT64_MAX && due > loop->now_us)
+        due = (due + EMP_US_PER_MS - 1) / EMP_US_PER_MS * EMP_US_PER_MS;
     if (due == loop->armed_us)
         return;
     struct itimerspec its = {0};
@@ -167,12 +181,24 @@ static void arm_timer(struct emp_loop *loop)
         loop->armed_us = due;
 }
 
+/* Timers fired per pass before the loop looks at its sockets again. A
+ * probe's start is one timer, its completion three or four socket events
+ * (epoll_wait returns at most 256): a pass that could start more probes
+ * than an iteration can finish lets the number in flight grow whenever the
+ * loop is behind, and libcurl's cost per connection grows with it. */
+#define TIMER_BUDGET 64
+
 static void run_timers(struct emp_loop *loop)
 {
     /* Fire what is due now; timers started by callbacks for "now" run in
-     * this pass too, which is what a zero-delay timer means. The pass is
-     * bounded by the heap's size at the start to stay fair to sockets. */
-    size_t budget = loop->timers.n + 64;
+     * this pass too, which is what a zero-delay timer means. When the loop
+     * falls behind (thousands of probes due at once after a stall, or more
+     * due each second than one core can start), what is still due waits
+     * for the next pass and the answers already waiting on sockets are
+     * read first: a pass that drained the heap would let those probes
+     * time out, reporting our own backlog as the targets' failures. A late
+     * start is counted as lag instead, a tick missed entirely as skipped. */
+    size_t budget = TIMER_BUDGET;
     struct emp_timer *t;
     while (budget-- > 0 && (t = emp_sched_pop_due(&loop->timers, loop->now_us)) != NULL)
         t->cb(t);
@@ -187,6 +213,27 @@ static void on_signal(struct emp_io *io, uint32_t revents)
         emp_info("stopping", "signal=%s", strsignal((int)si.ssi_signo));
         atomic_store(&loop->stop, true);
     }
+}
+
+/* After every wake-up, before any callback: is the earliest timer more
+ * than EMP_LOOP_STALL_US overdue? Callbacks of this wake-up then see it. */
+static void check_stall(struct emp_loop *loop)
+{
+    const struct emp_timer *t = emp_sched_peek(&loop->timers);
+    if (t != NULL && loop->now_us - t->due_us > EMP_LOOP_STALL_US) {
+        loop->stall_at_us = loop->now_us;
+        loop->stalls++;
+    }
+}
+
+bool emp_loop_stalled_since(const struct emp_loop *loop, int64_t since_us)
+{
+    return loop->stall_at_us > since_us;
+}
+
+uint64_t emp_loop_stalls(const struct emp_loop *loop)
+{
+    return loop->stalls;
 }
 
 int emp_loop_run(struct emp_loop *loop, bool handle_signals)
@@ -208,6 +255,7 @@ int emp_loop_run(struct emp_loop *loop, bool handle_signals)
     struct epoll_event evs[256];
     while (!atomic_load(&loop->stop)) {
         emp_loop_update_time(loop);
+        check_stall(loop);
         run_timers(loop);
         if (atomic_load(&loop->stop))
             break;
@@ -222,6 +270,7 @@ int emp_loop_run(struct emp_loop *loop, bool handle_signals)
         }
         loop->iterations++;
         emp_loop_update_time(loop);
+        check_stall(loop);
         for (int i = 0; i < n; i++) {
             struct emp_io *io = evs[i].data.ptr;
             /* An earlier callback of this batch may have stopped watching
@@ -229,7 +278,7 @@ int emp_loop_run(struct emp_loop *loop, bool handle_signals)
             if (!io->added)
                 continue;
             if (io == &loop->tio)
-                loop->armed_us = INT64_MAX; /* fired: re-arm next pass */
+                continue; /* see arm_timer */
             io->cb(io, evs[i].events);
         }
     }

@@ -46,6 +46,16 @@ int64_t emp_loop_update_time(struct emp_loop *loop);
 
 /* Run until emp_loop_stop() or a SIGINT/SIGTERM (blocked and read through a
  * signalfd when `handle_signals`). Returns 0, or -1 on an epoll error. */
+/* The loop's own stalls: a timer found more than EMP_LOOP_STALL_US past its
+ * due time means the loop could not run when it should have (starved of
+ * CPU, or behind with its own work). A probe in flight then may have timed
+ * out, or answered slowly, only because nobody was listening. */
+#define EMP_LOOP_STALL_US (50 * 1000)
+/* Whether a stall was noticed after monotonic time `since_us`. */
+bool emp_loop_stalled_since(const struct emp_loop *loop, int64_t since_us);
+/* Stalls noticed since the loop was made (one per late wake-up). */
+uint64_t emp_loop_stalls(const struct emp_loop *loop);
+
 int emp_loop_run(struct emp_loop *loop, bool handle_signals);
 /* Ask the loop to return after the current iteration; thread-safe. */
 void emp_loop_stop(struct emp_loop *loop);

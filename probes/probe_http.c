@@ -30,10 +30,22 @@ struct emp_http {
     struct sock **socks;   /* by fd; kept until emp_http_free so that a stale
                               epoll event never touches freed memory */
     size_t n_socks;
+    struct done_msg *done; /* completed transfers taken from curl, not yet
+                              finished (check_done) */
+    size_t done_cap;
+    bool finishing;
+    bool env_proxy;        /* the environment names a proxy (env_names_proxy) */
+};
+
+struct done_msg {
+    CURL *easy;
+    CURLcode rc;
 };
 
 struct easy_state {
     CURL *easy;
+    CURLU *url;            /* parsed once; CURLOPT_URL is parsed again per probe */
+    CURLSH *dns;           /* this target's own DNS cache (setup_easy) */
     struct emp_http *h;
     struct emp_probe *pr;
     size_t body_bytes, header_bytes;
@@ -127,6 +139,22 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return emp_loop_timer_start(h->loop, &h->timer, due) == 0 ? 0 : -1;
 }
 
+/* Whether the environment names a proxy that libcurl would use for an
+ * http or https URL (it ignores HTTP_PROXY, but reading it too only means
+ * falling back to libcurl's own rules). Empty values count as unset, as
+ * libcurl counts them. */
+static bool env_names_proxy(void)
+{
+    static const char *const names[] = {"http_proxy", "HTTP_PROXY", "https_proxy",
+                                        "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v != NULL && v[0] != '\0')
+            return true;
+    }
+    return false;
+}
+
 struct emp_http *emp_http_new(struct emp_loop *loop)
 {
     struct emp_http *h = calloc(1, sizeof *h);
@@ -140,6 +168,7 @@ struct emp_http *emp_http_new(struct emp_loop *loop)
     }
     h->timer.cb = on_timer;
     h->timer.data = h;
+    h->env_proxy = env_names_proxy();
     /* Without an asynchronous resolver, curl would look names up inside
      * the loop and a slow DNS server would stall every probe. */
     if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_ASYNCHDNS))
@@ -164,6 +193,7 @@ void emp_http_free(struct emp_http *h)
         free(h->socks[i]);
     }
     free(h->socks);
+    free(h->done);
     free(h);
 }
 
@@ -282,22 +312,79 @@ static void finish(struct emp_http *h, CURL *easy, CURLcode rc)
     pr->done(pr);
 }
 
+/* Finish every completed transfer. All of curl's messages are taken
+ * before any transfer is finished: curl_multi_remove_handle searches the
+ * messages still queued for the handle's own, so finishing them one by
+ * one would cost the square of a burst (a thousand probes timing out in
+ * the same millisecond). A done callback may start probes, never finish
+ * other transfers, so the batch stays valid while it runs. */
 static void check_done(struct emp_http *h)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
-        if (msg->msg == CURLMSG_DONE)
-            finish(h, msg->easy_handle, msg->data.result);
+    if (h->finishing)
+        return; /* the outer call reads curl's queue again */
+    h->finishing = true;
+    for (;;) {
+        size_t n = 0;
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            if (n == h->done_cap) {
+                size_t cap = h->done_cap ? h->done_cap * 2 : 64;
+                struct done_msg *d = realloc(h->done, cap * sizeof *d);
+                if (d == NULL) {
+                    /* Without room, finish it now: slower, still right. */
+                    finish(h, msg->easy_handle, msg->data.result);
+                    continue;
+                }
+                h->done = d;
+                h->done_cap = cap;
+            }
+            h->done[n++] = (struct done_msg){msg->easy_handle, msg->data.result};
+        }
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++)
+            finish(h, h->done[i].easy, h->done[i].rc);
     }
+    h->finishing = false;
 }
 
 static enum emp_err setup_easy(struct easy_state *es, const struct emp_target_config *cfg)
 {
     CURL *e = es->easy;
     long timeout = cfg->timeout_ms;
-    if (curl_easy_setopt(e, CURLOPT_URL, cfg->url) != CURLE_OK)
+    /* The URL parsed once, with the flags config.c validated it with;
+     * given as text, libcurl would parse and print it again per probe. */
+    es->url = curl_url();
+    if (es->url == NULL)
+        return EMP_ENOMEM;
+    if (curl_url_set(es->url, CURLUPART_URL, cfg->url, 0) != CURLUE_OK ||
+        curl_easy_setopt(e, CURLOPT_CURLU, es->url) != CURLE_OK)
         return EMP_EINVAL;
+    /* A DNS cache per target. The multi handle's shared cache is keyed by
+     * host and port, so it holds an entry per target, and libcurl 7.x
+     * walks all of it for expired entries at the end of every transfer:
+     * at 10,000 targets that walk was most of a probe's CPU. Lookups and
+     * their expiry stay as they were, per target instead of per process. */
+    es->dns = curl_share_init();
+    if (es->dns == NULL)
+        return EMP_ENOMEM;
+    if (curl_share_setopt(es->dns, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+        curl_easy_setopt(e, CURLOPT_SHARE, es->dns) != CURLE_OK)
+        return EMP_ENOMEM;
+    /* libcurl looks for proxy variables in the environment on every
+     * transfer; when there are none, saying so once is the same. */
+    if (!es->h->env_proxy) {
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    }
+    /* A 4 KiB read buffer instead of libcurl's 16: each transfer in flight
+     * holds one (a thousand at once when targets answer slowly), and a
+     * health check's answer is small; a large one is read in more,
+     * smaller pieces, against the same caps. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, es);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
@@ -331,6 +418,8 @@ enum emp_err emp_probe_http_start(struct emp_http *h, struct emp_probe *pr)
         if (es->easy == NULL || setup_easy(es, pr->cfg) != EMP_OK) {
             if (es->easy)
                 curl_easy_cleanup(es->easy);
+            curl_share_cleanup(es->dns);
+            curl_url_cleanup(es->url);
             free(es);
             return EMP_EINVAL;
         }
@@ -355,6 +444,8 @@ void emp_probe_http_cleanup(struct emp_http *h, struct emp_probe *pr)
         curl_multi_remove_handle(h->multi, es->easy);
     pr->in_flight = false;
     curl_easy_cleanup(es->easy);
+    curl_share_cleanup(es->dns);
+    curl_url_cleanup(es->url);
     free(es);
     pr->kstate = NULL;
 }

@@ -191,6 +191,20 @@ static void on_done(struct emp_probe *pr)
     if (r->status == EMP_STATUS_OK && tc->degraded_ms > 0 &&
         r->latency_us > (int64_t)tc->degraded_ms * EMP_US_PER_MS)
         r->status = EMP_STATUS_DEGRADED;
+    /* A timeout or a slow answer while the loop itself stalled may be the
+     * prober's lateness, not the target's: the probe is no observation. Its
+     * time becomes unknown (the writer ends the span), the detector does
+     * not see it. Answers that were wrong (refused, 500, ...) stand. */
+    bool doubtful = r->status == EMP_STATUS_DEGRADED ||
+                    (r->status == EMP_STATUS_FAIL && strcmp(r->err_class, "timeout") == 0);
+    if (doubtful && emp_loop_stalled_since(p->loop, pr->started_mono_us)) {
+        r->status = EMP_STATUS_UNKNOWN;
+        pthread_mutex_lock(&p->mu);
+        p->st.unknown++;
+        pthread_mutex_unlock(&p->mu);
+        push(p, EMP_EV_RESULT, t, r, 0);
+        return;
+    }
     pthread_mutex_lock(&p->mu);
     p->st.probes++;
     if (r->status == EMP_STATUS_OK)

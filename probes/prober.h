@@ -34,6 +34,7 @@ struct emp_prober_stats {
     uint64_t probes;      /* completed */
     uint64_t ok, degraded, fail;
     uint64_t skipped;     /* due while the previous probe was still running */
+    uint64_t unknown;     /* verdict discarded: the loop stalled while it ran */
     uint64_t lag_samples;
     int64_t lag_p50_us, lag_p99_us, lag_max_us; /* start time minus due time */
     int64_t lag_sum_us;   /* over all lag_samples */

@@ -249,9 +249,10 @@ static int cmd_serve(const struct options *o)
         rc = EXIT_SUCCESS;
     struct emp_prober_stats st;
     emp_prober_stats(s.prober, &st);
-    emp_info("stopped", "probes=%llu fail=%llu skipped=%llu lag_p99_ms=%.3f",
+    emp_info("stopped", "probes=%llu fail=%llu skipped=%llu lag_p99_ms=%.3f unknown=%llu",
              (unsigned long long)st.probes, (unsigned long long)st.fail,
-             (unsigned long long)st.skipped, (double)st.lag_p99_us / 1000.0);
+             (unsigned long long)st.skipped, (double)st.lag_p99_us / 1000.0,
+             (unsigned long long)st.unknown);
 out:
     serve_cleanup(&s);
     return rc;

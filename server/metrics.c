@@ -340,6 +340,10 @@ static void per_prober(struct emp_buf *b, const struct emp_metrics_input *in)
                "Probe runs skipped because the previous one was still running or the loop "
                "fell behind.");
         emp_buf_printf(b, "empiric_probes_skipped_total %llu\n", (unsigned long long)p->skipped);
+        header(b, "empiric_probes_unknown_total", "counter",
+               "Probes whose timeout or slow answer was discarded because the probe loop "
+               "itself stalled meanwhile; their time is unknown.");
+        emp_buf_printf(b, "empiric_probes_unknown_total %llu\n", (unsigned long long)p->unknown);
     }
     if (in->has_queue) {
         header(b, "empiric_event_queue_depth", "gauge",

@@ -323,6 +323,99 @@ static void test_fresh_connection_unless_reuse(void **state)
     assert_int_equal(atomic_load(&f->srv.connections) - before, 1);
 }
 
+/* Many probes completing in the same loop iteration (a burst of answers
+ * or of timeouts) are all finished, each with its own result. */
+struct burst {
+    int done, n;
+};
+
+static void on_burst_done(struct emp_probe *pr)
+{
+    struct burst *b = pr->owner;
+    pr->in_flight = false;
+    if (++b->done == b->n)
+        emp_loop_stop(pr->loop);
+}
+
+static void test_burst_of_completions(void **state)
+{
+    enum { N = 64 };
+    struct fixture *f = *state;
+    char ok_url[64], bad_url[64];
+    snprintf(ok_url, sizeof ok_url, "http://127.0.0.1:%d/ok", f->srv.port);
+    snprintf(bad_url, sizeof bad_url, "http://127.0.0.1:%d/500", f->srv.port);
+    struct emp_target_config ok = target(ok_url, 2000), bad = target(bad_url, 2000);
+    struct emp_probe *pr = calloc(N, sizeof *pr);
+    assert_non_null(pr);
+    struct burst b = {.n = N};
+    for (int i = 0; i < N; i++) {
+        pr[i] = (struct emp_probe){.cfg = i % 2 ? &bad : &ok, .loop = f->loop,
+                                   .done = on_burst_done, .owner = &b};
+        pr[i].started_mono_us = emp_loop_update_time(f->loop);
+        assert_int_equal(emp_probe_http_start(f->http, &pr[i]), EMP_OK);
+    }
+    emp_loop_run(f->loop, false);
+    assert_int_equal(b.done, N);
+    for (int i = 0; i < N; i++) {
+        assert_false(pr[i].in_flight);
+        if (i % 2) {
+            assert_int_equal(pr[i].r.status, EMP_STATUS_FAIL);
+            assert_string_equal(pr[i].r.err_class, "http_status");
+        } else {
+            assert_int_equal(pr[i].r.status, EMP_STATUS_OK);
+        }
+        emp_probe_http_cleanup(f->http, &pr[i]);
+    }
+    free(pr);
+}
+
+/* Probes go through a proxy named in the environment, as libcurl's own
+ * rules say, and straight to the target when none is named. */
+static void test_environment_proxy_is_honoured(void **state)
+{
+    struct fixture *f = *state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd); /* a proxy nobody runs */
+    char proxy[64], url[64];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", ntohs(a.sin_port));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", f->srv.port);
+    struct emp_target_config tc = target(url, 1000);
+
+    /* libcurl reads the variables at each transfer; no_proxy would let
+     * loopback bypass the proxy. */
+    char *no_proxy[2] = {NULL, NULL};
+    const char *no_proxy_names[2] = {"no_proxy", "NO_PROXY"};
+    for (int i = 0; i < 2; i++) {
+        const char *v = getenv(no_proxy_names[i]);
+        no_proxy[i] = v != NULL ? strdup(v) : NULL;
+        unsetenv(no_proxy_names[i]);
+    }
+    setenv("http_proxy", proxy, 1);
+    struct emp_http *via_proxy = emp_http_new(f->loop);
+    assert_non_null(via_proxy);
+    struct emp_probe pr = {.cfg = &tc};
+    run_probe(via_proxy, f->loop, &pr);
+    emp_probe_http_cleanup(via_proxy, &pr);
+    emp_http_free(via_proxy);
+    unsetenv("http_proxy");
+    for (int i = 0; i < 2; i++) {
+        if (no_proxy[i] != NULL)
+            setenv(no_proxy_names[i], no_proxy[i], 1);
+        free(no_proxy[i]);
+    }
+    assert_int_equal(pr.r.status, EMP_STATUS_FAIL);
+    assert_string_equal(pr.r.err_class, "refused");
+
+    struct emp_probe direct = {.cfg = &tc};
+    run_probe(f->http, f->loop, &direct);
+    emp_probe_http_cleanup(f->http, &direct);
+    assert_int_equal(direct.r.status, EMP_STATUS_OK);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -335,6 +428,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage_is_a_protocol_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fresh_connection_unless_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_burst_of_completions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_environment_proxy_is_honoured, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("probe_http", tests, NULL, NULL);
     curl_global_cleanup();

@@ -163,6 +163,98 @@ static void test_hung_target_does_not_delay_others(void **state)
     close(open);
 }
 
+/* Blocks the loop, as a starved or overloaded process would be. */
+static void on_stall(struct emp_timer *t)
+{
+    (void)t;
+    usleep(300 * 1000);
+}
+
+/* A timeout that fell while the loop itself stalled is no observation: its
+ * result is unknown (not fed to the detector), while a refused connection
+ * stands, and timeouts after the stall are failures again. */
+static void test_stall_makes_timeouts_unknown(void **state)
+{
+    (void)state;
+    int silent_port;
+    int silent = listener(&silent_port);
+    int closed = closed_port();
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"targets\":["
+             "{\"name\":\"hung\",\"kind\":\"http\",\"url\":\"http://127.0.0.1:%d/\","
+             " \"interval_ms\":400,\"timeout_ms\":200,\"fail_threshold\":2},"
+             "{\"name\":\"down\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\",\"port\":%d,"
+             " \"interval_ms\":400,\"timeout_ms\":200,\"fail_threshold\":2}]}",
+             silent_port, closed);
+    struct emp_config *cfg = NULL;
+    assert_int_equal(emp_config_load_string(json, "test", &cfg, stderr, NULL), EMP_OK);
+    int64_t ids[2] = {21, 22};
+    struct emp_events q;
+    assert_int_equal(emp_events_init(&q, 100000), 0);
+    struct emp_loop *loop = emp_loop_new();
+    struct emp_prober *p = emp_prober_new(loop, cfg, ids, &q, NULL);
+    assert_non_null(p);
+    struct stopper stop = {.loop = loop};
+    stop.t.cb = on_stop;
+    stop.t.data = &stop;
+    struct emp_timer stall = {.cb = on_stall};
+    int64_t t0 = emp_mono_us();
+    assert_int_equal(emp_prober_start(p), 0);
+    /* The hung target's first probe starts at once (spread slot 0) and
+     * would time out at +200 ms; the loop sleeps from +50 to +350 ms. */
+    emp_loop_timer_start(loop, &stall, t0 + 50 * EMP_US_PER_MS);
+    emp_loop_timer_start(loop, &stop.t, t0 + 1500 * EMP_US_PER_MS);
+    assert_int_equal(emp_loop_run(loop, false), 0);
+    assert_true(emp_loop_stalls(loop) >= 1);
+
+    struct emp_prober_stats ps;
+    emp_prober_stats(p, &ps);
+    assert_int_equal(ps.unknown, 1);
+    size_t n = 0;
+    struct emp_event *ev = emp_events_pop_all(&q, 0, &n);
+    int unknown = 0, timeouts = 0, refused = 0, opens_hung = 0;
+    int64_t first_timeout = 0, open_at = 0;
+    bool first_hung = true;
+    while (ev != NULL) {
+        if (ev->kind == EMP_EV_RESULT && ev->target_id == 21) {
+            if (first_hung)
+                assert_int_equal(ev->r.status, EMP_STATUS_UNKNOWN);
+            first_hung = false;
+            if (ev->r.status == EMP_STATUS_UNKNOWN) {
+                unknown++;
+            } else {
+                assert_int_equal(ev->r.status, EMP_STATUS_FAIL);
+                assert_string_equal(ev->r.err_class, "timeout");
+                if (timeouts++ == 0)
+                    first_timeout = ev->r.started_at_us;
+            }
+        } else if (ev->kind == EMP_EV_RESULT) {
+            assert_int_equal(ev->r.status, EMP_STATUS_FAIL); /* a refusal is never doubted */
+            assert_string_equal(ev->r.err_class, "refused");
+            refused++;
+        } else if (ev->kind == EMP_EV_OUTAGE_OPEN && ev->target_id == 21) {
+            opens_hung++;
+            open_at = ev->r.started_at_us;
+        }
+        struct emp_event *next = ev->next;
+        free(ev);
+        ev = next;
+    }
+    assert_int_equal(unknown, 1);
+    assert_true(timeouts >= 2);
+    assert_true(refused >= 3);
+    /* The outage begins at the first timeout it could vouch for. */
+    assert_int_equal(opens_hung, 1);
+    assert_int_equal(open_at, first_timeout);
+
+    emp_prober_free(p);
+    emp_loop_free(loop);
+    emp_events_cleanup(&q);
+    emp_config_free(cfg);
+    close(silent);
+}
+
 static void test_first_probes_are_spread(void **state)
 {
     (void)state;
@@ -221,6 +313,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hung_target_does_not_delay_others),
         cmocka_unit_test(test_first_probes_are_spread),
+        cmocka_unit_test(test_stall_makes_timeouts_unknown),
     };
     int rc = cmocka_run_group_tests_name("prober", tests, NULL, NULL);
     curl_global_cleanup();
