@@ -46,6 +46,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from harness import Database, free_port  # noqa: E402
+from benchlib import peak_rss_kib, proc_cpu_s  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
@@ -55,18 +56,10 @@ KEPT_UP = 0.95          # achieved / scheduled to count as keeping the schedule
 GOAL_US = 100.0         # CPU per probe
 GOAL_LAG_P99_MS = 50.0  # at 10,000 targets
 GOAL_RSS_MB = 200.0     # at 10,000 targets
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
-
-
-def proc_cpu_s(pid):
-    """utime + stime of pid, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def children_of(pid):
@@ -87,19 +80,8 @@ def group_cpu_s(pid):
     """CPU of pid and its children (nginx's master and workers)."""
     total = 0.0
     for p in [pid] + children_of(pid):
-        try:
-            total += proc_cpu_s(p)
-        except OSError:
-            pass
+        total += proc_cpu_s(p) or 0.0
     return total
-
-
-def peak_rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 def http_get(url, timeout=10):

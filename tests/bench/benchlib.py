@@ -296,12 +296,25 @@ def start_empiric(run, empiric, targets, prober="bench", ready_s=60):
 
 
 def proc_cpu_s(pid):
+    """utime + stime of pid in seconds; None when it is gone."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_kib(pid):
+    """VmHWM of pid in KiB (0 when it is gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def sleep_until(t, deadline_check=None):
