@@ -4,7 +4,7 @@
  * with outages that bring availability to the goal, then VACUUM ANALYZE and
  * measures every table (heap, TOAST, indexes) against the empty schema.
  *
- * usage: bench_storage [--interval-ms 60000] [--targets 10] [--outages 10]
+ * usage: bench_storage [--interval-ms 10000] [--targets 20] [--outages 10]
  *                      [--availability 0.999] [--batch-s 3600]
  * Needs EMPIRIC_TEST_DB (scripts/bench sets it). Ends with one line
  * `BENCH storage ...`; exit 0 when it ran (met=no is a figure, not a crash). */
@@ -81,8 +81,8 @@ static int parse_ll(const char *s, long long lo, long long hi, long long *out)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_storage [--interval-ms 100..3600000 (60000)]"
-                    " [--targets 1..10000 (10)]\n"
+    fprintf(stderr, "usage: bench_storage [--interval-ms 100..3600000 (10000)]"
+                    " [--targets 1..10000 (20)]\n"
                     "                     [--outages 0..100000 per target-year (10)]"
                     " [--availability 0.5..1 (0.999)]\n"
                     "                     [--batch-s 1..86400 (3600)]\n");
@@ -90,7 +90,8 @@ static void usage(void)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-    *o = (struct opts){60000, 10, 10, 3600, 0.999};
+    /* The default interval is the configuration's default (10 s). */
+    *o = (struct opts){10000, 20, 10, 3600, 0.999};
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
         if (i + 1 >= argc)
