@@ -1,7 +1,9 @@
 /* The HTTP API daemon and router: libmicrohttpd with a thread pool, a static
  * routing table {method, path pattern, handler}, JSON replies and errors.
- * Every request is answered on its first call to the access handler; nothing
- * outlives the call but the response buffer, which MHD frees. */
+ * A request without a body is answered on the second call to the access
+ * handler (when MHD has all of it, so that the connection can be kept), one
+ * with a body on the first; nothing outlives the answer but the response
+ * buffer, which MHD frees. */
 #include "api_internal.h"
 
 #include <errno.h>
@@ -14,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "timeutil.h"
@@ -64,24 +68,99 @@ json_t *api_json_text(const char *s, size_t max)
 
 /* ---- replies ---------------------------------------------------------- */
 
+/* The headers every reply carries; false when one could not be added. */
+static bool add_headers(struct MHD_Response *resp, const char *content_type, const char *allow)
+{
+    return MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) ==
+               MHD_YES &&
+           MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") ==
+               MHD_YES &&
+           (allow == NULL ||
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow) == MHD_YES);
+}
+
+/* A response of `len` bytes of `text` (stolen) with those headers, or NULL
+ * (text freed). */
+static struct MHD_Response *response_new(char *text, size_t len, const char *content_type,
+                                         const char *allow)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return NULL;
+    }
+    if (!add_headers(resp, content_type, allow)) {
+        MHD_destroy_response(resp);
+        return NULL;
+    }
+    return resp;
+}
+
+/* Bodies from this size on are kept in a memory file rather than a buffer:
+ * MHD then sends them with sendfile(2), which hands the kernel the pages
+ * instead of copying the body into the socket for every request. */
+#define SHARED_FILE_MIN (64 * 1024)
+
+/* A response of the `len` bytes of `text` (borrowed) from a memory file,
+ * or NULL. */
+static struct MHD_Response *file_response_new(const char *text, size_t len,
+                                              const char *content_type)
+{
+    int fd = memfd_create("empiric-reply", MFD_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    struct MHD_Response *resp = done == len ? MHD_create_response_from_fd64(len, fd) : NULL;
+    if (resp == NULL) {
+        close(fd);
+        return NULL;
+    }
+    if (!add_headers(resp, content_type, NULL)) {
+        MHD_destroy_response(resp); /* closes fd */
+        return NULL;
+    }
+    return resp;
+}
+
+struct MHD_Response *api_response_new(char *text, const char *content_type)
+{
+    if (text == NULL)
+        return NULL;
+    size_t len = strlen(text);
+    struct MHD_Response *resp =
+        len >= SHARED_FILE_MIN ? file_response_new(text, len, content_type) : NULL;
+    if (resp != NULL) {
+        free(text);
+        return resp;
+    }
+    return response_new(text, len, content_type, NULL);
+}
+
+enum MHD_Result api_reply_shared(struct api_req *r, unsigned status, struct MHD_Response *resp)
+{
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    if (ret == MHD_YES)
+        r->status = status;
+    return ret;
+}
+
 static enum MHD_Result send_typed(struct api_req *r, unsigned status, char *text,
                                   const char *content_type, const char *allow)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (resp == NULL) {
-        free(text);
+    struct MHD_Response *resp = response_new(text, strlen(text), content_type, allow);
+    if (resp == NULL)
         return MHD_NO;
-    }
-    enum MHD_Result ret = MHD_NO;
-    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) ==
-            MHD_YES &&
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES &&
-        (allow == NULL ||
-         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow) == MHD_YES)) {
-        ret = MHD_queue_response(r->conn, status, resp);
-        r->status = status;
-    }
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    r->status = status;
     MHD_destroy_response(resp);
     return ret;
 }
@@ -393,8 +472,21 @@ static enum MHD_Result route(struct api_req *r)
     return api_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such resource");
 }
 
-/* A marker for *req_cls: the request has been answered. */
-static char answered;
+/* Markers for *req_cls: the request has been answered; its headers have
+ * been seen and it has no body, so the answer comes with the next call. */
+static char answered, headers_seen;
+
+/* Whether the request announces a body (Content-Length other than 0, or
+ * any Transfer-Encoding). */
+static bool has_body(struct MHD_Connection *conn)
+{
+    const char *len =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (len != NULL && strspn(len, "0") != strlen(len))
+        return true;
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
@@ -406,6 +498,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*req_cls == &answered) {
         /* A body we did not ask for: discard it. */
         *upload_data_size = 0;
+        return MHD_YES;
+    }
+    /* A response queued on the first call, while MHD still counts the
+     * request as being received, makes MHD close the connection after it.
+     * Without a body, answer on the second call instead, once the request
+     * is complete, so that the client may keep the connection for the next
+     * request (a browser's page and its calls, a load test). A request with
+     * a body is still answered at once: nothing here reads bodies. */
+    if (*req_cls == NULL && !has_body(conn)) {
+        *req_cls = &headers_seen;
         return MHD_YES;
     }
     *req_cls = &answered;
@@ -550,6 +652,6 @@ void emp_api_stop(struct emp_api *api)
     api_status_stop(api);
     free(api->web_dir);
     pthread_mutex_destroy(&api->status_mu);
-    free(api->status_json);
+    api_status_copy_free(api);
     free(api);
 }

@@ -25,8 +25,9 @@ enum emp_err emp_api_start(const char *host, int port, const struct emp_config *
 /* The port actually bound (useful after asking for port 0), or -1. */
 int emp_api_port(const struct emp_api *api);
 
-/* Compute the status page's figures now and keep them fresh for a while,
- * so that the first visitor does not wait (serve calls it at start). */
+/* Compute the status page's figures once now, so that a visitor soon after
+ * start does not wait (serve calls it at start); they are kept fresh only
+ * while someone asks for them. */
 void emp_api_warm_status(struct emp_api *api);
 
 /* Stop serving and free; accepts NULL. */

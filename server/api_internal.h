@@ -24,14 +24,18 @@ struct emp_api {
     struct emp_state *state;   /* borrowed */
     struct emp_db_pool *pool;  /* borrowed */
     char *web_dir;             /* owned: realpath of the status page's files, or NULL */
-    /* GET /api/v1/status (all groups) as sent, reused for a few seconds. */
+    /* GET /api/v1/status (all groups, and each group) as sent, reused for a
+     * few seconds: one response queued for every request that it answers
+     * (MHD counts its users), so the body is neither copied nor rebuilt
+     * per request. */
     pthread_mutex_t status_mu;
-    char *status_json;         /* owned, or NULL */
+    struct api_status_copy *status_copy; /* owned, or NULL (api_status.c) */
     int64_t status_at_us;
     /* Its refresher thread (api_status.c), under status_mu. */
     pthread_t status_thread;
     pthread_cond_t status_cv;
     bool status_thread_on, status_stop, status_busy;
+    bool status_warm;          /* compute once now, wanted or not */
     int64_t status_wanted_us;  /* last time someone asked; 0: never */
     int64_t status_tried_us;   /* last computation started; 0: never */
 };
@@ -56,6 +60,17 @@ enum MHD_Result api_reply(struct api_req *r, unsigned status, json_t *body);
  * 500) as `content_type`. */
 enum MHD_Result api_reply_text(struct api_req *r, unsigned status, const char *content_type,
                                char *text);
+
+/* Free the kept status replies (at stop). */
+void api_status_copy_free(struct emp_api *api);
+
+/* A response of `text` (stolen; NULL gives NULL) as `content_type`, with
+ * the headers of every reply, to be queued any number of times with
+ * api_reply_shared; MHD_destroy_response drops the caller's reference. */
+struct MHD_Response *api_response_new(char *text, const char *content_type);
+
+/* Queue `resp` (borrowed: MHD takes a reference of its own). */
+enum MHD_Result api_reply_shared(struct api_req *r, unsigned status, struct MHD_Response *resp);
 
 /* The value of query parameter `key`, or NULL (borrowed from MHD). */
 const char *api_query(struct api_req *r, const char *key);

@@ -4,6 +4,7 @@
 #include "api_internal.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,8 +26,11 @@ static void obs_free(struct obs *o)
     memset(o, 0, sizeof *o);
 }
 
+/* Failing results count only under the minutes rule, and only by when they
+ * happened: loaded for that rule alone, times only. */
 static enum emp_err obs_load(struct emp_db *db, int64_t id, int64_t from, int64_t to,
-                             struct obs *o, struct emp_error *err, const char **what)
+                             bool failures, struct obs *o, struct emp_error *err,
+                             const char **what)
 {
     *what = "list coverage spans";
     enum emp_err e = emp_db_list_spans(db, id, from, to, &o->spans, &o->n_spans, err);
@@ -34,9 +38,9 @@ static enum emp_err obs_load(struct emp_db *db, int64_t id, int64_t from, int64_
         *what = "list outages";
         e = emp_db_list_outages(db, id, from, to, &o->outages, &o->n_outages, err);
     }
-    if (e == EMP_OK) {
+    if (e == EMP_OK && failures) {
         *what = "list failures";
-        e = emp_db_list_failures(db, id, from, to, &o->failures, &o->n_failures, err);
+        e = emp_db_list_failure_times(db, id, from, to, &o->failures, &o->n_failures, err);
     }
     return e;
 }
@@ -111,7 +115,7 @@ enum MHD_Result api_get_sla(struct api_req *r)
         }
         struct obs o = {0};
         const char *what;
-        e = obs_load(db, t.id, lf, lt, &o, &err, &what);
+        e = obs_load(db, t.id, lf, lt, sla->rule == EMP_SLA_RULE_MINUTES, &o, &err, &what);
         if (e != EMP_OK) {
             obs_free(&o);
             ret = api_db_error(r, db, e, &err, what);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "db_status.h"
 #include "stats.h"
 #include "stats_corr.h"
@@ -370,6 +371,44 @@ out:
     return out;
 }
 
+/* `v` (stolen) as the reply writes it: compact, reals to 15 digits. */
+static char *dump_json(json_t *v)
+{
+    char *text = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(v);
+    return text;
+}
+
+/* The reply `head,"groups":[g[g0..g1)],"targets":[t[t0..t1)]}` from dumped
+ * pieces, `head` being the dumped {"now":..,"days":..,"refresh_s":..}
+ * without its closing brace: byte for byte what dumping the whole object
+ * gives (jansson writes an object's keys in the order they were added,
+ * compactly). A new string, or NULL. */
+static char *assemble(const char *head, char *const *g, size_t g0, size_t g1,
+                      char *const *t, size_t t0, size_t t1)
+{
+    struct emp_buf b = {0};
+    emp_buf_puts(&b, head);
+    emp_buf_puts(&b, ",\"groups\":[");
+    for (size_t i = g0; i < g1; i++) {
+        if (i > g0)
+            emp_buf_put(&b, ",", 1);
+        emp_buf_puts(&b, g[i]);
+    }
+    emp_buf_puts(&b, "],\"targets\":[");
+    for (size_t i = t0; i < t1; i++) {
+        if (i > t0)
+            emp_buf_put(&b, ",", 1);
+        emp_buf_puts(&b, t[i]);
+    }
+    emp_buf_puts(&b, "]}");
+    if (b.oom) {
+        emp_buf_free(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
 /* Fetch everything from the store. Returns true, or false with a reply
  * queued in *ret. */
 /* Why a status could not be built, for the reply. */
@@ -408,8 +447,8 @@ static void build_db_fail(struct build_err *be, struct emp_db *db, enum emp_err 
         build_fail(be, 500, "internal", "could not %s", what);
 }
 
-static bool load(struct emp_api *api, struct all *a, int64_t from, int64_t now,
-                 struct build_err *be)
+static bool load(struct emp_api *api, struct all *a, const char *group, int64_t from,
+                 int64_t now, struct build_err *be)
 {
     struct emp_db *db = NULL;
     struct emp_error err;
@@ -423,16 +462,16 @@ static bool load(struct emp_api *api, struct all *a, int64_t from, int64_t now,
     e = emp_db_list_targets(db, &a->rows, &a->n_rows, &err);
     if (e == EMP_OK) {
         what = "list coverage";
-        e = emp_db_status_spans(db, from, now, &a->spans, &a->n_spans, &err);
+        e = emp_db_status_spans(db, group, from, now, &a->spans, &a->n_spans, &err);
     }
     if (e == EMP_OK) {
         what = "list outages";
-        e = emp_db_status_outage_times(db, from, now, &a->ot, &a->n_ot, &err);
+        e = emp_db_status_outage_times(db, group, from, now, &a->ot, &a->n_ot, &err);
     }
     if (e == EMP_OK) {
         what = "list recent outages";
-        e = emp_db_status_recent_outages(db, now, STATUS_INCIDENTS, &a->recent, &a->n_recent,
-                                         &err);
+        e = emp_db_status_recent_outages(db, group, now, STATUS_INCIDENTS, &a->recent,
+                                         &a->n_recent, &err);
     }
     if (e != EMP_OK) {
         build_db_fail(be, db, e, &err, what);
@@ -446,40 +485,144 @@ static bool load(struct emp_api *api, struct all *a, int64_t from, int64_t now,
 #define STATUS_CACHE_US (INT64_C(5) * EMP_US_PER_S)
 #define CONTENT_TYPE_JSON "application/json; charset=utf-8"
 
-/* The cached reply for all groups when at most STATUS_CACHE_US old (a new
- * string), else NULL. */
-static char *cache_get(struct emp_api *api, int64_t now)
+/* A copy past STATUS_CACHE_US is still served, up to this age, while the
+ * refresher runs: the next copy is at most a computation away, and a
+ * request computing its own beside it would only slow both. */
+#define STATUS_STALE_US (INT64_C(10) * EMP_US_PER_S)
+
+/* Whether the cached reply may answer at `now`: within STATUS_CACHE_US, or
+ * within STATUS_STALE_US while the refresher keeps it (the caller has just
+ * marked the status as wanted). Under status_mu. */
+static bool cache_usable(const struct emp_api *api, int64_t now)
 {
-    char *text = NULL;
-    pthread_mutex_lock(&api->status_mu);
-    if (api->status_json != NULL && now >= api->status_at_us &&
-        now - api->status_at_us < STATUS_CACHE_US)
-        text = strdup(api->status_json);
-    pthread_mutex_unlock(&api->status_mu);
-    return text;
+    if (api->status_copy == NULL || now < api->status_at_us)
+        return false;
+    int64_t age = now - api->status_at_us;
+    return age < STATUS_CACHE_US || (api->status_thread_on && age < STATUS_STALE_US);
 }
 
-static void cache_put(struct emp_api *api, int64_t now, const char *text)
+/* What status_build makes. */
+struct status_out {
+    char *text;         /* the reply */
+    size_t n_groups;    /* for all groups: each group's own reply, */
+    char **group_names; /* in the order of the names (strcmp) */
+    char **group_texts;
+};
+
+static void status_out_free(struct status_out *o)
 {
-    char *copy = strdup(text);
-    if (copy == NULL)
+    for (size_t k = 0; k < o->n_groups; k++) {
+        free(o->group_names[k]);
+        free(o->group_texts[k]);
+    }
+    free(o->group_names);
+    free(o->group_texts);
+    free(o->text);
+    memset(o, 0, sizeof *o);
+}
+
+/* The replies kept for all groups and for each group. */
+struct api_status_copy {
+    struct MHD_Response *all;     /* our reference */
+    size_t n_groups;
+    char **names;                 /* sorted (strcmp) */
+    struct MHD_Response **groups; /* our references; NULL: build it afresh */
+};
+
+static void copy_free(struct api_status_copy *c)
+{
+    if (c == NULL)
         return;
+    if (c->all != NULL)
+        MHD_destroy_response(c->all);
+    for (size_t k = 0; k < c->n_groups; k++) {
+        free(c->names[k]);
+        if (c->groups[k] != NULL)
+            MHD_destroy_response(c->groups[k]);
+    }
+    free(c->names);
+    free(c->groups);
+    free(c);
+}
+
+void api_status_copy_free(struct emp_api *api)
+{
+    copy_free(api->status_copy);
+    api->status_copy = NULL;
+}
+
+/* A copy of what `o` holds (its texts stolen), or NULL. A group whose reply
+ * could not be made is left to be built afresh when asked for. */
+static struct api_status_copy *copy_new(struct status_out *o)
+{
+    struct api_status_copy *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        status_out_free(o);
+        return NULL;
+    }
+    c->all = api_response_new(o->text, CONTENT_TYPE_JSON);
+    o->text = NULL;
+    if (o->n_groups > 0) {
+        c->names = calloc(o->n_groups, sizeof *c->names);
+        c->groups = calloc(o->n_groups, sizeof *c->groups);
+    }
+    if (c->all == NULL || (o->n_groups > 0 && (c->names == NULL || c->groups == NULL))) {
+        status_out_free(o);
+        copy_free(c);
+        return NULL;
+    }
+    for (size_t k = 0; k < o->n_groups; k++) {
+        c->names[k] = o->group_names[k];
+        o->group_names[k] = NULL;
+        c->groups[k] = api_response_new(o->group_texts[k], CONTENT_TYPE_JSON);
+        o->group_texts[k] = NULL;
+        c->n_groups = k + 1;
+    }
+    status_out_free(o);
+    return c;
+}
+
+static int cmp_name(const void *key, const void *elem)
+{
+    return strcmp(key, *(char *const *)elem);
+}
+
+/* The kept reply for `group` (NULL: all groups), or NULL. Under status_mu. */
+static struct MHD_Response *copy_find(const struct api_status_copy *c, const char *group)
+{
+    if (c == NULL)
+        return NULL;
+    if (group == NULL)
+        return c->all;
+    char *const *at = c->n_groups > 0 ? bsearch(group, c->names, c->n_groups,
+                                                 sizeof *c->names, cmp_name)
+                                      : NULL;
+    return at != NULL ? c->groups[at - c->names] : NULL;
+}
+
+/* Replace the kept replies by `c`; requests still sending the old ones
+ * keep them alive (MHD counts their users) until they are done. */
+static void cache_put(struct emp_api *api, int64_t now, struct api_status_copy *c)
+{
     pthread_mutex_lock(&api->status_mu);
-    free(api->status_json);
-    api->status_json = copy;
+    struct api_status_copy *old = api->status_copy;
+    api->status_copy = c;
     api->status_at_us = now;
     pthread_mutex_unlock(&api->status_mu);
+    copy_free(old);
 }
 
-/* Keep the all-groups status fresh in the background while someone looks
- * at it: a request then never waits for the computation (about 70 ms for
- * 500 targets), and the figures are at most STATUS_REFRESH_US old. The
- * refresher sleeps when nobody asked for STATUS_INTEREST_US. */
+/* Keep the status fresh in the background while someone looks at it: one
+ * computation for all targets gives the reply for all groups and, cut from
+ * the same pieces, each group's reply. A request then never waits for the
+ * computation (about 70 ms for 500 targets), and the figures are at most
+ * STATUS_REFRESH_US old (STATUS_STALE_US when a computation runs late).
+ * The refresher sleeps when nobody asked for STATUS_INTEREST_US. */
 #define STATUS_REFRESH_US (INT64_C(4) * EMP_US_PER_S)
 #define STATUS_INTEREST_US (INT64_C(120) * EMP_US_PER_S)
 
-static char *status_build(struct emp_api *api, const char *group, int64_t now,
-                          struct build_err *be);
+static bool status_build(struct emp_api *api, const char *group, int64_t now,
+                         struct status_out *out, struct build_err *be);
 
 static void *refresher(void *arg)
 {
@@ -492,23 +635,33 @@ static void *refresher(void *arg)
         /* Counted from the last attempt, so that a store that is away is
          * retried every STATUS_REFRESH_US, not in a spin. */
         bool stale = api->status_tried_us == 0 || now - api->status_tried_us >= STATUS_REFRESH_US;
-        if (wanted && stale) {
+        if ((wanted && stale) || api->status_warm) {
+            api->status_warm = false;
             api->status_tried_us = now;
             api->status_busy = true;
             pthread_mutex_unlock(&api->status_mu);
             struct build_err be = {0};
-            char *text = status_build(api, NULL, now, &be);
-            if (text != NULL)
-                cache_put(api, now, text);
-            free(text);
+            struct status_out o;
+            struct api_status_copy *c = status_build(api, NULL, now, &o, &be) ? copy_new(&o) : NULL;
+            if (c != NULL)
+                cache_put(api, now, c);
             pthread_mutex_lock(&api->status_mu);
             api->status_busy = false;
             pthread_cond_broadcast(&api->status_cv); /* requests waiting for it */
             continue;
         }
+        /* Sleep until the next refresh is due, or a second when nobody is
+         * looking (a request wakes the thread). */
+        int64_t wait_us = wanted ? api->status_tried_us + STATUS_REFRESH_US - now : EMP_US_PER_S;
+        if (wait_us < 1000)
+            wait_us = 1000;
+        if (wait_us > EMP_US_PER_S)
+            wait_us = EMP_US_PER_S;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        int64_t ns = (int64_t)ts.tv_nsec + wait_us * 1000;
+        ts.tv_sec += (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
         pthread_cond_timedwait(&api->status_cv, &api->status_mu, &ts);
     }
     pthread_mutex_unlock(&api->status_mu);
@@ -545,69 +698,87 @@ void emp_api_warm_status(struct emp_api *api)
 {
     if (api == NULL || !api->status_thread_on)
         return;
+    /* Once: the refresher keeps it fresh only while someone asks. */
     pthread_mutex_lock(&api->status_mu);
-    api->status_wanted_us = emp_now_us();
+    api->status_warm = true;
     pthread_cond_signal(&api->status_cv);
     pthread_mutex_unlock(&api->status_mu);
 }
 
-/* Served from the copy the refresher keeps (or, when there is none fresh
- * enough, computed here); `?group=` is always computed. */
+/* Served from the copy the refresher keeps, for all groups or for one
+ * (when there is none fresh enough, or the group is not in it, computed
+ * here). Asking for either keeps the refresher going. */
 enum MHD_Result api_get_status(struct api_req *r)
 {
     const char *group = api_query(r, "group");
-    if (group == NULL) {
-        struct emp_api *api = r->api;
-        pthread_mutex_lock(&api->status_mu);
-        bool first = api->status_wanted_us == 0;
-        api->status_wanted_us = r->now_us;
-        if (first && api->status_thread_on)
-            pthread_cond_broadcast(&api->status_cv);
-        /* The refresher is computing it: wait for that rather than do the
-         * same work beside it (bounded; then compute here). */
-        if (api->status_busy) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 2;
-            while (api->status_busy &&
-                   pthread_cond_timedwait(&api->status_cv, &api->status_mu, &ts) == 0) {
-            }
+    struct emp_api *api = r->api;
+    pthread_mutex_lock(&api->status_mu);
+    bool first = api->status_wanted_us == 0;
+    api->status_wanted_us = r->now_us;
+    if (first && api->status_thread_on)
+        pthread_cond_broadcast(&api->status_cv);
+    /* The refresher is computing it: without a copy to serve meanwhile,
+     * wait for that rather than do the same work beside it (bounded; then
+     * compute here). A copy that is usable is served at once: waiting
+     * would hold every request for as long as a computation takes. */
+    if (api->status_busy && !cache_usable(api, r->now_us)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 2;
+        while (api->status_busy &&
+               pthread_cond_timedwait(&api->status_cv, &api->status_mu, &ts) == 0) {
         }
-        pthread_mutex_unlock(&api->status_mu);
-        char *text = cache_get(api, emp_now_us());
-        if (text != NULL)
-            return api_reply_text(r, MHD_HTTP_OK, CONTENT_TYPE_JSON, text);
     }
+    /* Queued under the lock, so that the refresher cannot drop the
+     * response between the check and MHD taking its reference. */
+    struct MHD_Response *kept =
+        cache_usable(api, emp_now_us()) ? copy_find(api->status_copy, group) : NULL;
+    enum MHD_Result ret = kept != NULL ? api_reply_shared(r, MHD_HTTP_OK, kept) : MHD_NO;
+    pthread_mutex_unlock(&api->status_mu);
+    if (kept != NULL)
+        return ret;
+
     struct build_err be = {0};
-    char *text = status_build(r->api, group, r->now_us, &be);
-    if (text == NULL)
+    struct status_out o;
+    if (!status_build(r->api, group, r->now_us, &o, &be))
         return api_error(r, (unsigned)be.status, be.code, "%s", be.message);
-    if (group == NULL)
-        cache_put(r->api, r->now_us, text);
-    return api_reply_text(r, MHD_HTTP_OK, CONTENT_TYPE_JSON, text);
+    if (group != NULL) {
+        char *text = o.text;
+        o.text = NULL;
+        status_out_free(&o);
+        return api_reply_text(r, MHD_HTTP_OK, CONTENT_TYPE_JSON, text);
+    }
+    struct api_status_copy *c = copy_new(&o);
+    if (c == NULL)
+        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    ret = api_reply_shared(r, MHD_HTTP_OK, c->all);
+    cache_put(r->api, r->now_us, c);
+    return ret;
 }
 
-/* The status of all groups (group NULL) or one, as JSON text (a new
- * string), or NULL with *be filled. */
-static char *status_build(struct emp_api *api, const char *group, int64_t now,
-                          struct build_err *be)
+/* The status of all groups (group NULL) or one into *out (free with
+ * status_out_free): the reply, and for all groups each group's own reply
+ * too. Returns false with *be filled. */
+static bool status_build(struct emp_api *api, const char *group, int64_t now,
+                         struct status_out *out, struct build_err *be)
 {
+    memset(out, 0, sizeof *out);
     int64_t from = now - STATUS_DAYS * DAY_US;
     int64_t today = now >= 0 ? now / DAY_US * DAY_US : -((-now + DAY_US - 1) / DAY_US) * DAY_US;
     int64_t day0 = today - (STATUS_DAYS - 1) * DAY_US;
     struct all a;
     memset(&a, 0, sizeof a);
     int64_t t_load = emp_mono_us();
-    if (!load(api, &a, from, now, be)) {
+    if (!load(api, &a, group, from, now, be)) {
         all_free(&a);
-        return NULL;
+        return false;
     }
     a.live = emp_state_snapshot(api->state, now, &a.n_live);
     a.t = calloc(a.n_rows ? a.n_rows : 1, sizeof *a.t);
     if (a.live == NULL || a.t == NULL) {
         all_free(&a);
         build_fail(be, 500, "internal", "out of memory");
-        return NULL;
+        return false;
     }
     qsort(a.live, a.n_live, sizeof *a.live, cmp_live);
     for (size_t i = 0; i < a.n_rows; i++) {
@@ -633,52 +804,96 @@ static char *status_build(struct emp_api *api, const char *group, int64_t now,
     if (group != NULL && a.n_t == 0) {
         all_free(&a);
         build_fail(be, 404, "not_found", "no such group: %.64s", group);
-        return NULL;
+        return false;
     }
     qsort(a.t, a.n_t, sizeof *a.t, cmp_tgt);
 
+    /* Each target and group is dumped as soon as it is built: the reply is
+     * assembled from the pieces (assemble), and so are the replies of the
+     * single groups. */
     int64_t t_targets = emp_mono_us();
     enum emp_err e = EMP_OK;
-    json_t *targets = json_array(), *groups = json_array();
-    if (targets == NULL || groups == NULL)
+    size_t n_t = a.n_t, n_g = 0;
+    char **tt = calloc(n_t ? n_t : 1, sizeof *tt), **gt = calloc(n_t ? n_t : 1, sizeof *gt);
+    char **gname = calloc(n_t ? n_t : 1, sizeof *gname);
+    size_t *glo = calloc(n_t ? n_t : 1, sizeof *glo), *ghi = calloc(n_t ? n_t : 1, sizeof *ghi);
+    if (tt == NULL || gt == NULL || gname == NULL || glo == NULL || ghi == NULL)
         e = EMP_ENOMEM;
-    for (size_t i = 0; e == EMP_OK && i < a.n_t; i++) {
+    for (size_t i = 0; e == EMP_OK && i < n_t; i++) {
         e = build_timeline(&a, &a.t[i], from, now);
         if (e != EMP_OK)
             break;
         json_t *o = target_json(&a, &a.t[i], from, day0, now, &e);
-        if (o != NULL && json_array_append_new(targets, o) != 0)
+        if (o != NULL && (tt[i] = dump_json(o)) == NULL)
             e = EMP_ENOMEM;
     }
     int64_t t_groups = emp_mono_us();
-    for (size_t lo = 0; e == EMP_OK && lo < a.n_t && a.t[lo].row->group[0] != '\0';) {
+    for (size_t lo = 0; e == EMP_OK && lo < n_t && a.t[lo].row->group[0] != '\0';) {
         size_t hi = lo + 1;
-        while (hi < a.n_t && strcmp(a.t[hi].row->group, a.t[lo].row->group) == 0)
+        while (hi < n_t && strcmp(a.t[hi].row->group, a.t[lo].row->group) == 0)
             hi++;
         json_t *g = group_json(a.t, lo, hi, from, now, &e);
-        if (g != NULL && json_array_append_new(groups, g) != 0)
-            e = EMP_ENOMEM;
+        if (g != NULL) {
+            gt[n_g] = dump_json(g);
+            gname[n_g] = strdup(a.t[lo].row->group);
+            glo[n_g] = lo;
+            ghi[n_g] = hi;
+            if (gt[n_g++] == NULL || gname[n_g - 1] == NULL)
+                e = EMP_ENOMEM;
+        }
         lo = hi;
     }
-    size_t a_n_t = a.n_t;
     all_free(&a);
-    if (e != EMP_OK) {
-        json_decref(targets);
-        json_decref(groups);
-        build_fail(be, 500, "internal", "could not compute the status: %s", emp_strerror(e));
-        return NULL;
-    }
     int64_t t_dump = emp_mono_us();
-    json_t *body = json_pack("{s:o,s:I,s:I,s:o,s:o}", "now", api_json_time(now), "days",
-                             (json_int_t)STATUS_DAYS, "refresh_s", (json_int_t)30, "groups",
-                             groups, "targets", targets);
-    char *text =
-        body != NULL ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
-    json_decref(body);
-    emp_debug("status computed", "targets=%zu load_ms=%.1f targets_ms=%.1f groups_ms=%.1f dump_ms=%.1f",
-              a_n_t, (double)(t_targets - t_load) / 1e3, (double)(t_groups - t_targets) / 1e3,
+    char *head = NULL;
+    if (e == EMP_OK) {
+        /* {"now":...,"days":90,"refresh_s":30} less its closing brace. */
+        head = dump_json(json_pack("{s:o,s:I,s:I}", "now", api_json_time(now), "days",
+                                   (json_int_t)STATUS_DAYS, "refresh_s", (json_int_t)30));
+        if (head == NULL)
+            e = EMP_ENOMEM;
+        else
+            head[strlen(head) - 1] = '\0';
+    }
+    if (e == EMP_OK && (out->text = assemble(head, gt, 0, n_g, tt, 0, n_t)) == NULL)
+        e = EMP_ENOMEM;
+    if (e == EMP_OK && group == NULL && n_g > 0) {
+        out->group_names = calloc(n_g, sizeof *out->group_names);
+        out->group_texts = calloc(n_g, sizeof *out->group_texts);
+        if (out->group_names == NULL || out->group_texts == NULL)
+            e = EMP_ENOMEM;
+        for (size_t k = 0; e == EMP_OK && k < n_g; k++) {
+            out->group_names[k] = gname[k];
+            gname[k] = NULL;
+            out->n_groups = k + 1;
+            out->group_texts[k] = assemble(head, gt, k, k + 1, tt, glo[k], ghi[k]);
+            if (out->group_texts[k] == NULL)
+                e = EMP_ENOMEM;
+        }
+    }
+    for (size_t i = 0; tt != NULL && i < n_t; i++)
+        free(tt[i]);
+    for (size_t k = 0; gt != NULL && k < n_g; k++) {
+        free(gt[k]);
+        free(gname[k]);
+    }
+    free(tt);
+    free(gt);
+    free(gname);
+    free(glo);
+    free(ghi);
+    free(head);
+    if (e != EMP_OK) {
+        status_out_free(out);
+        if (e == EMP_ENOMEM)
+            build_fail(be, 500, "internal", "out of memory");
+        else
+            build_fail(be, 500, "internal", "could not compute the status: %s", emp_strerror(e));
+        return false;
+    }
+    emp_debug("status computed",
+              "targets=%zu load_ms=%.1f targets_ms=%.1f groups_ms=%.1f dump_ms=%.1f", n_t,
+              (double)(t_targets - t_load) / 1e3, (double)(t_groups - t_targets) / 1e3,
               (double)(t_dump - t_groups) / 1e3, (double)(emp_mono_us() - t_dump) / 1e3);
-    if (text == NULL)
-        build_fail(be, 500, "internal", "out of memory");
-    return text;
+    return true;
 }

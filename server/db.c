@@ -906,23 +906,30 @@ static const struct dbi_stmt st_open_outages = {
     "SELECT target_id, emp_us(started_at), err_class, message FROM outages"
     " WHERE prober_id = $1 AND ended_at IS NULL ORDER BY started_at, target_id",
     1};
+/* The reads of a window: bounds are written (SELECT emp_ts($n)), computed
+ * once per query, where emp_ts($n) in a filter is computed again for every
+ * row (timestamptz arithmetic is only STABLE, so it is not folded). An
+ * outage overlaps [from, to) when started_at < to and
+ * coalesce(ended_at, 'infinity') > from: ongoing ones never end. Spelled
+ * so, the end reaches outages_target_end_idx (schema 004), which starts
+ * the walk at the window rather than at the target's first outage. */
 static const struct dbi_stmt st_list_outages = {
     "emp_list_outages",
-    "SELECT target_id, emp_us(started_at), emp_us(ended_at), err_class, message"
-    " FROM outages WHERE target_id = $1 AND started_at < emp_ts($3)"
-    " AND (ended_at IS NULL OR ended_at > emp_ts($2))"
+    "SELECT target_id, started_at, ended_at, err_class, message"
+    " FROM outages WHERE target_id = $1 AND started_at < (SELECT emp_ts($3))"
+    " AND coalesce(ended_at, 'infinity') > (SELECT emp_ts($2))"
     " ORDER BY started_at DESC, prober_id",
-    3};
+    3, 1};
 /* grace_ms is at most 2 * EMP_MAX_INTERVAL_MS (2 days): the first ended_at
  * bound lets the index find candidates, the second is exact. */
 static const struct dbi_stmt st_list_spans = {
     "emp_list_spans",
-    "SELECT emp_us(started_at), emp_us(ended_at), grace_ms::bigint * 1000 FROM spans"
-    " WHERE target_id = $1 AND started_at < emp_ts($3)"
-    " AND ended_at >= emp_ts($2) - interval '2 days'"
-    " AND ended_at + grace_ms * interval '1 millisecond' >= emp_ts($2)"
+    "SELECT started_at, ended_at, grace_ms::bigint * 1000 FROM spans"
+    " WHERE target_id = $1 AND started_at < (SELECT emp_ts($3))"
+    " AND ended_at >= (SELECT emp_ts($2) - interval '2 days')"
+    " AND ended_at + grace_ms * interval '1 millisecond' >= (SELECT emp_ts($2))"
     " ORDER BY started_at, prober_id",
-    3};
+    3, 1};
 static const struct dbi_stmt st_list_rollups = {
     "emp_list_rollups",
     "SELECT emp_us(hour), sum(ok)::bigint, sum(degraded)::bigint, sum(fail)::bigint,"
@@ -948,6 +955,14 @@ static const struct dbi_stmt st_list_failures = {
     "  FROM failures f WHERE target_id = $1 AND at >= emp_ts($2) AND at < emp_ts($3)) AS w"
     " ORDER BY at, prober_id",
     3};
+
+/* Only when the failures happened (an SLA's minutes rule needs no more):
+ * the key alone, no message to carry forward. */
+static const struct dbi_stmt st_list_failure_times = {
+    "emp_list_failure_times",
+    "SELECT at FROM failures WHERE target_id = $1 AND at >= emp_ts($2) AND at < emp_ts($3)"
+    " ORDER BY at, prober_id",
+    3, 1};
 
 enum emp_err emp_db_open_outages(struct emp_db *db, int64_t prober_id,
                                  struct emp_outage **out, size_t *n,
@@ -1002,9 +1017,10 @@ enum emp_err emp_db_list_outages(struct emp_db *db, int64_t target_id,
     }
     for (size_t i = 0; i < rows; i++) {
         int r = (int)i;
-        a[i].target_id = dbi_int64(res, r, 0);
-        a[i].started_at_us = dbi_int64(res, r, 1);
-        a[i].ended_at_us = dbi_int64(res, r, 2);
+        a[i].target_id = dbi_bin_int64(res, r, 0);
+        a[i].started_at_us = dbi_bin_time_us(res, r, 1);
+        a[i].ended_at_us = dbi_bin_time_us(res, r, 2);
+        /* Binary text is the bytes themselves; libpq NUL-terminates. */
         dbi_text(res, r, 3, a[i].err_class, sizeof a[i].err_class);
         dbi_text(res, r, 4, a[i].message, sizeof a[i].message);
     }
@@ -1034,9 +1050,9 @@ enum emp_err emp_db_list_spans(struct emp_db *db, int64_t target_id,
     }
     for (size_t i = 0; i < rows; i++) {
         int r = (int)i;
-        a[i].started_at_us = dbi_int64(res, r, 0);
-        a[i].ended_at_us = dbi_int64(res, r, 1);
-        a[i].grace_us = dbi_int64(res, r, 2);
+        a[i].started_at_us = dbi_bin_time_us(res, r, 0);
+        a[i].ended_at_us = dbi_bin_time_us(res, r, 1);
+        a[i].grace_us = dbi_bin_int64(res, r, 2);
     }
     PQclear(res);
     *out = a;
@@ -1127,6 +1143,30 @@ enum emp_err emp_db_list_failures(struct emp_db *db, int64_t target_id,
     PQclear(res);
     *out = a;
     *n = rows;
+    return EMP_OK;
+}
+
+enum emp_err emp_db_list_failure_times(struct emp_db *db, int64_t target_id,
+                                       int64_t from_us, int64_t to_us,
+                                       struct emp_failure **out, size_t *n,
+                                       struct emp_error *err)
+{
+    PGresult *res = NULL;
+    void *rows;
+    char b[3][24];
+    const char *vals[] = {dbi_i64s(b[0], target_id), dbi_i64s(b[1], from_us),
+                          dbi_i64s(b[2], to_us)};
+    enum emp_err rc = dbi_query_rows(db, &st_list_failure_times, vals, sizeof **out, &rows, n,
+                                     &res, err, "could not list failures");
+    if (rc != EMP_OK)
+        return rc;
+    struct emp_failure *a = rows;
+    for (size_t i = 0; i < *n; i++) {
+        a[i].target_id = target_id;
+        a[i].at_us = dbi_bin_time_us(res, (int)i, 0);
+    }
+    PQclear(res);
+    *out = a;
     return EMP_OK;
 }
 

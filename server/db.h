@@ -137,6 +137,12 @@ enum emp_err emp_db_list_failures(struct emp_db *db, int64_t target_id,
                                   int64_t from_us, int64_t to_us,
                                   struct emp_failure **out, size_t *n,
                                   struct emp_error *err);
+/* The same rows with only target_id and at_us filled (latency, class and
+ * message left empty): for readers that need the times alone. */
+enum emp_err emp_db_list_failure_times(struct emp_db *db, int64_t target_id,
+                                       int64_t from_us, int64_t to_us,
+                                       struct emp_failure **out, size_t *n,
+                                       struct emp_error *err);
 
 /* What the writer carries from batch to batch: the coverage span each
  * target is in, and the rollups counted but not yet written. Rollups are
@@ -205,7 +211,8 @@ enum emp_err emp_db_group_targets(struct emp_db *db, const char *group,
                                   struct emp_target_row **out, size_t *n,
                                   struct emp_error *err);
 /* Outages of every member of `group` overlapping [from, to), ordered by
- * target_id then start: times only, what the correlation and the group
+ * target_id (within a target, by end: the statistics and the timeline take
+ * outages in any order): times only, what the correlation and the group
  * statistics need, fetched in binary (100,000 in a few tens of ms). */
 struct emp_outage_time {
     int64_t target_id;

@@ -21,23 +21,27 @@ static const struct dbi_stmt st_group_targets = {
     "SELECT id, name, kind, grp, coalesce(interval_ms, 0) FROM targets WHERE grp = $1"
     " ORDER BY id",
     1};
+/* The members' windows in one index scan each: target_id = ANY (the
+ * members' ids, computed once), outages through outages_target_end_idx
+ * (schema 004, index only, in its order: no sort), spans through their key
+ * with every heap page visited once for the whole group rather than once
+ * per member. Window bounds are computed once per query, not per row. */
+#define GROUP_IDS "ANY (ARRAY(SELECT id FROM targets WHERE grp = $1))"
 static const struct dbi_stmt st_group_outage_times = {
     "emp_group_outage_times",
-    "SELECT o.target_id, o.started_at, o.ended_at"
-    " FROM outages o JOIN targets t ON t.id = o.target_id"
-    " WHERE t.grp = $1 AND o.started_at < emp_ts($3)"
-    " AND (o.ended_at IS NULL OR o.ended_at > emp_ts($2))"
-    " ORDER BY o.target_id, o.started_at",
+    "SELECT o.target_id, o.started_at, o.ended_at FROM outages o"
+    " WHERE o.target_id = " GROUP_IDS " AND o.started_at < (SELECT emp_ts($3))"
+    " AND coalesce(o.ended_at, 'infinity') > (SELECT emp_ts($2))"
+    " ORDER BY o.target_id, coalesce(o.ended_at, 'infinity')",
     3, 1};
 static const struct dbi_stmt st_group_spans = {
     "emp_group_spans",
-    "SELECT s.target_id, emp_us(s.started_at), emp_us(s.ended_at), s.grace_ms::bigint * 1000"
-    " FROM spans s JOIN targets t ON t.id = s.target_id"
-    " WHERE t.grp = $1 AND s.started_at < emp_ts($3)"
-    " AND s.ended_at >= emp_ts($2) - interval '2 days'"
-    " AND s.ended_at + s.grace_ms * interval '1 millisecond' >= emp_ts($2)"
+    "SELECT s.target_id, s.started_at, s.ended_at, s.grace_ms::bigint * 1000 FROM spans s"
+    " WHERE s.target_id = " GROUP_IDS " AND s.started_at < (SELECT emp_ts($3))"
+    " AND s.ended_at >= (SELECT emp_ts($2) - interval '2 days')"
+    " AND s.ended_at + s.grace_ms * interval '1 millisecond' >= (SELECT emp_ts($2))"
     " ORDER BY s.target_id, s.started_at",
-    3};
+    3, 1};
 
 static void target_row(const PGresult *res, int r, struct emp_target_row *t)
 {
@@ -161,10 +165,10 @@ enum emp_err emp_db_group_spans(struct emp_db *db, const char *group, int64_t fr
     struct emp_span *s = rows;
     for (size_t i = 0; i < *n; i++) {
         int r = (int)i;
-        s[i].target_id = dbi_int64(res, r, 0);
-        s[i].started_at_us = dbi_int64(res, r, 1);
-        s[i].ended_at_us = dbi_int64(res, r, 2);
-        s[i].grace_us = dbi_int64(res, r, 3);
+        s[i].target_id = dbi_bin_int64(res, r, 0);
+        s[i].started_at_us = dbi_bin_time_us(res, r, 1);
+        s[i].ended_at_us = dbi_bin_time_us(res, r, 2);
+        s[i].grace_us = dbi_bin_int64(res, r, 3);
     }
     PQclear(res);
     *out = s;
