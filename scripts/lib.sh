@@ -16,7 +16,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages Empiric needs to build, test and run.
 PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
-          libcurl4-openssl-dev libpq-dev libcmocka-dev postgresql-$PG_VERSION
+          libcurl4-openssl-dev libpq-dev libcmocka-dev libisal-dev postgresql-$PG_VERSION
           postgresql-client-$PG_VERSION python3 curl ca-certificates xz-utils tzdata chromium prometheus)
 
 # Only for scripts/bench: the comparison targets and load tools.
