@@ -1178,6 +1178,7 @@ struct emp_db_pool {
     size_t size;
     struct emp_db **idle;
     size_t n_idle;
+    int statement_timeout_ms; /* set on each new connection; 0: none */
 };
 
 enum emp_err emp_db_pool_new(const char *conninfo, size_t size,
@@ -1188,6 +1189,7 @@ enum emp_err emp_db_pool_new(const char *conninfo, size_t size,
     if (p == NULL)
         return emp_error_set(err, EMP_ENOMEM, NULL, "could not create connection pool");
     p->size = size ? size : 1;
+    p->statement_timeout_ms = EMP_DB_POOL_STATEMENT_TIMEOUT_MS;
     p->conninfo = strdup(conninfo != NULL ? conninfo : "");
     p->idle = calloc(p->size, sizeof *p->idle);
     if (p->conninfo == NULL || p->idle == NULL) {
@@ -1237,7 +1239,30 @@ enum emp_err emp_db_pool_get(struct emp_db_pool *pool, struct emp_db **db,
         return EMP_OK;
     }
     /* Connect outside the lock: it can take a while. */
-    return emp_db_connect(pool->conninfo, db, err);
+    enum emp_err rc = emp_db_connect(pool->conninfo, &c, err);
+    if (rc != EMP_OK)
+        return rc;
+    pthread_mutex_lock(&pool->mu);
+    int timeout_ms = pool->statement_timeout_ms;
+    pthread_mutex_unlock(&pool->mu);
+    if (timeout_ms > 0) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SET statement_timeout = %d", timeout_ms);
+        rc = dbi_cmd(c, sql, err, "could not set the statement timeout");
+        if (rc != EMP_OK) {
+            emp_db_close(c);
+            return rc;
+        }
+    }
+    *db = c;
+    return EMP_OK;
+}
+
+void emp_db_pool_set_statement_timeout(struct emp_db_pool *pool, int timeout_ms)
+{
+    pthread_mutex_lock(&pool->mu);
+    pool->statement_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+    pthread_mutex_unlock(&pool->mu);
 }
 
 void emp_db_pool_put(struct emp_db_pool *pool, struct emp_db *db)

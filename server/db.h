@@ -229,10 +229,16 @@ enum emp_err emp_db_group_spans(struct emp_db *db, const char *group, int64_t fr
                                 int64_t to_us, struct emp_span **out, size_t *n,
                                 struct emp_error *err);
 
-/* A small pool of connections for the API threads. */
+/* A small pool of connections for the API threads. Their statements are
+ * cut off after EMP_DB_POOL_STATEMENT_TIMEOUT_MS (PostgreSQL's
+ * statement_timeout): a request meets a slow or locked database with an
+ * error, never an endless wait. */
+#define EMP_DB_POOL_STATEMENT_TIMEOUT_MS 5000
 struct emp_db_pool;
 enum emp_err emp_db_pool_new(const char *conninfo, size_t size,
                              struct emp_db_pool **out, struct emp_error *err);
+/* For connections made from now on (0: no limit). */
+void emp_db_pool_set_statement_timeout(struct emp_db_pool *pool, int timeout_ms);
 void emp_db_pool_free(struct emp_db_pool *pool);
 /* Borrow a connection (connecting when needed); give it back with _put. */
 enum emp_err emp_db_pool_get(struct emp_db_pool *pool, struct emp_db **db,

@@ -1257,6 +1257,25 @@ static void test_pool(void **state)
     emp_db_pool_put(pool, NULL);
     emp_db_pool_free(pool);
 
+    /* A locked table: a pool connection's query is cut off by the
+     * statement timeout instead of waiting for the lock. */
+    assert_int_equal(emp_db_pool_new(F.tdb.conninfo, 1, &pool, &err), EMP_OK);
+    emp_db_pool_set_statement_timeout(pool, 300);
+    PGresult *lk = PQexec(F.pq, "BEGIN; LOCK TABLE targets IN ACCESS EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(lk), PGRES_COMMAND_OK);
+    PQclear(lk);
+    assert_int_equal(emp_db_pool_get(pool, &d, &err), EMP_OK);
+    int64_t t0 = mono_ms();
+    assert_int_equal(emp_db_find_target(d, "sync-a", &id, &err), EMP_EDB);
+    int64_t waited = mono_ms() - t0;
+    assert_true(waited >= 250 && waited < 3000);
+    emp_db_pool_put(pool, d);
+    PQclear(PQexec(F.pq, "ROLLBACK"));
+    assert_int_equal(emp_db_pool_get(pool, &d, &err), EMP_OK);
+    assert_int_equal(emp_db_find_target(d, "sync-a", &id, &err), EMP_OK);
+    emp_db_pool_put(pool, d);
+    emp_db_pool_free(pool);
+
     /* An unreachable server: get fails with the reason. */
     assert_int_equal(emp_db_pool_new("host=127.0.0.1 port=1 connect_timeout=2", 1, &pool, &err),
                      EMP_OK);
