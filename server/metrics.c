@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "timeutil.h"
@@ -85,9 +86,11 @@ static bool query_availability(struct emp_db_pool *pool, const struct emp_target
     return ok;
 }
 
-/* Serve from the cache, refreshing it when stale. Holding `mu` through the
- * refresh makes concurrent scrapes wait for one round of queries instead of
- * each starting their own. */
+/* Serve from the cache, refreshing it when stale. One scrape refreshes,
+ * outside the lock; scrapes meanwhile get the figures cached before (a
+ * slow or locked database delays only the refreshing scrape, and that by
+ * at most the pool's statement timeout). Before anything was cached they
+ * wait for the first refresh. */
 static bool cached_availability(struct emp_metrics *m, struct emp_db_pool *pool,
                                 const struct emp_target_status *t, size_t n, int64_t now_us,
                                 double *out)
@@ -95,25 +98,40 @@ static bool cached_availability(struct emp_metrics *m, struct emp_db_pool *pool,
     pthread_mutex_lock(&m->mu);
     int64_t mono = emp_mono_us();
     bool fresh = m->valid_until_mono_us != 0 && mono < m->valid_until_mono_us && m->n == n;
-    if (!fresh) {
-        if (m->n != n) {
-            double *a = realloc(m->availability, (n > 0 ? n : 1) * sizeof *a);
-            if (a == NULL) {
-                pthread_mutex_unlock(&m->mu);
-                for (size_t i = 0; i < n; i++)
-                    out[i] = NAN;
-                return false;
-            }
+    bool have = m->valid_until_mono_us != 0 && m->n == n;
+    while (!fresh && m->refreshing && !have) {
+        pthread_mutex_unlock(&m->mu);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&m->mu);
+        fresh = m->valid_until_mono_us != 0 && emp_mono_us() < m->valid_until_mono_us &&
+                m->n == n;
+        have = m->valid_until_mono_us != 0 && m->n == n;
+    }
+    if (!fresh && !m->refreshing) {
+        m->refreshing = true;
+        pthread_mutex_unlock(&m->mu);
+        double *a = malloc((n > 0 ? n : 1) * sizeof *a);
+        bool up = a != NULL && query_availability(pool, t, n, now_us, a);
+        pthread_mutex_lock(&m->mu);
+        m->refreshing = false;
+        if (a != NULL && (up || m->n != n)) {
+            free(m->availability);
             m->availability = a;
             m->n = n;
+            a = NULL;
         }
-        m->db_up = query_availability(pool, t, n, now_us, m->availability);
-        m->valid_until_mono_us =
-            emp_mono_us() + (m->db_up ? EMP_METRICS_CACHE_US : EMP_METRICS_RETRY_US);
+        free(a);
+        if (m->availability != NULL && m->n == n) {
+            m->db_up = up;
+            m->valid_until_mono_us =
+                emp_mono_us() + (up ? EMP_METRICS_CACHE_US : EMP_METRICS_RETRY_US);
+        }
     }
-    if (n > 0)
-        memcpy(out, m->availability, n * sizeof *out);
-    bool up = m->db_up;
+    bool ok = m->availability != NULL && m->n == n;
+    for (size_t i = 0; i < n; i++)
+        out[i] = ok ? m->availability[i] : NAN;
+    bool up = ok && m->db_up;
     pthread_mutex_unlock(&m->mu);
     return up;
 }

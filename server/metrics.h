@@ -39,6 +39,7 @@ struct emp_metrics {
     bool db_up;                  /* the last refresh reached the store */
     double *availability;        /* per state target, NaN when unobserved */
     size_t n;
+    bool refreshing;             /* a scrape is querying the store now */
 };
 
 /* Returns 0, or -1 (nothing to clean up then). */

@@ -21,6 +21,9 @@
 #include "config.h"
 #include "db.h"
 #include "events.h"
+#include "metrics.h"
+#include "state.h"
+#include "timeutil.h"
 #include "testdb.h"
 #include "uptime.h"
 #include "writer.h"
@@ -1233,6 +1236,67 @@ static void test_runs_and_heartbeats(void **state)
 
 /* ---- pool ------------------------------------------------------------ */
 
+struct scrape {
+    struct emp_metrics *m;
+    struct emp_db_pool *pool;
+    struct emp_target_status t;
+    double avail;
+    int database_up;
+    int64_t took_ms;
+};
+
+static void *scrape(void *arg)
+{
+    struct scrape *sc = arg;
+    struct emp_metrics_input in;
+    int64_t t0 = mono_ms();
+    emp_metrics_collect(sc->m, sc->pool, &sc->t, 1, emp_now_us(), &sc->avail, &in);
+    sc->database_up = in.database_up;
+    sc->took_ms = mono_ms() - t0;
+    return NULL;
+}
+
+/* /metrics while the store is locked: the scrape that refreshes the cached
+ * availability waits (at most the statement timeout) and finds the store
+ * down; a scrape meanwhile answers at once from the figures cached before. */
+static void test_metrics_stale_while_refreshing(void **state)
+{
+    (void)state;
+    int64_t tid = target("scraped", 1000);
+    struct emp_metrics m;
+    assert_int_equal(emp_metrics_init(&m, NULL, NULL, NULL), 0);
+    struct emp_db_pool *pool = NULL;
+    struct emp_error err = {0};
+    assert_int_equal(emp_db_pool_new(F.tdb.conninfo, 2, &pool, &err), EMP_OK);
+    emp_db_pool_set_statement_timeout(pool, 1000);
+    struct scrape a = {.m = &m, .pool = pool}, b;
+    a.t.db_id = tid;
+    a.t.interval_ms = 1000;
+    snprintf(a.t.name, sizeof a.t.name, "scraped");
+    b = a;
+    scrape(&a);
+    assert_int_equal(a.database_up, 1);
+
+    pthread_mutex_lock(&m.mu);
+    m.valid_until_mono_us = 1; /* stale */
+    pthread_mutex_unlock(&m.mu);
+    PGresult *lk = PQexec(F.pq, "BEGIN; LOCK TABLE spans, outages IN ACCESS EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(lk), PGRES_COMMAND_OK);
+    PQclear(lk);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, scrape, &a), 0);
+    sleep_ms(200); /* a is refreshing, held up by the lock */
+    scrape(&b);
+    assert_true(b.took_ms < 150);
+    assert_int_equal(b.database_up, 1); /* the cached figures */
+    pthread_join(th, NULL);
+    PQclear(PQexec(F.pq, "ROLLBACK"));
+    assert_true(a.took_ms >= 900 && a.took_ms < 4000);
+    assert_int_equal(a.database_up, 0);
+    emp_db_pool_free(pool);
+    emp_metrics_cleanup(&m);
+}
+
 static void test_pool(void **state)
 {
     (void)state;
@@ -1558,6 +1622,7 @@ int main(void)
         cmocka_unit_test(test_replay_is_idempotent),
         cmocka_unit_test(test_runs_and_heartbeats),
         cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_metrics_stale_while_refreshing),
         cmocka_unit_test(test_writer),
         cmocka_unit_test(test_writer_waits_for_database),
         cmocka_unit_test(test_writer_stop_is_bounded),
