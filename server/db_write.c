@@ -1,6 +1,7 @@
-/* Batched writes of the probe loop's events in one transaction: hourly
- * rollups aggregated in C, failures, coverage spans through the span
- * tracker, and outage transitions. One statement per table per batch
+/* Batched writes of the probe loop's events in one transaction: failures,
+ * coverage spans and outage transitions with every batch, hourly rollups
+ * counted in the writer's state and written about once a minute (finished
+ * days compacted into one row each). One statement per table per batch
  * (INSERT ... SELECT FROM unnest of array parameters), so a batch of
  * thousands of results costs a handful of round trips. */
 #include <stdlib.h>
@@ -560,7 +561,6 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
 {
     struct slot_map staged = {.size = sizeof(struct span_ent)};
     struct slot_map rolls = {.size = sizeof(struct roll_ent)};
-    const struct emp_event **res = NULL;
     size_t n_res = 0, n_all = 0;
     int64_t first_us = INT64_MAX, last_us = INT64_MIN, compacted_day = st->compacted_day;
     char prober[24];
@@ -579,13 +579,7 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
     }
     if (n_all == 0)
         return EMP_OK;
-    res = malloc((n_res ? n_res : 1) * sizeof *res);
-    if (res == NULL)
-        return emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
-    n_res = 0;
-    for (const struct emp_event *ev = events; ev != NULL; ev = ev->next)
-        if (ev->kind == EMP_EV_RESULT)
-            res[n_res++] = ev;
+    const int64_t latest = n_res > 0 && last_us > st->latest_us ? last_us : st->latest_us;
     /* Rollups are counted in memory and written now and then: the counts
      * so far plus this batch's when due, else only room is made for the
      * batch's, to be counted once it is committed. */
@@ -609,8 +603,7 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
         if (rc == EMP_OK && flush)
             rc = write_rollups(db, prober, &rolls, err);
         if (rc == EMP_OK && flush)
-            rc = compact_days(db, prober, st, last_us > st->latest_us ? last_us : st->latest_us,
-                              &compacted_day, err);
+            rc = compact_days(db, prober, st, latest, &compacted_day, err);
         if (rc != EMP_OK)
             goto out;
     }
@@ -644,21 +637,19 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
         if (flush) {
             map_clear(&st->rolls);
             st->compacted_day = compacted_day;
-            st->last_flush_us = last_us > st->latest_us ? last_us : st->latest_us;
+            st->last_flush_us = latest;
         } else {
             if (st->last_flush_us == 0)
                 st->last_flush_us = first_us;
             count_results(&st->rolls, events); /* room was made: cannot fail */
         }
-        if (last_us > st->latest_us)
-            st->latest_us = last_us;
+        st->latest_us = latest;
     }
 out:
     if (rc != EMP_OK)
         dbi_rollback(db);
     map_free(&staged);
     map_free(&rolls);
-    free(res);
     return rc;
 }
 

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "timeutil.h"
@@ -23,6 +22,10 @@ int emp_metrics_init(struct emp_metrics *m, struct emp_prober *prober,
     memset(m, 0, sizeof *m);
     if (pthread_mutex_init(&m->mu, NULL) != 0)
         return -1;
+    if (pthread_cond_init(&m->refreshed, NULL) != 0) {
+        pthread_mutex_destroy(&m->mu);
+        return -1;
+    }
     m->prober = prober;
     m->events = events;
     m->writer = writer;
@@ -33,6 +36,7 @@ void emp_metrics_cleanup(struct emp_metrics *m)
 {
     if (m == NULL)
         return;
+    pthread_cond_destroy(&m->refreshed);
     pthread_mutex_destroy(&m->mu);
     free(m->availability);
     m->availability = NULL;
@@ -96,18 +100,11 @@ static bool cached_availability(struct emp_metrics *m, struct emp_db_pool *pool,
                                 double *out)
 {
     pthread_mutex_lock(&m->mu);
-    int64_t mono = emp_mono_us();
-    bool fresh = m->valid_until_mono_us != 0 && mono < m->valid_until_mono_us && m->n == n;
-    bool have = m->valid_until_mono_us != 0 && m->n == n;
-    while (!fresh && m->refreshing && !have) {
-        pthread_mutex_unlock(&m->mu);
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        pthread_mutex_lock(&m->mu);
-        fresh = m->valid_until_mono_us != 0 && emp_mono_us() < m->valid_until_mono_us &&
-                m->n == n;
-        have = m->valid_until_mono_us != 0 && m->n == n;
-    }
+    /* Nothing cached yet for these targets: wait for the refresh under way. */
+    while (m->refreshing && !(m->valid_until_mono_us != 0 && m->n == n))
+        pthread_cond_wait(&m->refreshed, &m->mu);
+    bool fresh = m->valid_until_mono_us != 0 && emp_mono_us() < m->valid_until_mono_us &&
+                 m->n == n;
     if (!fresh && !m->refreshing) {
         m->refreshing = true;
         pthread_mutex_unlock(&m->mu);
@@ -115,6 +112,7 @@ static bool cached_availability(struct emp_metrics *m, struct emp_db_pool *pool,
         bool up = a != NULL && query_availability(pool, t, n, now_us, a);
         pthread_mutex_lock(&m->mu);
         m->refreshing = false;
+        pthread_cond_broadcast(&m->refreshed);
         if (a != NULL && (up || m->n != n)) {
             free(m->availability);
             m->availability = a;

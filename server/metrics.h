@@ -40,6 +40,7 @@ struct emp_metrics {
     double *availability;        /* per state target, NaN when unobserved */
     size_t n;
     bool refreshing;             /* a scrape is querying the store now */
+    pthread_cond_t refreshed;    /* signalled when that query ends */
 };
 
 /* Returns 0, or -1 (nothing to clean up then). */
