@@ -1,5 +1,5 @@
-"""Outage measurement under load: the faults of bench_accuracy.py (fewer of
-them) while stress-ng keeps both cores busy and the same `empiric serve`
+"""Outage measurement under load: the faults of bench_accuracy.py (30 of each
+kind rather than 54) while stress-ng keeps both cores busy and the same `empiric serve`
 process also probes 2,000 healthy HTTP targets (bench_target on loopback).
 
 Expected: no false outage, on the fault targets or the healthy ones; where
@@ -181,7 +181,7 @@ def healthy_report(x, names):
 def main():
     ap = argparse.ArgumentParser(description="Outage measurement under CPU load and 2,000 "
                                  "other targets.")
-    benchlib.add_args(ap, long_n=20, short_n=6, mid_n=2, lead_ms=15000, quick=(4, 2, 1))
+    benchlib.add_args(ap, long_n=22, short_n=6, mid_n=2, lead_ms=15000, quick=(4, 2, 1))
     ap.add_argument("--healthy", type=int, default=2000, help="healthy targets besides")
     ap.add_argument("--healthy-interval-ms", type=int, default=1000)
     ap.add_argument("--healthy-timeout-ms", type=int, default=500)
