@@ -38,6 +38,9 @@
 #define OBJECTIVE_EXPECTED "a percentage greater than 0 and at most 100"
 #define FRACTION_EXPECTED "a number from 0 to less than 1"
 #define CREDIT_EXPECTED "a percentage from 0 to 100"
+#define FSYNC_EXPECTED "one of \"never\", \"second\", \"always\""
+#define PATH_EXPECTED "a file path without control characters"
+#define SPOOL_MAX_MB_MAX 1048576
 
 struct ctx {
     const char *file;  /* names the source in every message */
@@ -66,6 +69,10 @@ struct key_spec {
 
 static const struct key_spec top_keys[] = {
     {"listen", K_ALL}, {"prober", K_ALL}, {"targets", K_ALL}, {"slas", K_ALL},
+    {"spool", K_ALL},
+};
+static const struct key_spec spool_keys[] = {
+    {"path", K_ALL}, {"max_mb", K_ALL}, {"fsync", K_ALL},
 };
 static const struct key_spec prober_keys[] = {
     {"name", K_ALL}, {"location", K_ALL},
@@ -149,6 +156,7 @@ void emp_config_free(struct emp_config *cfg)
     free(cfg->listen_host);
     free(cfg->prober_name);
     free(cfg->prober_location);
+    free(cfg->spool_path);
     free(cfg);
 }
 
@@ -645,6 +653,50 @@ static void load_prober(struct ctx *c, const json_t *root, struct emp_config *cf
     }
     cfg->prober_name = dup(c, name);
     cfg->prober_location = dup(c, location);
+}
+
+/* "spool": {"path", "max_mb", "fsync"}; after load_prober (the default
+ * path names the prober). */
+static void load_spool(struct ctx *c, const json_t *root, struct emp_config *cfg)
+{
+    static const char *const fsyncs[] = {"never", "second", "always"};
+    const char *path = NULL;
+    cfg->spool_max_mb = EMP_DEFAULT_SPOOL_MAX_MB;
+    cfg->spool_fsync = EMP_DEFAULT_SPOOL_FSYNC;
+    const json_t *sp = json_object_get(root, "spool");
+    if (sp != NULL && !json_is_object(sp)) {
+        report(c, "spool", "expected an object with \"path\", \"max_mb\", \"fsync\", got %s",
+               show(c, sp).s);
+    } else if (sp != NULL) {
+        const char *s;
+        enum field f = get_string(c, sp, "spool", "path", PATH_EXPECTED, &s);
+        if (f == FIELD_OK && (s[0] == '\0' || has_control(s)))
+            report_value(c, sp, "spool", "path", PATH_EXPECTED, NULL);
+        else if (f == FIELD_OK)
+            path = s;
+        get_int(c, sp, "spool", "max_mb", 1, SPOOL_MAX_MB_MAX, NULL, EMP_DEFAULT_SPOOL_MAX_MB,
+                &cfg->spool_max_mb);
+        if (get_string(c, sp, "spool", "fsync", FSYNC_EXPECTED, &s) == FIELD_OK) {
+            size_t i = 0;
+            while (i < N_ELEMS(fsyncs) && strcmp(s, fsyncs[i]) != 0)
+                i++;
+            if (i < N_ELEMS(fsyncs))
+                cfg->spool_fsync = (enum emp_fsync)i;
+            else
+                report_value(c, sp, "spool", "fsync", FSYNC_EXPECTED, NULL);
+        }
+        check_keys(c, sp, "spool", spool_keys, N_ELEMS(spool_keys), -1, "spool");
+    }
+    if (path != NULL) {
+        cfg->spool_path = dup(c, path);
+    } else if (cfg->prober_name != NULL) {
+        size_t n = strlen(cfg->prober_name) + sizeof ".spool";
+        cfg->spool_path = malloc(n);
+        if (cfg->spool_path == NULL)
+            c->oom = true;
+        else
+            snprintf(cfg->spool_path, n, "%s.spool", cfg->prober_name);
+    }
 }
 
 static void load_http(struct ctx *c, const json_t *t, const char *base,
@@ -1183,6 +1235,7 @@ static enum emp_err load_root(struct ctx *c, const json_t *root, struct emp_conf
     cfg->path = dup(c, c->file);
     load_listen(c, root, cfg);
     load_prober(c, root, cfg);
+    load_spool(c, root, cfg);
     load_targets(c, root, cfg);
     load_slas(c, root, cfg);
     check_keys(c, root, "", top_keys, N_ELEMS(top_keys), -1, "the top level");

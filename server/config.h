@@ -34,6 +34,17 @@ const char *emp_kind_name(enum emp_target_kind kind);
 #define EMP_DEFAULT_SLA_PERIOD EMP_SLA_MONTH
 #define EMP_DEFAULT_SLA_RULE EMP_SLA_RULE_OUTAGES
 #define EMP_DEFAULT_EXCLUDE_UNKNOWN true
+#define EMP_DEFAULT_SPOOL_MAX_MB 256
+#define EMP_DEFAULT_SPOOL_FSYNC EMP_FSYNC_SECOND
+
+/* When the spool is flushed to the disk (fdatasync). Every record reaches
+ * the kernel at once, so a killed process loses nothing in any mode; these
+ * bound what a machine that loses power can lose. */
+enum emp_fsync {
+    EMP_FSYNC_NEVER = 0, /* the kernel writes back when it likes (~30 s) */
+    EMP_FSYNC_SECOND,    /* at most once a second */
+    EMP_FSYNC_ALWAYS,    /* after every append */
+};
 
 struct emp_target_config {
     char *name;   /* unique; [A-Za-z0-9._-], 1..EMP_NAME_MAX bytes */
@@ -64,6 +75,10 @@ struct emp_config {
     int listen_port;
     char *prober_name;
     char *prober_location; /* "" when not set */
+    /* The local spool of events the database has not taken yet. */
+    char *spool_path;    /* default "<prober>.spool", relative to the working directory */
+    int spool_max_mb;
+    enum emp_fsync spool_fsync;
     struct emp_target_config *targets;
     size_t n_targets;
     /* SLAs, each naming the targets and groups it covers (every name checked

@@ -153,6 +153,15 @@ enum emp_err emp_db_list_failure_times(struct emp_db *db, int64_t target_id,
 struct emp_write_state;
 struct emp_write_state *emp_write_state_new(void);
 void emp_write_state_set_rollup_flush(struct emp_write_state *st, int64_t flush_ms);
+/* Events of run `run_id` are numbered (emp_event.seq): each batch moves the
+ * run's written_seq (and rolled_seq when it writes the rollups) in its own
+ * transaction, and a batch or flush already committed is rolled back
+ * instead of counted twice. 0 (the default): no numbers, no guard. */
+void emp_write_state_set_run(struct emp_write_state *st, int64_t run_id);
+/* Count the results of `events` into the held rollups and nothing else:
+ * for events whose failures, spans and outages the database has already
+ * (a replay after a crash). False when out of memory (nothing counted). */
+bool emp_write_state_count(struct emp_write_state *st, const struct emp_event *events);
 size_t emp_write_state_pending_rollups(const struct emp_write_state *st);
 void emp_write_state_free(struct emp_write_state *st);
 
@@ -171,6 +180,10 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
                                 struct emp_write_state *st,
                                 const struct emp_event *events,
                                 struct emp_error *err);
+
+/* How far the database has taken run `run_id`'s numbered events. */
+enum emp_err emp_db_run_progress(struct emp_db *db, int64_t run_id, uint64_t *written,
+                                 uint64_t *rolled, struct emp_error *err);
 
 /* Create the monthly partitions of rollups and failures covering
  * [from, to] where missing (rows that arrived before them, in the DEFAULT

@@ -161,6 +161,8 @@ struct emp_write_state {
     int64_t last_flush_us;  /* result time of the last write (0: none yet) */
     int64_t latest_us;      /* latest result time counted */
     int64_t compacted_day;  /* days before this one (since the epoch) are compacted */
+    int64_t run_id;         /* 0: events carry no numbers, no progress kept */
+    uint64_t counted_seq;   /* the held rollups count every result up to this */
 };
 
 struct emp_write_state *emp_write_state_new(void)
@@ -177,6 +179,11 @@ struct emp_write_state *emp_write_state_new(void)
 void emp_write_state_set_rollup_flush(struct emp_write_state *st, int64_t flush_ms)
 {
     st->flush_us = flush_ms > 0 ? flush_ms * EMP_US_PER_MS : 0;
+}
+
+void emp_write_state_set_run(struct emp_write_state *st, int64_t run_id)
+{
+    st->run_id = run_id;
 }
 
 size_t emp_write_state_pending_rollups(const struct emp_write_state *st)
@@ -250,7 +257,59 @@ static const struct dbi_stmt st_outage_close = {
     " AND ended_at IS NULL",
     4};
 
+/* The run's progress moves only forward: no row means the transaction's
+ * events were committed before (see schema/005_spool_progress.sql). */
+static const struct dbi_stmt st_progress_written = {
+    "emp_progress_written",
+    "UPDATE prober_runs SET written_seq = $2,"
+    " rolled_seq = CASE WHEN $3 THEN $2 ELSE rolled_seq END"
+    " WHERE id = $1 AND written_seq < $2",
+    3};
+static const struct dbi_stmt st_progress_rolled = {
+    "emp_progress_rolled",
+    "UPDATE prober_runs SET rolled_seq = $2 WHERE id = $1 AND rolled_seq < $2",
+    2};
+static const struct dbi_stmt st_progress_get = {
+    "emp_progress_get",
+    "SELECT written_seq, rolled_seq FROM prober_runs WHERE id = $1",
+    1};
+
 /* ---- batch ----------------------------------------------------------- */
+
+/* Move the run's progress to `seq` in the open transaction. `*fresh` is
+ * false when it was there already: the caller rolls back. */
+static enum emp_err advance_progress(struct emp_db *db, const struct dbi_stmt *st,
+                                     int64_t run_id, uint64_t seq, bool rolled, bool *fresh,
+                                     struct emp_error *err, const char *what)
+{
+    char b[2][24];
+    const char *vals[] = {dbi_i64s(b[0], run_id), dbi_i64s(b[1], (int64_t)seq),
+                          rolled ? "true" : "false"};
+    PGresult *res = NULL;
+    enum emp_err rc = dbi_exec(db, st, vals, &res, err, what);
+    if (rc == EMP_OK)
+        *fresh = strcmp(PQcmdTuples(res), "0") != 0;
+    PQclear(res);
+    return rc;
+}
+
+enum emp_err emp_db_run_progress(struct emp_db *db, int64_t run_id, uint64_t *written,
+                                 uint64_t *rolled, struct emp_error *err)
+{
+    char b[24];
+    const char *vals[] = {dbi_i64s(b, run_id)};
+    PGresult *res = NULL;
+    const char *what = "could not read the run's progress";
+    enum emp_err rc = dbi_exec(db, &st_progress_get, vals, &res, err, what);
+    if (rc == EMP_OK && PQntuples(res) == 0)
+        rc = emp_error_set(err, EMP_ENOTFOUND, NULL, "%s: no run %lld", what, (long long)run_id);
+    if (rc == EMP_OK) {
+        *written = (uint64_t)dbi_int64(res, 0, 0);
+        *rolled = (uint64_t)dbi_int64(res, 0, 1);
+    }
+    PQclear(res);
+    return rc;
+}
 
 
 static const char *const what_batch = "could not write batch";
@@ -540,6 +599,25 @@ static bool rollups_due(const struct emp_write_state *st, int64_t first_us, int6
     return latest - base >= st->flush_us || floor_hour(latest) != floor_hour(base);
 }
 
+/* Count events and results, and raise `*max_seq`, `*first_us` (down) and
+ * `*last_us` (up) to the events' numbers and result times. */
+static void scan(const struct emp_event *events, size_t *n_all, size_t *n_res, uint64_t *max_seq,
+                 int64_t *first_us, int64_t *last_us)
+{
+    for (const struct emp_event *ev = events; ev != NULL; ev = ev->next) {
+        (*n_all)++;
+        if (ev->seq > *max_seq)
+            *max_seq = ev->seq;
+        if (ev->kind != EMP_EV_RESULT)
+            continue;
+        (*n_res)++;
+        if (ev->r.started_at_us < *first_us)
+            *first_us = ev->r.started_at_us;
+        if (ev->r.started_at_us > *last_us)
+            *last_us = ev->r.started_at_us;
+    }
+}
+
 static bool map_copy(struct slot_map *dst, const struct slot_map *src)
 {
     *dst = (struct slot_map){.size = src->size};
@@ -562,21 +640,13 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
     struct slot_map staged = {.size = sizeof(struct span_ent)};
     struct slot_map rolls = {.size = sizeof(struct roll_ent)};
     size_t n_res = 0, n_all = 0;
+    uint64_t max_seq = 0;
     int64_t first_us = INT64_MAX, last_us = INT64_MIN, compacted_day = st->compacted_day;
     char prober[24];
     enum emp_err rc = EMP_OK;
 
     dbi_i64s(prober, prober_id);
-    for (const struct emp_event *ev = events; ev != NULL; ev = ev->next) {
-        n_all++;
-        if (ev->kind != EMP_EV_RESULT)
-            continue;
-        n_res++;
-        if (ev->r.started_at_us < first_us)
-            first_us = ev->r.started_at_us;
-        if (ev->r.started_at_us > last_us)
-            last_us = ev->r.started_at_us;
-    }
+    scan(events, &n_all, &n_res, &max_seq, &first_us, &last_us);
     if (n_all == 0)
         return EMP_OK;
     const int64_t latest = n_res > 0 && last_us > st->latest_us ? last_us : st->latest_us;
@@ -616,12 +686,22 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
         if (rc != EMP_OK)
             goto out;
     }
+    /* Numbered events: a batch committed before (its acknowledgement lost,
+     * or replayed from the spool) is rolled back, and the state advances
+     * as it did then: the same state and events gave the same writes. */
+    bool fresh = true;
+    if (st->run_id != 0 && max_seq > 0) {
+        rc = advance_progress(db, &st_progress_written, st->run_id, max_seq, flush, &fresh, err,
+                              what_batch);
+        if (rc != EMP_OK)
+            goto out;
+    }
     /* Room in the state first, so that nothing can fail after COMMIT. */
     if (!map_reserve(&st->spans, staged.n)) {
         rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
         goto out;
     }
-    rc = dbi_cmd(db, "COMMIT", err, what_batch);
+    rc = dbi_cmd(db, fresh ? "COMMIT" : "ROLLBACK", err, what_batch);
     if (rc != EMP_OK)
         goto out;
     for (size_t i = 0; i < staged.cap; i++) {
@@ -645,12 +725,33 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
         }
         st->latest_us = latest;
     }
+    if (max_seq > st->counted_seq)
+        st->counted_seq = max_seq;
 out:
     if (rc != EMP_OK)
         dbi_rollback(db);
     map_free(&staged);
     map_free(&rolls);
     return rc;
+}
+
+bool emp_write_state_count(struct emp_write_state *st, const struct emp_event *events)
+{
+    int64_t first_us = INT64_MAX, last_us = INT64_MIN;
+    uint64_t seq = st->counted_seq;
+    size_t n_all = 0, n_res = 0;
+    scan(events, &n_all, &n_res, &seq, &first_us, &last_us);
+    if (!map_reserve(&st->rolls, n_res))
+        return false;
+    count_results(&st->rolls, events); /* room was made: cannot fail */
+    if (n_res > 0) {
+        if (st->last_flush_us == 0)
+            st->last_flush_us = first_us;
+        if (last_us > st->latest_us)
+            st->latest_us = last_us;
+    }
+    st->counted_seq = seq;
+    return true;
 }
 
 enum emp_err emp_db_flush_rollups(struct emp_db *db, int64_t prober_id,
@@ -662,12 +763,16 @@ enum emp_err emp_db_flush_rollups(struct emp_db *db, int64_t prober_id,
     dbi_i64s(prober, prober_id);
     enum emp_err rc = dbi_cmd(db, "BEGIN", err, what_batch);
     int64_t compacted_day = st->compacted_day;
+    bool fresh = true;
     if (rc == EMP_OK)
         rc = write_rollups(db, prober, &st->rolls, err);
     if (rc == EMP_OK)
         rc = compact_days(db, prober, st, st->latest_us, &compacted_day, err);
+    if (rc == EMP_OK && st->run_id != 0 && st->counted_seq > 0)
+        rc = advance_progress(db, &st_progress_rolled, st->run_id, st->counted_seq, true, &fresh,
+                              err, what_batch);
     if (rc == EMP_OK)
-        rc = dbi_cmd(db, "COMMIT", err, what_batch);
+        rc = dbi_cmd(db, fresh ? "COMMIT" : "ROLLBACK", err, what_batch);
     if (rc != EMP_OK) {
         dbi_rollback(db);
         return rc;

@@ -27,6 +27,8 @@ struct emp_event {
                               (r.started_at_us = outage start, r.err_class,
                               r.message); CLOSE: r.started_at_us = end */
     int64_t outage_started_at_us; /* CLOSE: which outage */
+    uint64_t seq;          /* the writer's number for it within its run
+                              (1, 2, ...; 0 until the writer takes it) */
 };
 
 struct emp_events {

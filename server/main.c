@@ -132,6 +132,7 @@ struct serve {
     bool state_ok;
     struct emp_events events;
     bool events_ok;
+    struct emp_spool *spool; /* until the writer takes it */
     struct emp_writer *writer;
     struct emp_db_pool *pool;
     struct emp_api *api;
@@ -153,6 +154,7 @@ static void serve_cleanup(struct serve *s)
     /* The writer drains what the probes produced, then marks the run
      * stopped; open outages stay open for the next run to continue. */
     emp_writer_stop(s->writer, 10000);
+    emp_spool_close(s->spool);
     if (s->events_ok)
         emp_events_cleanup(&s->events);
     emp_db_pool_free(s->pool);
@@ -162,6 +164,35 @@ static void serve_cleanup(struct serve *s)
     free(s->ids);
     emp_db_close(s->db);
     emp_config_free(s->cfg);
+}
+
+/* Open the configured spool and write into the database what an earlier
+ * run left in it. Returns 0, or -1 after logging why serve cannot start
+ * (the spool keeps its records). */
+static int open_spool(const struct emp_config *cfg, struct emp_db *db, struct emp_spool **out)
+{
+    struct emp_error err = {0};
+    struct emp_spool_info info;
+    uint64_t max = (uint64_t)cfg->spool_max_mb * 1024 * 1024;
+    if (emp_spool_open(cfg->spool_path, max, out, &info, &err) != EMP_OK) {
+        log_error("could not open the spool", &err);
+        return -1;
+    }
+    if (info.cut_bytes > 0)
+        emp_warn("spool ended in a torn record (the process died writing it); cut",
+                 "path=%s bytes=%llu", cfg->spool_path, (unsigned long long)info.cut_bytes);
+    if (info.records == 0)
+        return 0;
+    struct emp_recovery rec;
+    if (emp_writer_recover(db, *out, &rec, &err) != EMP_OK) {
+        log_error("could not write the spool of an earlier run into the database", &err);
+        return -1;
+    }
+    emp_info("spool of an earlier run written", "path=%s records=%llu written=%llu counted=%llu "
+             "already=%llu rejected=%llu", cfg->spool_path, (unsigned long long)rec.records,
+             (unsigned long long)rec.written, (unsigned long long)rec.counted,
+             (unsigned long long)rec.skipped, (unsigned long long)rec.rejected);
+    return 0;
 }
 
 static int cmd_serve(const struct options *o)
@@ -203,8 +234,15 @@ static int cmd_serve(const struct options *o)
         goto out;
     if (emp_db_sync_targets(s.db, s.cfg, s.ids, &err) != EMP_OK ||
         emp_db_prober_register(s.db, s.cfg->prober_name, s.cfg->prober_location,
-                               &s.prober_id, &err) != EMP_OK ||
-        emp_db_open_outages(s.db, s.prober_id, &s.open, &s.n_open, &err) != EMP_OK ||
+                               &s.prober_id, &err) != EMP_OK) {
+        log_error("could not prepare the database (did you run `empiric migrate`?)", &err);
+        goto out;
+    }
+    /* What an earlier run left in the spool goes in before the open
+     * outages are read: a closing it holds must not be continued. */
+    if (open_spool(s.cfg, s.db, &s.spool) != 0)
+        goto out;
+    if (emp_db_open_outages(s.db, s.prober_id, &s.open, &s.n_open, &err) != EMP_OK ||
         emp_db_run_start(s.db, s.prober_id, emp_now_us(), &s.run_id, &err) != EMP_OK) {
         log_error("could not prepare the database (did you run `empiric migrate`?)", &err);
         goto out;
@@ -215,7 +253,10 @@ static int cmd_serve(const struct options *o)
     if (emp_events_init(&s.events, EVENT_QUEUE_CAP) != 0)
         goto out;
     s.events_ok = true;
-    if (emp_writer_start(conninfo, s.prober_id, s.run_id, &s.events, &s.writer, &err) != EMP_OK) {
+    struct emp_writer_opts wopts = {.spool = s.spool, .fsync = s.cfg->spool_fsync};
+    s.spool = NULL; /* the writer's now, even when it fails to start */
+    if (emp_writer_start(conninfo, s.prober_id, s.run_id, &s.events, &wopts, &s.writer, &err) !=
+        EMP_OK) {
         log_error("could not start the database writer", &err);
         goto out;
     }

@@ -158,7 +158,7 @@ void emp_metrics_collect(struct emp_metrics *m, struct emp_db_pool *pool,
     }
     if (m->writer != NULL) {
         in->has_writer = true;
-        in->write_errors = emp_writer_errors(m->writer);
+        emp_writer_stats(m->writer, &in->writer);
     }
 }
 
@@ -375,7 +375,25 @@ static void per_prober(struct emp_buf *b, const struct emp_metrics_input *in)
                "Failed connections, writes and heartbeats of the database writer (each retry "
                "counts), and events the database rejected.");
         emp_buf_printf(b, "empiric_database_write_errors_total %llu\n",
-                (unsigned long long)in->write_errors);
+                (unsigned long long)in->writer.errors);
+        const struct emp_writer_stats *w = &in->writer;
+        header(b, "empiric_events_unwritten", "gauge",
+               "Events taken from the queue that the database does not have yet (in the "
+               "spool, or in memory when there is none).");
+        emp_buf_printf(b, "empiric_events_unwritten %llu\n", (unsigned long long)w->unwritten);
+        header(b, "empiric_spool_bytes", "gauge",
+               "Size of the local spool file, which holds events until the database has them.");
+        emp_buf_printf(b, "empiric_spool_bytes %llu\n", (unsigned long long)w->spool_bytes);
+        header(b, "empiric_spool_dropped_total", "counter",
+               "Events dropped because the spool was full while the database was away: plain "
+               "results first, then failures; outage transitions are never dropped.");
+        emp_buf_printf(b, "empiric_spool_dropped_total{kind=\"result\"} %llu\n",
+                       (unsigned long long)w->dropped_results);
+        emp_buf_printf(b, "empiric_spool_dropped_total{kind=\"failure\"} %llu\n",
+                       (unsigned long long)w->dropped_failures);
+        header(b, "empiric_spool_errors_total", "counter",
+               "Spool writes, reads or syncs that failed (events then wait in memory).");
+        emp_buf_printf(b, "empiric_spool_errors_total %llu\n", (unsigned long long)w->spool_errors);
     }
 }
 

@@ -63,7 +63,7 @@ struct emp_metrics_input {
     size_t queue_depth;
     uint64_t events_dropped;
     bool has_writer;
-    uint64_t write_errors;
+    struct emp_writer_stats writer;
 };
 
 /* Fill `in` for the snapshot t[0..n): availability from the cache of `m`

@@ -7,6 +7,7 @@
 #include <isa-l/crc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,8 @@ struct emp_spool {
     uint64_t max_bytes;
     uint64_t bytes;   /* end of the last whole record */
     uint64_t records;
+    unsigned char *rbuf; /* emp_spool_read's buffer */
+    size_t rcap;
 };
 
 uint32_t emp_crc32c(const void *p, size_t len)
@@ -138,6 +141,15 @@ enum emp_err emp_spool_open(const char *path, uint64_t max_bytes, struct emp_spo
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return emp_error_set(err, EMP_EIO, strerror(errno), "could not open spool %s", path);
+    /* One process per spool: a second would interleave its records. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return emp_error_set(err, EMP_EAGAIN, "another empiric process holds it",
+                                 "spool %s is in use", path);
+        return emp_error_set(err, EMP_EIO, strerror(e), "could not lock spool %s", path);
+    }
     struct stat stb;
     if (fstat(fd, &stb) != 0) {
         int e = errno;
@@ -211,6 +223,7 @@ void emp_spool_close(struct emp_spool *sp)
         return;
     close(sp->fd);
     free(sp->path);
+    free(sp->rbuf);
     free(sp);
 }
 
@@ -270,6 +283,40 @@ enum emp_err emp_spool_replay(struct emp_spool *sp, emp_spool_fn fn, void *arg,
     return r == 1 ? EMP_EAGAIN : EMP_OK;
 }
 
+enum emp_err emp_spool_read(struct emp_spool *sp, uint64_t *off, const void **payload,
+                            size_t *len, struct emp_error *err)
+{
+    if (*off < EMP_SPOOL_HEADER_BYTES)
+        *off = EMP_SPOOL_HEADER_BYTES;
+    if (*off + EMP_SPOOL_RECORD_OVERHEAD > sp->bytes)
+        return EMP_ENOTFOUND;
+    unsigned char h[EMP_SPOOL_RECORD_OVERHEAD];
+    if (read_at(sp->fd, h, sizeof h, *off) <= 0)
+        return emp_error_set(err, EMP_EIO, strerror(errno), "could not read spool %s", sp->path);
+    uint32_t n = get_u32(h), crc = get_u32(h + 4);
+    if (n > EMP_SPOOL_RECORD_MAX || *off + sizeof h + n > sp->bytes)
+        return emp_error_set(err, EMP_EINVAL, "a record's length runs past the end",
+                             "spool %s is corrupt at offset %llu", sp->path,
+                             (unsigned long long)*off);
+    if (n > sp->rcap) {
+        unsigned char *nb = realloc(sp->rbuf, n);
+        if (nb == NULL)
+            return emp_error_set(err, EMP_ENOMEM, NULL, "could not read spool %s", sp->path);
+        sp->rbuf = nb;
+        sp->rcap = n;
+    }
+    if (n > 0 && read_at(sp->fd, sp->rbuf, n, *off + sizeof h) <= 0)
+        return emp_error_set(err, EMP_EIO, strerror(errno), "could not read spool %s", sp->path);
+    if (emp_crc32c(sp->rbuf, n) != crc)
+        return emp_error_set(err, EMP_EINVAL, "a record's CRC32C does not match",
+                             "spool %s is corrupt at offset %llu", sp->path,
+                             (unsigned long long)*off);
+    *payload = sp->rbuf;
+    *len = n;
+    *off += sizeof h + n;
+    return EMP_OK;
+}
+
 enum emp_err emp_spool_clear(struct emp_spool *sp, struct emp_error *err)
 {
     if (ftruncate(sp->fd, EMP_SPOOL_HEADER_BYTES) != 0 || lseek(sp->fd, 0, SEEK_END) < 0 ||
@@ -284,6 +331,11 @@ enum emp_err emp_spool_clear(struct emp_spool *sp, struct emp_error *err)
 uint64_t emp_spool_records(const struct emp_spool *sp)
 {
     return sp->records;
+}
+
+uint64_t emp_spool_max_bytes(const struct emp_spool *sp)
+{
+    return sp->max_bytes;
 }
 
 uint64_t emp_spool_bytes(const struct emp_spool *sp)

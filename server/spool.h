@@ -34,9 +34,10 @@ struct emp_spool_info {
     uint64_t cut_bytes;   /* bytes of a torn or corrupt tail removed */
 };
 
-/* Open `path`, creating it (mode 0600) when missing. A file that is not a
- * spool (wrong magic or version) is refused with EMP_EINVAL and left as it
- * is. `max_bytes` bounds the file (header included; 0: no bound). */
+/* Open `path`, creating it (mode 0600) when missing, and lock it (flock):
+ * a spool another process holds is refused with EMP_EAGAIN. A file that is
+ * not a spool (wrong magic or version) is refused with EMP_EINVAL and left
+ * as it is. `max_bytes` bounds the file (header included; 0: no bound). */
 enum emp_err emp_spool_open(const char *path, uint64_t max_bytes, struct emp_spool **out,
                             struct emp_spool_info *info, struct emp_error *err);
 void emp_spool_close(struct emp_spool *sp);
@@ -55,11 +56,20 @@ typedef int (*emp_spool_fn)(void *arg, const void *payload, size_t len);
 enum emp_err emp_spool_replay(struct emp_spool *sp, emp_spool_fn fn, void *arg,
                               struct emp_error *err);
 
+/* The whole record at `*off` (EMP_SPOOL_HEADER_BYTES, or less, for the
+ * first): `*payload` points into the spool's buffer, valid until the next
+ * read or close; `*off` moves past the record. EMP_ENOTFOUND at the end;
+ * EMP_EINVAL when the record no longer matches its CRC (the disk changed it
+ * after open). */
+enum emp_err emp_spool_read(struct emp_spool *sp, uint64_t *off, const void **payload,
+                            size_t *len, struct emp_error *err);
+
 /* Drop every record (after they were all written elsewhere). */
 enum emp_err emp_spool_clear(struct emp_spool *sp, struct emp_error *err);
 
 uint64_t emp_spool_records(const struct emp_spool *sp);
 uint64_t emp_spool_bytes(const struct emp_spool *sp);
+uint64_t emp_spool_max_bytes(const struct emp_spool *sp); /* 0: no bound */
 
 /* CRC32C (Castagnoli) of `len` bytes, as iSCSI and ext4 use it. */
 uint32_t emp_crc32c(const void *p, size_t len);

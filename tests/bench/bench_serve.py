@@ -43,6 +43,7 @@ def main():
     api = free_port()
     with open(cfg, "w") as f:
         json.dump({"listen": "127.0.0.1:%d" % api, "prober": {"name": "bench"},
+                   "spool": {"path": os.path.join(d, "bench.spool")},
                    "targets": [{"name": "t%d" % i, "kind": "http",
                                 "url": "http://127.0.0.1:%d/%d" % (port, i),
                                 "interval_ms": a.interval_ms,

@@ -207,6 +207,7 @@ def run_empiric(a, procs, db, d, n, nginx):
     cfg = os.path.join(d, "empiric-%d.json" % n)
     with open(cfg, "w") as f:
         json.dump({"listen": "127.0.0.1:%d" % api, "prober": {"name": "bench-%d" % n},
+                   "spool": {"path": os.path.join(d, "bench-%d.spool" % n)},
                    "targets": [{"name": "t%d" % i, "kind": "http",
                                 "url": "http://127.0.0.1:%d/" % target_port(a, i),
                                 "interval_ms": INTERVAL_MS} for i in range(n)]}, f)

@@ -278,6 +278,7 @@ def start_empiric(run, empiric, targets, prober="bench", ready_s=60):
     cfg = run.log_path("empiric.json")
     with open(cfg, "w") as f:
         json.dump({"listen": "127.0.0.1:%d" % port, "prober": {"name": prober},
+                   "spool": {"path": run.log_path(prober + ".spool")},
                    "targets": targets}, f)
     p = run.spawn("empiric", [empiric, "--db", run.db.conninfo, "serve", "--config", cfg])
     api = Api(port)

@@ -148,7 +148,8 @@ class Empiric:
         self.config = os.path.join(self.dir, "config.json")
         with open(self.config, "w") as f:
             cfg = {"listen": "127.0.0.1:%d" % self.port,
-                   "prober": {"name": prober}, "targets": targets}
+                   "prober": {"name": prober}, "targets": targets,
+                   "spool": {"path": os.path.join(self.dir, prober + ".spool")}}
             cfg.update(extra or {})
             json.dump(cfg, f)
         self.proc = None

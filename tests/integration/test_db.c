@@ -2,7 +2,9 @@
  * concurrently, a failing file), targets, batched writes of results and
  * outages read back as rollups, failures, outages and coverage spans,
  * idempotent replay, runs and heartbeats, exact microseconds, the pool and
- * the writer thread (including a database that appears late). */
+ * the writer thread (including a database that appears late), and the
+ * spool: numbered batches committed once, recovery after a crash, a
+ * database away while events pile up, a full spool. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,8 @@
 
 #include "config.h"
 #include "db.h"
+#include "journal.h"
+#include "spool.h"
 #include "events.h"
 #include "metrics.h"
 #include "state.h"
@@ -1376,7 +1380,7 @@ static void test_writer(void **state)
     struct emp_events q;
     assert_int_equal(emp_events_init(&q, 10000), 0);
     struct emp_writer *w = NULL;
-    assert_int_equal(emp_writer_start(F.tdb.conninfo, F.prober_id, run, &q, &w, &err), EMP_OK);
+    assert_int_equal(emp_writer_start(F.tdb.conninfo, F.prober_id, run, &q, NULL, &w, &err), EMP_OK);
     for (int i = 0; i < 5; i++) {
         struct emp_event e = result_ev(tid, t + i * S, i == 3 ? EMP_STATUS_FAIL : EMP_STATUS_OK);
         assert_true(emp_events_push(&q, &e));
@@ -1418,42 +1422,60 @@ static void test_writer(void **state)
     free(runs);
 }
 
+/* A fresh database prepared for prober `prober` with one target `name`,
+ * then renamed aside so that connecting to it fails until away_end(). */
+struct away {
+    struct testdb t;
+    int64_t prober, run, tid;
+};
+
+static void away_begin(struct away *a, const char *prober, const char *name)
+{
+    struct emp_error err = {0};
+    struct emp_db *db = NULL;
+    char aside[96];
+    assert_int_equal(testdb_create(&a->t), 0);
+    assert_int_equal(emp_db_connect(a->t.conninfo, &db, &err), EMP_OK);
+    assert_int_equal(emp_db_migrate(db, SCHEMA, NULL, &err), EMP_OK);
+    assert_int_equal(emp_db_prober_register(db, prober, "", &a->prober, &err), EMP_OK);
+    assert_int_equal(emp_db_run_start(db, a->prober, T0, &a->run, &err), EMP_OK);
+    sync_names(db, &name, 1, 1000, &a->tid);
+    emp_db_close(db);
+    snprintf(aside, sizeof aside, " RENAME TO \"%s_aside\"", a->t.name);
+    assert_int_equal(testdb_admin("ALTER DATABASE", a->t.name, aside), 0);
+}
+
+static void away_end(struct away *a)
+{
+    char back[96], to_name[96];
+    snprintf(back, sizeof back, "%s_aside", a->t.name);
+    snprintf(to_name, sizeof to_name, " RENAME TO \"%s\"", a->t.name);
+    assert_int_equal(testdb_admin("ALTER DATABASE", back, to_name), 0);
+}
+
 /* The database is away when the writer starts and appears later: events
  * are kept and written once it can connect. "Away" is the database renamed
  * aside after it was prepared. */
 static void test_writer_waits_for_database(void **state)
 {
     (void)state;
-    struct testdb t;
+    struct away a;
     struct emp_error err = {0};
     struct emp_db *db = NULL;
-    int64_t prober = 0, run = 0, tid = 0;
-    const char *name = "late";
-    char aside[96], back[96];
-    assert_int_equal(testdb_create(&t), 0);
-    assert_int_equal(emp_db_connect(t.conninfo, &db, &err), EMP_OK);
-    assert_int_equal(emp_db_migrate(db, SCHEMA, NULL, &err), EMP_OK);
-    assert_int_equal(emp_db_prober_register(db, "late", "", &prober, &err), EMP_OK);
-    assert_int_equal(emp_db_run_start(db, prober, T0, &run, &err), EMP_OK);
-    sync_names(db, &name, 1, 1000, &tid);
-    emp_db_close(db);
-    db = NULL;
-    snprintf(aside, sizeof aside, " RENAME TO \"%s_aside\"", t.name);
-    snprintf(back, sizeof back, "%s_aside", t.name);
-    assert_int_equal(testdb_admin("ALTER DATABASE", t.name, aside), 0);
+    away_begin(&a, "late", "late");
+    struct testdb t = a.t;
+    int64_t prober = a.prober, run = a.run, tid = a.tid;
 
     struct emp_events q;
     assert_int_equal(emp_events_init(&q, 10000), 0);
     struct emp_writer *w = NULL;
-    assert_int_equal(emp_writer_start(t.conninfo, prober, run, &q, &w, &err), EMP_OK);
+    assert_int_equal(emp_writer_start(t.conninfo, prober, run, &q, NULL, &w, &err), EMP_OK);
     struct emp_event e = result_ev(tid, T0, EMP_STATUS_OK);
     assert_true(emp_events_push(&q, &e));
     e = result_ev(tid, T0 + S, EMP_STATUS_FAIL);
     assert_true(emp_events_push(&q, &e));
     sleep_ms(800); /* a failed connect or two */
-    char to_name[96];
-    snprintf(to_name, sizeof to_name, " RENAME TO \"%s\"", t.name);
-    assert_int_equal(testdb_admin("ALTER DATABASE", back, to_name), 0);
+    away_end(&a);
 
     emp_events_close(&q);
     emp_writer_stop(w, 20000);
@@ -1478,6 +1500,319 @@ static void test_writer_waits_for_database(void **state)
     testdb_drop(&t);
 }
 
+/* ---- the spool ------------------------------------------------------- */
+
+/* Number a batch's events from `first`. */
+static void b_number(struct batch *b, uint64_t first)
+{
+    for (size_t i = 0; i < b->n; i++)
+        b->ev[i].seq = first + i;
+}
+
+static int64_t q_int(const char *sql)
+{
+    PGresult *r = PQexec(F.pq, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    int64_t v = PQgetisnull(r, 0, 0) ? -1 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+static int64_t rollup_total(int64_t tid)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(sum(ok + degraded + fail), 0) FROM rollup_hours"
+             " WHERE target_id = %lld", (long long)tid);
+    return q_int(sql);
+}
+
+static int64_t count_rows(const char *table, int64_t tid)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE target_id = %lld", table,
+             (long long)tid);
+    return q_int(sql);
+}
+
+static char *spool_path(const char *name)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "/tmp/empiric-test-%d-%s.spool", (int)getpid(), name);
+    unlink(path);
+    return path;
+}
+
+/* Ten results (two failing) and an outage opened and closed. */
+static void b_story(struct batch *b, int64_t tid, int64_t t)
+{
+    for (int i = 0; i < 10; i++)
+        b_result(b, tid, t + i * S, 1000, i == 4 || i == 5 ? EMP_STATUS_FAIL : EMP_STATUS_OK);
+    b_open(b, tid, t + 4 * S, "timeout", "no answer");
+    b_close(b, tid, t + 4 * S, t + 6 * S);
+}
+
+/* A numbered batch written twice (its acknowledgement lost, or replayed
+ * from the spool) is committed once: the second is rolled back, rollups
+ * included, and the run's progress says how far it got. */
+static void test_numbered_batch_commits_once(void **state)
+{
+    (void)state;
+    struct emp_error err = {0};
+    int64_t tid = target("once", 1000), run = 0;
+    const int64_t t = T0 + 300 * HOUR;
+    assert_int_equal(emp_db_run_start(F.db, F.prober_id, t, &run, &err), EMP_OK);
+    struct batch b = {0};
+    b_story(&b, tid, t);
+    b_number(&b, 1);
+    for (int round = 0; round < 2; round++) {
+        /* The same state each time: a failed commit leaves it unchanged. */
+        struct emp_write_state *st = state_new();
+        emp_write_state_set_run(st, run);
+        write_ok(st, &b);
+        emp_write_state_free(st);
+    }
+    assert_int_equal(rollup_total(tid), 10);
+    assert_int_equal(count_rows("failures", tid), 2);
+    assert_int_equal(count_rows("outages", tid), 1);
+    uint64_t written = 0, rolled = 0;
+    assert_int_equal(emp_db_run_progress(F.db, run, &written, &rolled, &err), EMP_OK);
+    assert_int_equal(written, b.n);
+    assert_int_equal(rolled, b.n);
+    b_free(&b);
+}
+
+/* Write `b`'s events into `sp` as records of at most `per` events. */
+static void spool_batch(struct emp_spool *sp, int64_t run, struct batch *b, size_t per)
+{
+    static unsigned char buf[1 << 20];
+    const struct emp_event *l = b_list(b);
+    (void)l;
+    for (size_t i = 0; i < b->n; i += per) {
+        size_t n = b->n - i < per ? b->n - i : per;
+        struct emp_journal_head h = {.prober_id = F.prober_id, .run_id = run,
+                                     .first_seq = b->ev[i].seq};
+        size_t len = emp_journal_encode(&h, &b->ev[i], (uint32_t)n, buf, sizeof buf);
+        assert_true(len > 0);
+        struct emp_error err = {0};
+        assert_int_equal(emp_spool_append(sp, buf, len, &err), EMP_OK);
+    }
+}
+
+/* A process killed after writing some batches but before their rollups
+ * (held in memory) reached the database: recovery writes what is missing,
+ * counts the rollups of what was written, and adds nothing when run
+ * again. */
+static void test_recover_after_crash(void **state)
+{
+    (void)state;
+    struct emp_error err = {0};
+    int64_t tid = target("crashed", 1000), run = 0;
+    const int64_t t = T0 + 310 * HOUR;
+    assert_int_equal(emp_db_run_start(F.db, F.prober_id, t, &run, &err), EMP_OK);
+    struct batch b = {0};
+    for (int i = 0; i < 30; i++)
+        b_result(&b, tid, t + i * S, 1000, i >= 12 && i < 16 ? EMP_STATUS_FAIL : EMP_STATUS_OK);
+    b_open(&b, tid, t + 12 * S, "timeout", "no answer");
+    b_close(&b, tid, t + 12 * S, t + 16 * S);
+    b_number(&b, 1);
+    /* The first 20 events reached the database; their rollups stayed held
+     * (the default: written once a minute of result time). */
+    struct emp_write_state *st = emp_write_state_new();
+    emp_write_state_set_run(st, run);
+    struct batch first = {.ev = b.ev, .n = 20, .cap = 20};
+    write_ok(st, &first);
+    b_list(&b);
+    assert_int_equal(emp_write_state_pending_rollups(st), 1);
+    emp_write_state_free(st); /* the crash */
+    assert_int_equal(rollup_total(tid), 0);
+    assert_int_equal(count_rows("failures", tid), 4);
+
+    const char *path = spool_path("crash");
+    struct emp_spool *sp = NULL;
+    assert_int_equal(emp_spool_open(path, 0, &sp, NULL, &err), EMP_OK);
+    spool_batch(sp, run, &b, 7);
+    struct emp_recovery rec;
+    assert_int_equal(emp_writer_recover(F.db, sp, &rec, &err), EMP_OK);
+    assert_int_equal(rec.records, 5);
+    assert_int_equal(rec.counted, 20);
+    assert_int_equal(rec.written, b.n - 20);
+    assert_int_equal(rec.skipped, 0);
+    assert_int_equal(emp_spool_records(sp), 0);
+    assert_int_equal(rollup_total(tid), 30);
+    assert_int_equal(count_rows("failures", tid), 4);
+    struct emp_outage *o = NULL;
+    assert_int_equal(outages_of(tid, t, t + HOUR, &o), 1);
+    assert_int_equal(o[0].ended_at_us, t + 16 * S);
+    free(o);
+    struct emp_span *sps = NULL;
+    size_t ns = spans_of(tid, t, t + HOUR, &sps);
+    assert_true(ns >= 1);
+    assert_int_equal(sps[ns - 1].ended_at_us, t + 29 * S);
+    free(sps);
+
+    /* The same records again (a crash after recovery wrote them but before
+     * the spool was emptied): nothing is added. */
+    spool_batch(sp, run, &b, 7);
+    assert_int_equal(emp_writer_recover(F.db, sp, &rec, &err), EMP_OK);
+    assert_int_equal(rec.skipped, b.n);
+    assert_int_equal(rec.written + rec.counted, 0);
+    assert_int_equal(rollup_total(tid), 30);
+    assert_int_equal(count_rows("failures", tid), 4);
+    assert_int_equal(count_rows("outages", tid), 1);
+    emp_spool_close(sp);
+    unlink(path);
+    b_free(&b);
+}
+
+/* The database away: events go to the spool and wait there; back, they
+ * are written in order and the spool is emptied. */
+static void test_writer_spools_while_database_away(void **state)
+{
+    (void)state;
+    struct away a;
+    struct emp_error err = {0};
+    struct emp_db *db = NULL;
+    away_begin(&a, "spooler", "spooled");
+    struct testdb t = a.t;
+    int64_t prober = a.prober, run = a.run, tid = a.tid;
+
+    const char *path = spool_path("away");
+    struct emp_spool *sp = NULL;
+    assert_int_equal(emp_spool_open(path, 0, &sp, NULL, &err), EMP_OK);
+    struct emp_events q;
+    assert_int_equal(emp_events_init(&q, 10000), 0);
+    struct emp_writer *w = NULL;
+    struct emp_writer_opts opts = {.spool = sp, .fsync = EMP_FSYNC_ALWAYS};
+    assert_int_equal(emp_writer_start(t.conninfo, prober, run, &q, &opts, &w, &err), EMP_OK);
+    struct batch b = {0};
+    b_story(&b, tid, T0);
+    for (size_t i = 0; i < b.n; i++)
+        assert_true(emp_events_push(&q, &b.ev[i]));
+    struct emp_writer_stats ws = {0};
+    for (int i = 0; i < 100 && ws.unwritten < b.n; i++) {
+        sleep_ms(20);
+        emp_writer_stats(w, &ws);
+    }
+    assert_int_equal(ws.unwritten, b.n);
+    assert_true(ws.spool_bytes > EMP_SPOOL_HEADER_BYTES);
+    /* Another process cannot take the same spool. */
+    struct emp_spool *other = NULL;
+    assert_int_equal(emp_spool_open(path, 0, &other, NULL, &err), EMP_EAGAIN);
+
+    away_end(&a);
+    for (int i = 0; i < 300 && ws.unwritten > 0; i++) {
+        sleep_ms(20);
+        emp_writer_stats(w, &ws);
+    }
+    assert_int_equal(ws.unwritten, 0);
+    emp_events_close(&q);
+    emp_writer_stop(w, 20000);
+    emp_events_cleanup(&q);
+
+    assert_int_equal(emp_db_connect(t.conninfo, &db, &err), EMP_OK);
+    struct emp_outage *o = NULL;
+    size_t n = 0;
+    assert_int_equal(emp_db_list_outages(db, tid, T0, T0 + HOUR, &o, &n, &err), EMP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(o[0].ended_at_us, T0 + 6 * S);
+    free(o);
+    struct emp_rollup *r = NULL;
+    assert_int_equal(emp_db_list_rollups(db, tid, T0, T0 + HOUR, &r, &n, &err), EMP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].ok + r[0].fail, 10);
+    free(r);
+    emp_db_close(db);
+    /* Everything written and rolled up: the spool is empty. */
+    struct emp_spool_info info;
+    assert_int_equal(emp_spool_open(path, 0, &sp, &info, &err), EMP_OK);
+    assert_int_equal(info.records, 0);
+    emp_spool_close(sp);
+    unlink(path);
+    b_free(&b);
+    testdb_drop(&t);
+}
+
+/* A full spool drops plain results first, then failures, and keeps every
+ * outage transition; what it kept survives a stop with the database away
+ * and is written by the next start. */
+static void test_full_spool_keeps_transitions(void **state)
+{
+    (void)state;
+    struct emp_error err = {0};
+    int64_t tid = target("full", 1000), run = 0;
+    const int64_t t = T0 + 320 * HOUR;
+    assert_int_equal(emp_db_run_start(F.db, F.prober_id, t, &run, &err), EMP_OK);
+    const char *path = spool_path("full");
+    struct emp_spool *sp = NULL;
+    assert_int_equal(emp_spool_open(path, 64 * 1024, &sp, NULL, &err), EMP_OK);
+    struct emp_events q;
+    assert_int_equal(emp_events_init(&q, 100000), 0);
+    struct emp_writer *w = NULL;
+    struct emp_writer_opts opts = {.spool = sp, .fsync = EMP_FSYNC_NEVER};
+    assert_int_equal(emp_writer_start("host=127.0.0.1 port=1 connect_timeout=1", F.prober_id,
+                                      run, &q, &opts, &w, &err),
+                     EMP_OK);
+    /* 3,000 results (1,000 of them failing) and 40 transitions, mixed. */
+    struct batch b = {0};
+    for (int i = 0; i < 3000; i++) {
+        b_result(&b, tid, t + i * S, 1000, i % 3 == 0 ? EMP_STATUS_FAIL : EMP_STATUS_OK);
+        if (i % 150 == 0)
+            b_open(&b, tid, t + i * S, "timeout", "no answer");
+        if (i % 150 == 75)
+            b_close(&b, tid, t + (i - 75) * S, t + i * S);
+    }
+    for (size_t i = 0; i < b.n; i++)
+        assert_true(emp_events_push(&q, &b.ev[i]));
+    sleep_ms(300);
+    struct emp_writer_stats ws;
+    emp_writer_stats(w, &ws);
+    assert_true(ws.dropped_results > 0);
+    assert_true(ws.dropped_results > ws.dropped_failures);
+    assert_true(ws.spool_bytes <= 64 * 1024);
+    emp_events_close(&q);
+    emp_writer_stop(w, 200);
+    emp_events_cleanup(&q);
+
+    /* What stayed in the spool: every transition, in order. */
+    assert_int_equal(emp_spool_open(path, 64 * 1024, &sp, NULL, &err), EMP_OK);
+    uint64_t off = 0, last_seq = 0;
+    int transitions = 0, failures = 0, oks = 0;
+    const void *p;
+    size_t len;
+    while (emp_spool_read(sp, &off, &p, &len, &err) == EMP_OK) {
+        struct emp_journal_head h;
+        struct emp_event *ev = NULL;
+        assert_int_equal(emp_journal_decode(p, len, &h, &ev, &err), EMP_OK);
+        while (ev != NULL) {
+            struct emp_event *next = ev->next;
+            assert_true(ev->seq > last_seq);
+            last_seq = ev->seq;
+            if (ev->kind != EMP_EV_RESULT)
+                transitions++;
+            else if (ev->r.status == EMP_STATUS_FAIL)
+                failures++;
+            else
+                oks++;
+            free(ev);
+            ev = next;
+        }
+    }
+    assert_int_equal(transitions, 40);
+    assert_true(failures > 0);
+    assert_int_equal((uint64_t)oks + ws.dropped_results, 2000);
+    /* The next start writes them. */
+    struct emp_recovery rec;
+    assert_int_equal(emp_writer_recover(F.db, sp, &rec, &err), EMP_OK);
+    assert_int_equal(rec.written, (uint64_t)(transitions + failures + oks));
+    assert_int_equal(count_rows("outages", tid), 20);
+    assert_int_equal(count_rows("failures", tid), failures);
+    emp_spool_close(sp);
+    unlink(path);
+    b_free(&b);
+}
+
 /* With the database unreachable, stop gives up after drain_ms. */
 static void test_writer_stop_is_bounded(void **state)
 {
@@ -1486,7 +1821,7 @@ static void test_writer_stop_is_bounded(void **state)
     struct emp_error err = {0};
     assert_int_equal(emp_events_init(&q, 100), 0);
     struct emp_writer *w = NULL;
-    assert_int_equal(emp_writer_start("host=127.0.0.1 port=1 connect_timeout=1", 1, 1, &q, &w,
+    assert_int_equal(emp_writer_start("host=127.0.0.1 port=1 connect_timeout=1", 1, 1, &q, NULL, &w,
                                       &err),
                      EMP_OK);
     struct emp_event e = result_ev(1, T0, EMP_STATUS_OK);
@@ -1626,6 +1961,10 @@ int main(void)
         cmocka_unit_test(test_writer),
         cmocka_unit_test(test_writer_waits_for_database),
         cmocka_unit_test(test_writer_stop_is_bounded),
+        cmocka_unit_test(test_numbered_batch_commits_once),
+        cmocka_unit_test(test_recover_after_crash),
+        cmocka_unit_test(test_writer_spools_while_database_away),
+        cmocka_unit_test(test_full_spool_keeps_transitions),
         cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_uptime_with_unknown_time),
         cmocka_unit_test(test_storage_per_target_year),

@@ -170,7 +170,7 @@ static void test_format(void **st)
         .prober = {.probes = 4, .skipped = 2, .lag_samples = 4, .lag_p50_us = 1500,
                    .lag_p99_us = 250000, .lag_max_us = 300000, .lag_sum_us = 600000},
         .has_queue = true, .queue_depth = 7, .events_dropped = 3,
-        .has_writer = true, .write_errors = 5,
+        .has_writer = true, .writer = {.errors = 5},
     };
     char *text = emp_metrics_format(&in);
     assert_non_null(text);
