@@ -213,3 +213,96 @@ class Empiric:
         self.log.flush()
         with open(os.path.join(self.dir, "serve.log"), "rb") as f:
             sys.stdout.write(f.read().decode(errors="replace")[-6000:])
+
+    def kill(self):
+        """SIGKILL: no clean-up of any kind, as a crash or the OOM killer."""
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def spool_path(self):
+        with open(self.config) as f:
+            return json.load(f)["spool"]["path"]
+
+    def metric(self, name):
+        """The value of an unlabelled sample of /metrics, or None."""
+        status, _, text = self.get_raw("/metrics")
+        if status != 200:
+            return None
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def log_text(self):
+        self.log.flush()
+        with open(os.path.join(self.dir, "serve.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+def pg_bindir():
+    """The newest installed PostgreSQL's bin directory (Debian layout)."""
+    import glob
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(p.split("/")[4]))
+    if not found:
+        fail("no PostgreSQL server binaries under /usr/lib/postgresql")
+    return os.path.dirname(found[-1])
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own on a loopback port, which the
+    test may stop and start (the shared one serves other tests meanwhile).
+    Run as the postgres user when we are root."""
+
+    def __init__(self):
+        self.bindir = pg_bindir()
+        self.dir = tempfile.mkdtemp(prefix="empiric-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            os.chmod(self.dir, 0o755)
+            subprocess.run(["chown", "postgres:", self.dir], check=True)
+        self._run(["initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                   "--no-locale"])
+        self.conninfo = "host=127.0.0.1 port=%d user=postgres dbname=postgres" % self.port
+        self.start()
+
+    def _run(self, argv, timeout=120, check=True):
+        cmd = [os.path.join(self.bindir, argv[0])] + argv[1:]
+        if self.as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0 and check:
+            fail("%s failed: %s%s" % (argv[0], r.stdout[-2000:], r.stderr[-2000:]))
+
+    def start(self):
+        self._run(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"), "-w",
+                   "-t", "60", "-o",
+                   "-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off" % (self.port, self.dir),
+                   "start"])
+
+    def stop(self):
+        self._run(["pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"])
+
+    def destroy(self):
+        self._run(["pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"], check=False)
+        subprocess.run(["rm", "-rf", self.dir])
+
+
+class OwnDatabase(Database):
+    """Database's interface over a PrivatePostgres."""
+
+    def __init__(self, empiric, schema, pg):
+        self.admin = pg.conninfo
+        self.name = "empiric"
+        psql(self.admin, "CREATE DATABASE empiric")
+        self.conninfo = "host=127.0.0.1 port=%d user=postgres dbname=empiric" % pg.port
+        subprocess.run([empiric, "--db", self.conninfo, "migrate", "--schema", schema],
+                       check=True, timeout=60)
+
+    def drop(self):
+        pass
