@@ -15,12 +15,17 @@
 struct emp_api;
 
 /* Listen on host:port (host "127.0.0.1", "::1", "0.0.0.0", ...). `cfg` (may
- * be NULL: no SLAs), `state` and `pool` are borrowed and must outlive the
- * API. */
+ * be NULL: no SLAs, no configured targets, the default limits), `state` and
+ * `pool` are borrowed and must outlive the API. */
 enum emp_err emp_api_start(const char *host, int port, const struct emp_config *cfg,
                            struct emp_state *state,
                            struct emp_db_pool *pool, struct emp_api **out,
                            struct emp_error *err);
+
+/* Where the write endpoints send target changes (borrowed; must outlive
+ * the API). Until it is set they answer 503. */
+struct emp_prober;
+void emp_api_set_prober(struct emp_api *api, struct emp_prober *prober);
 
 /* The port actually bound (useful after asking for port 0), or -1. */
 int emp_api_port(const struct emp_api *api);

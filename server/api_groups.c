@@ -15,15 +15,15 @@
 
 enum MHD_Result api_get_groups(struct api_req *r)
 {
-    struct emp_db *db = NULL;
+    struct emp_db *db;
+    enum MHD_Result got;
+    if (!api_db_get(r, &db, &got))
+        return got;
     struct emp_error err;
     emp_error_clear(&err);
-    enum emp_err e = emp_db_pool_get(r->api->pool, &db, &err);
-    if (e != EMP_OK || db == NULL)
-        return api_db_error(r, NULL, e != EMP_OK ? e : EMP_EDB, &err, "connect to the database");
     struct emp_group_row *g = NULL;
     size_t n = 0;
-    e = emp_db_list_groups(db, &g, &n, &err);
+    enum emp_err e = emp_db_list_groups(db, &g, &n, &err);
     if (e != EMP_OK) {
         enum MHD_Result ret = api_db_error(r, db, e, &err, "list groups");
         emp_db_pool_put(r->api->pool, db);
@@ -84,17 +84,14 @@ static void group_data_free(struct group_data *g)
 static bool group_load(struct api_req *r, int64_t from, int64_t to, struct group_data *g,
                        enum MHD_Result *ret)
 {
-    struct emp_db *db = NULL;
+    struct emp_db *db;
     struct emp_error err;
     emp_error_clear(&err);
     memset(g, 0, sizeof *g);
-    enum emp_err e = emp_db_pool_get(r->api->pool, &db, &err);
-    if (e != EMP_OK || db == NULL) {
-        *ret = api_db_error(r, NULL, e != EMP_OK ? e : EMP_EDB, &err, "connect to the database");
+    if (!api_db_get(r, &db, ret))
         return false;
-    }
     const char *what = "list group members";
-    e = emp_db_group_targets(db, r->name, &g->targets, &g->n, &err);
+    enum emp_err e = emp_db_group_targets(db, r->name, &g->targets, &g->n, &err);
     if (e == EMP_ENOTFOUND) {
         emp_db_pool_put(r->api->pool, db);
         *ret = api_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such group: %s", r->name);

@@ -17,10 +17,21 @@
 #include "db.h"
 #include "state.h"
 
+struct emp_prober;
+struct api_deadline;
+
 struct emp_api {
     struct MHD_Daemon *daemon;
     atomic_bool running;       /* set once the daemon has started */
     const struct emp_config *cfg; /* borrowed; may be NULL */
+    struct emp_api_limits limits; /* cfg's, or the defaults */
+    /* Where target changes go (borrowed; NULL until emp_api_set_prober:
+     * then the write endpoints answer 503). */
+    struct emp_prober *_Atomic prober;
+    /* One target change at a time, so that the store and the prober see
+     * changes in the same order. */
+    pthread_mutex_t write_mu;
+    struct api_deadline *deadline; /* owned (api_deadline.c) */
     struct emp_state *state;   /* borrowed */
     struct emp_db_pool *pool;  /* borrowed */
     char *web_dir;             /* owned: realpath of the status page's files, or NULL */
@@ -49,6 +60,10 @@ struct api_req {
     char name[EMP_NAME_MAX + 1]; /* the {name} path segment, validated */
     int64_t now_us;              /* wall clock when the request arrived */
     unsigned status;             /* of the reply, for the access log */
+    const char *body;            /* the request body of a route that takes
+                                    one (borrowed), or NULL */
+    size_t body_len;
+    bool authorized;             /* a valid bearer token was presented */
 };
 
 typedef enum MHD_Result (*api_handler)(struct api_req *r);
@@ -79,11 +94,23 @@ const char *api_query(struct api_req *r, const char *key);
 enum MHD_Result api_error(struct api_req *r, unsigned status, const char *code,
                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* api_reply and api_error with one more header (`name`: `value`). */
+enum MHD_Result api_reply_header(struct api_req *r, unsigned status, json_t *body,
+                                 const char *name, const char *value);
+enum MHD_Result api_error_header(struct api_req *r, unsigned status, const char *code,
+                                 const char *name, const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
 /* Reply for a failed store call: 404 for EMP_ENOTFOUND, 503 when the
  * database is unreachable (db NULL or broken), 500 otherwise. Logs the
  * detail; never shows it to the client. */
 enum MHD_Result api_db_error(struct api_req *r, struct emp_db *db, enum emp_err code,
                              const struct emp_error *err, const char *what);
+
+/* A connection from the pool into `*db` (give it back with
+ * emp_db_pool_put): true, or false after queueing 503 (500 when out of
+ * memory) in `*ret`. */
+bool api_db_get(struct api_req *r, struct emp_db **db, enum MHD_Result *ret);
 
 /* The [from, to) window from the query string: RFC 3339 or Unix seconds,
  * `to` defaults to now and `from` to `to` - 30 days. Returns 0, or -1 with
@@ -98,6 +125,35 @@ json_t *api_json_seconds(int64_t us);       /* real seconds */
 json_t *api_json_real(double v);            /* null when not finite */
 json_t *api_json_text(const char *s, size_t max); /* at most max bytes,
                                                      invalid UTF-8 replaced */
+
+/* Bearer-token check of a write request (api_auth.c): true when the
+ * request carries a valid token (r->authorized set); else a reply has been
+ * queued in `*ret`: 401 with `WWW-Authenticate: Bearer`, the same for a
+ * missing, malformed, unknown or wrong token; 503 when the store that
+ * holds the tokens is unreachable. */
+bool api_authorize(struct api_req *r, enum MHD_Result *ret);
+
+/* Absolute deadline of each request (api_deadline.c): MHD's connection
+ * timeout only counts silence, so a client trickling a byte now and then
+ * would hold a connection forever. A watchdog thread shuts down (shutdown
+ * (2), MHD then closes it) a connection whose request is not answered
+ * within `deadline_s` of the connection's start or of the end of its
+ * previous request. _start before the daemon, _stop after it. */
+int api_deadline_start(struct emp_api *api, int deadline_s);
+void api_deadline_stop(struct emp_api *api);
+/* MHD_OPTION_NOTIFY_CONNECTION (cls: the api). */
+void api_deadline_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                         enum MHD_ConnectionNotificationCode toe);
+/* A request of `conn` is complete: the next one gets a fresh deadline. */
+void api_deadline_restart(struct emp_api *api, struct MHD_Connection *conn);
+
+/* Handlers of one target and its changes (api_write.c): GET shows the
+ * definition; POST, PUT and DELETE need a bearer token and reach the
+ * running prober. */
+enum MHD_Result api_get_target(struct api_req *r);
+enum MHD_Result api_post_target(struct api_req *r);
+enum MHD_Result api_put_target(struct api_req *r);
+enum MHD_Result api_delete_target(struct api_req *r);
 
 /* Handlers (api_targets.c). */
 enum MHD_Result api_get_targets(struct api_req *r);
@@ -123,6 +179,7 @@ enum MHD_Result api_get_groups(struct api_req *r);
 enum MHD_Result api_get_correlation(struct api_req *r);
 enum MHD_Result api_get_group_reliability(struct api_req *r);
 enum MHD_Result api_get_metrics(struct api_req *r); /* api_metrics.c */
+enum MHD_Result api_get_monitor(struct api_req *r); /* api_metrics.c */
 
 /* Handlers (api_badge.c): SVG badges of a target's uptime and state. */
 enum MHD_Result api_get_badge_uptime(struct api_req *r);

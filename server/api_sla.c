@@ -85,14 +85,14 @@ enum MHD_Result api_get_sla(struct api_req *r)
     if (api_window(r, &from, &to, msg, sizeof msg) != 0)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "%s", msg);
     const struct emp_config *cfg = r->api->cfg;
-    struct emp_db *db = NULL;
+    struct emp_db *db;
+    enum MHD_Result got;
+    if (!api_db_get(r, &db, &got))
+        return got;
     struct emp_error err;
     emp_error_clear(&err);
-    enum emp_err e = emp_db_pool_get(r->api->pool, &db, &err);
-    if (e != EMP_OK || db == NULL)
-        return api_db_error(r, NULL, e != EMP_OK ? e : EMP_EDB, &err, "connect to the database");
     struct emp_target_row t;
-    e = emp_db_get_target(db, r->name, &t, &err);
+    enum emp_err e = emp_db_get_target(db, r->name, &t, &err);
     if (e != EMP_OK) {
         enum MHD_Result ret = api_db_error(r, db, e, &err, "look up the target");
         emp_db_pool_put(r->api->pool, db);

@@ -69,13 +69,14 @@ struct key_spec {
 
 static const struct key_spec top_keys[] = {
     {"listen", K_ALL}, {"prober", K_ALL}, {"targets", K_ALL}, {"slas", K_ALL},
+    {"api", K_ALL},
     {"spool", K_ALL},
 };
 static const struct key_spec spool_keys[] = {
     {"path", K_ALL}, {"max_mb", K_ALL}, {"fsync", K_ALL},
 };
 static const struct key_spec prober_keys[] = {
-    {"name", K_ALL}, {"location", K_ALL},
+    {"name", K_ALL}, {"location", K_ALL}, {"max_lag_ms", K_ALL}, {"canaries", K_ALL},
 };
 static const struct key_spec sla_keys[] = {
     {"name", K_ALL},          {"objective", K_ALL},
@@ -131,7 +132,7 @@ int emp_config_find_sla(const struct emp_config *cfg, const char *name)
     return -1;
 }
 
-static void free_target(struct emp_target_config *t)
+void emp_target_config_cleanup(struct emp_target_config *t)
 {
     free(t->name);
     free(t->group);
@@ -146,7 +147,7 @@ void emp_config_free(struct emp_config *cfg)
     if (cfg == NULL)
         return;
     for (size_t i = 0; i < cfg->n_targets; i++)
-        free_target(&cfg->targets[i]);
+        emp_target_config_cleanup(&cfg->targets[i]);
     free(cfg->targets);
     for (size_t i = 0; i < cfg->n_slas; i++)
         emp_sla_cleanup(&cfg->slas[i]);
@@ -156,6 +157,9 @@ void emp_config_free(struct emp_config *cfg)
     free(cfg->listen_host);
     free(cfg->prober_name);
     free(cfg->prober_location);
+    for (size_t i = 0; i < cfg->n_canaries; i++)
+        free(cfg->canaries[i]);
+    free(cfg->canaries);
     free(cfg->spool_path);
     free(cfg);
 }
@@ -653,6 +657,51 @@ static void load_prober(struct ctx *c, const json_t *root, struct emp_config *cf
     }
     cfg->prober_name = dup(c, name);
     cfg->prober_location = dup(c, location);
+    cfg->max_lag_ms = EMP_DEFAULT_MAX_LAG_MS;
+    if (p != NULL && json_is_object(p))
+        get_int(c, p, "prober", "max_lag_ms", 1, 60000, NULL, EMP_DEFAULT_MAX_LAG_MS,
+                &cfg->max_lag_ms);
+}
+
+#define CANARIES_EXPECTED "a list of at most 16 target names"
+
+/* prober.canaries: names of configured targets, each once; after
+ * load_targets. */
+static void load_canaries(struct ctx *c, const json_t *root, struct emp_config *cfg)
+{
+    const json_t *p = json_object_get(root, "prober");
+    const json_t *v = json_is_object(p) ? json_object_get(p, "canaries") : NULL;
+    if (v == NULL)
+        return;
+    if (!json_is_array(v) || json_array_size(v) > EMP_MAX_CANARIES) {
+        report_value(c, p, "prober", "canaries", CANARIES_EXPECTED, NULL);
+        return;
+    }
+    size_t n = json_array_size(v);
+    cfg->canaries = calloc(n ? n : 1, sizeof *cfg->canaries);
+    if (cfg->canaries == NULL) {
+        c->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(v, i);
+        struct where w = at_index("prober.canaries", i);
+        const char *name = json_string_value(e);
+        if (name == NULL || emp_config_find_target(cfg, name) < 0) {
+            report(c, w.s, "expected the name of a configured target, got %s", show(c, e).s);
+            continue;
+        }
+        bool seen = false;
+        for (size_t k = 0; k < cfg->n_canaries; k++)
+            seen |= strcmp(cfg->canaries[k], name) == 0;
+        if (seen) {
+            report(c, w.s, "target %s is named twice", show(c, e).s);
+            continue;
+        }
+        cfg->canaries[cfg->n_canaries] = dup(c, name);
+        if (cfg->canaries[cfg->n_canaries] != NULL)
+            cfg->n_canaries++;
+    }
 }
 
 /* "spool": {"path", "max_mb", "fsync"}; after load_prober (the default
@@ -803,10 +852,12 @@ static void load_postgres(struct ctx *c, const json_t *t, const char *base,
 
 /* Fill `out` from targets[i]. `seen` maps each valid name so far to its
  * index, for duplicate names. */
-static void load_target(struct ctx *c, const json_t *t, size_t i, json_t *seen,
-                        struct emp_target_config *out)
+/* `where` names the object in messages ("targets[3]", or "" for a target
+ * on its own). */
+static void load_target(struct ctx *c, const json_t *t, const char *where, size_t i,
+                        json_t *seen, struct emp_target_config *out)
 {
-    struct where base = at_index("targets", i);
+    struct where base = where_fmt("%s", where);
     if (!json_is_object(t)) {
         report(c, base.s, "expected an object, got %s", show(c, t).s);
         return;
@@ -897,7 +948,8 @@ static void load_targets(struct ctx *c, const json_t *root, struct emp_config *c
     }
     cfg->n_targets = n;
     for (size_t i = 0; i < n; i++)
-        load_target(c, json_array_get(ts, i), i, seen, &cfg->targets[i]);
+        load_target(c, json_array_get(ts, i), at_index("targets", i).s, i, seen,
+                    &cfg->targets[i]);
     json_decref(seen);
 }
 
@@ -965,7 +1017,8 @@ static void load_refs(struct ctx *c, const json_t *s, const char *base, const ch
         }
         const json_t *first = json_object_get(seen, name);
         if (first != NULL) {
-            report(c, wi.s, "duplicate %s \"%s\" (first at %s[%lld])", what, name, w.s,
+            /* Shown as JSON: the name is the file's, control characters and all. */
+            report(c, wi.s, "duplicate %s %s (first at %s[%lld])", what, show(c, e).s, w.s,
                    (long long)json_integer_value(first));
             continue;
         }
@@ -1220,6 +1273,47 @@ out:
     json_decref(groups);
 }
 
+/* ---- the API's limits -------------------------------------------------- */
+
+static const struct key_spec api_keys[] = {
+    {"threads", K_ALL},           {"max_connections", K_ALL},
+    {"max_connections_per_ip", K_ALL}, {"idle_timeout_s", K_ALL},
+    {"request_deadline_s", K_ALL}, {"connection_memory_kib", K_ALL},
+    {"max_body_bytes", K_ALL},
+};
+
+/* "api": {...}: the HTTP server's limits, each with its default. */
+static void load_api(struct ctx *c, const json_t *root, struct emp_config *cfg)
+{
+    struct emp_api_limits *l = &cfg->api;
+    *l = (struct emp_api_limits)EMP_API_LIMITS_DEFAULT;
+    const json_t *a = json_object_get(root, "api");
+    if (a == NULL)
+        return;
+    if (!json_is_object(a)) {
+        report(c, "api", "expected an object of limits, got %s", show(c, a).s);
+        return;
+    }
+    get_int(c, a, "api", "threads", 1, 64, NULL, EMP_DEFAULT_API_THREADS, &l->threads);
+    /* MHD divides the connections among its threads: each needs one. */
+    if (get_int(c, a, "api", "max_connections", 1, 1000000, NULL,
+                EMP_DEFAULT_API_MAX_CONNECTIONS, &l->max_connections) == FIELD_OK &&
+        l->max_connections < l->threads)
+        report(c, "api.max_connections", "expected at least api.threads (%d), got %d",
+               l->threads, l->max_connections);
+    get_int(c, a, "api", "max_connections_per_ip", 0, 1000000, NULL,
+            EMP_DEFAULT_API_MAX_CONNECTIONS_PER_IP, &l->max_connections_per_ip);
+    get_int(c, a, "api", "idle_timeout_s", 1, 3600, NULL, EMP_DEFAULT_API_IDLE_TIMEOUT_S,
+            &l->idle_timeout_s);
+    get_int(c, a, "api", "request_deadline_s", 1, 3600, NULL,
+            EMP_DEFAULT_API_REQUEST_DEADLINE_S, &l->request_deadline_s);
+    get_int(c, a, "api", "connection_memory_kib", 16, 16384, NULL,
+            EMP_DEFAULT_API_CONNECTION_MEMORY_KIB, &l->connection_memory_kib);
+    get_int(c, a, "api", "max_body_bytes", 1024, 16 * 1024 * 1024, NULL,
+            EMP_DEFAULT_API_MAX_BODY_BYTES, &l->max_body_bytes);
+    check_keys(c, a, "api", api_keys, N_ELEMS(api_keys), -1, "api");
+}
+
 /* Validate `root` into a new config. */
 static enum emp_err load_root(struct ctx *c, const json_t *root, struct emp_config **out)
 {
@@ -1237,7 +1331,9 @@ static enum emp_err load_root(struct ctx *c, const json_t *root, struct emp_conf
     load_prober(c, root, cfg);
     load_spool(c, root, cfg);
     load_targets(c, root, cfg);
+    load_canaries(c, root, cfg);
     load_slas(c, root, cfg);
+    load_api(c, root, cfg);
     check_keys(c, root, "", top_keys, N_ELEMS(top_keys), -1, "the top level");
     if (c->oom || c->nerrs > 0) {
         emp_config_free(cfg);
@@ -1261,10 +1357,17 @@ static void report_json_error(struct ctx *c, const json_error_t *e)
     c->nerrs++;
     if (c->errs == NULL)
         return;
+    /* jansson quotes the text near the error as it is: a line end in it
+     * must not split the one line of the problem. */
+    char text[sizeof e->text];
+    snprintf(text, sizeof text, "%s", e->text);
+    for (char *p = text; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
     if (e->line > 0)
-        fprintf(c->errs, "%s:%d:%d: %s\n", c->file, e->line, e->column, e->text);
+        fprintf(c->errs, "%s:%d:%d: %s\n", c->file, e->line, e->column, text);
     else
-        fprintf(c->errs, "%s: %s\n", c->file, e->text);
+        fprintf(c->errs, "%s: %s\n", c->file, text);
 }
 
 /* Load from `text` (when `fp` is NULL) or `fp`, then validate. */
@@ -1330,4 +1433,53 @@ out:
     if (nerrs != NULL)
         *nerrs = c.nerrs;
     return rc;
+}
+
+enum emp_err emp_config_parse_target(const char *text, size_t len, const char *source,
+                                     const char *name, struct emp_target_config *out,
+                                     FILE *errs, size_t *nerrs)
+{
+    struct ctx c = {.file = source != NULL ? source : "(target)", .errs = errs};
+    json_error_t e;
+    json_t *t = NULL, *seen = NULL;
+    memset(out, 0, sizeof *out);
+    if (text == NULL) {
+        report(&c, NULL, "expected a target definition, got nothing");
+        goto out;
+    }
+    t = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+    if (t == NULL) {
+        report_json_error(&c, &e);
+        goto out;
+    }
+    seen = json_object();
+    if (seen == NULL) {
+        c.oom = true;
+        goto out;
+    }
+    if (name != NULL && json_is_object(t) && json_object_get(t, "name") == NULL &&
+        json_object_set_new(t, "name", json_string(name)) != 0)
+        c.oom = true;
+    else
+        load_target(&c, t, "", 0, seen, out);
+out:
+    json_decref(seen);
+    json_decref(t);
+    if (c.oom) {
+        c.nerrs++;
+        if (c.errs != NULL)
+            fprintf(c.errs, "%s: out of memory\n", c.file);
+    }
+    if (nerrs != NULL)
+        *nerrs = c.nerrs;
+    if (c.nerrs == 0)
+        return EMP_OK;
+    emp_target_config_cleanup(out);
+    memset(out, 0, sizeof *out);
+    return c.oom ? EMP_ENOMEM : EMP_ECONFIG;
+}
+
+bool emp_config_valid_name(const char *s)
+{
+    return s != NULL && valid_name(s);
 }

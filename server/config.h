@@ -31,9 +31,24 @@ const char *emp_kind_name(enum emp_target_kind kind);
 #define EMP_MAX_THRESHOLD 100
 #define EMP_MAX_EXPECT_STATUS 16
 #define EMP_NAME_MAX 128
+/* The API's limits (the "api" object); README.md gives their reasons. */
+#define EMP_DEFAULT_API_THREADS 4
+#define EMP_DEFAULT_API_MAX_CONNECTIONS 1024
+#define EMP_DEFAULT_API_MAX_CONNECTIONS_PER_IP 64
+#define EMP_DEFAULT_API_IDLE_TIMEOUT_S 10
+#define EMP_DEFAULT_API_REQUEST_DEADLINE_S 30
+#define EMP_DEFAULT_API_CONNECTION_MEMORY_KIB 64
+#define EMP_DEFAULT_API_MAX_BODY_BYTES 65536
+#define EMP_API_LIMITS_DEFAULT                                                             \
+    {EMP_DEFAULT_API_THREADS,           EMP_DEFAULT_API_MAX_CONNECTIONS,                  \
+     EMP_DEFAULT_API_MAX_CONNECTIONS_PER_IP, EMP_DEFAULT_API_IDLE_TIMEOUT_S,              \
+     EMP_DEFAULT_API_REQUEST_DEADLINE_S, EMP_DEFAULT_API_CONNECTION_MEMORY_KIB,           \
+     EMP_DEFAULT_API_MAX_BODY_BYTES}
 #define EMP_DEFAULT_SLA_PERIOD EMP_SLA_MONTH
 #define EMP_DEFAULT_SLA_RULE EMP_SLA_RULE_OUTAGES
 #define EMP_DEFAULT_EXCLUDE_UNKNOWN true
+#define EMP_DEFAULT_MAX_LAG_MS 50
+#define EMP_MAX_CANARIES 16
 #define EMP_DEFAULT_SPOOL_MAX_MB 256
 #define EMP_DEFAULT_SPOOL_FSYNC EMP_FSYNC_SECOND
 
@@ -44,6 +59,19 @@ enum emp_fsync {
     EMP_FSYNC_NEVER = 0, /* the kernel writes back when it likes (~30 s) */
     EMP_FSYNC_SECOND,    /* at most once a second */
     EMP_FSYNC_ALWAYS,    /* after every append */
+};
+
+/* What the API server allows each client (see README.md, "API limits"). */
+struct emp_api_limits {
+    int threads;                /* request threads */
+    int max_connections;        /* in all; divided among the threads */
+    int max_connections_per_ip; /* 0: no limit */
+    int idle_timeout_s;         /* a connection silent this long is closed */
+    int request_deadline_s;     /* a request not answered this long after it
+                                   began (or after the connection's previous
+                                   request) is cut, however busy the client */
+    int connection_memory_kib;  /* per connection: request line and headers */
+    int max_body_bytes;         /* larger request bodies get 413 */
 };
 
 struct emp_target_config {
@@ -73,8 +101,16 @@ struct emp_config {
     char *listen;        /* "host:port"; "[::1]:port" for IPv6 */
     char *listen_host;   /* parsed from listen */
     int listen_port;
+    struct emp_api_limits api; /* the "api" object, or its defaults */
     char *prober_name;
     char *prober_location; /* "" when not set */
+    /* The monitor's doubt of itself: a probe loop later than max_lag_ms
+     * makes the time it could not vouch for unknown; while every canary
+     * target fails, other targets' failures are unknown (the monitor's own
+     * network is the likelier cause). */
+    int max_lag_ms;
+    char **canaries;     /* target names */
+    size_t n_canaries;
     /* The local spool of events the database has not taken yet. */
     char *spool_path;    /* default "<prober>.spool", relative to the working directory */
     int spool_max_mb;
@@ -111,5 +147,26 @@ int emp_config_find_target(const struct emp_config *cfg, const char *name);
 
 /* Index of the SLA called `name`, or -1. */
 int emp_config_find_sla(const struct emp_config *cfg, const char *name);
+
+/* Parse one target definition, `len` bytes of JSON text in the form of an
+ * element of the configuration's "targets", with the same checks. `name`
+ * (may be NULL) is used when the object has no "name". On success returns
+ * EMP_OK with `*out` filled (free with emp_target_config_cleanup). On
+ * failure returns EMP_ECONFIG (or EMP_ENOMEM), `*out` zeroed, and every
+ * problem written to `errs` (may be NULL) as `SOURCE: JSON.PATH: TEXT`
+ * (the path relative to the object, e.g. "interval_ms") or
+ * `SOURCE:LINE:COLUMN: TEXT` for JSON syntax; `nerrs` (may be NULL) gets
+ * their number. */
+enum emp_err emp_config_parse_target(const char *text, size_t len, const char *source,
+                                     const char *name, struct emp_target_config *out,
+                                     FILE *errs, size_t *nerrs);
+
+/* Whether `s` is a valid name of a target (or of an SLA, prober, token):
+ * 1 to EMP_NAME_MAX of [A-Za-z0-9._-]. */
+bool emp_config_valid_name(const char *s);
+
+/* Free what a target definition owns (not `t` itself); accepts a zeroed
+ * one. */
+void emp_target_config_cleanup(struct emp_target_config *t);
 
 #endif

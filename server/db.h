@@ -35,6 +35,72 @@ enum emp_err emp_db_migrate(struct emp_db *db, const char *schema_dir,
 enum emp_err emp_db_sync_targets(struct emp_db *db, const struct emp_config *cfg,
                                  int64_t *ids, struct emp_error *err);
 
+/* ---- targets made through the API (db.c) ----------------------------
+ * Such a target's definition is kept whole in targets.api_definition (the
+ * store is their source of truth: serve loads them at start); NULL there
+ * means a configured target, imported history, or one the API removed
+ * (its history stays). emp_db_sync_targets clears it: a target the
+ * configuration file defines belongs to the file. */
+
+/* Store `t` as a target made through the API with `definition` (its JSON
+ * text). With `create_only`, EMP_EEXIST when a target of that name is
+ * already live through the API (any other row of that name, such as
+ * history, is taken over). `*id` gets targets.id; `*created` whether it
+ * was not live through the API before. */
+enum emp_err emp_db_api_target_put(struct emp_db *db, const struct emp_target_config *t,
+                                   const char *definition, bool create_only, int64_t *id,
+                                   bool *created, struct emp_error *err);
+/* Stop `name` being a target made through the API (its history stays):
+ * EMP_ENOTFOUND when it is not one. `*id` gets targets.id. */
+enum emp_err emp_db_api_target_remove(struct emp_db *db, const char *name, int64_t *id,
+                                      struct emp_error *err);
+struct emp_api_target {
+    int64_t id;
+    char name[EMP_NAME_MAX + 1];
+    char *definition; /* JSON text, owned; NULL when not made through the API */
+};
+/* Every target live through the API, by name. `*out` is a new array;
+ * free it with emp_db_api_targets_free. */
+enum emp_err emp_db_api_targets(struct emp_db *db, struct emp_api_target **out, size_t *n,
+                                struct emp_error *err);
+void emp_db_api_targets_free(struct emp_api_target *t, size_t n);
+/* The target called `name` as the store knows it, with its API definition
+ * (`*definition` a new string, or NULL); EMP_ENOTFOUND when none. */
+struct emp_target_row;
+enum emp_err emp_db_api_target_get(struct emp_db *db, const char *name,
+                                   struct emp_target_row *row, char **definition,
+                                   struct emp_error *err);
+
+/* Whether the `len` bytes at `s` (NUL-terminated after them) are text
+ * PostgreSQL takes: valid UTF-8 without NUL bytes. */
+bool emp_db_text_ok(const char *s, size_t len);
+
+/* `conninfo` without its passwords, so that it can be shown: a new string
+ * (free()) or NULL when it does not parse or memory ran out. */
+char *emp_db_redact_conninfo(const char *conninfo);
+
+/* ---- the API's bearer tokens (db_token.c) ---------------------------
+ * Only each token's SHA-256 is stored. */
+#define EMP_TOKEN_HASH_BYTES 32
+struct emp_token_row {
+    int64_t id;
+    char name[EMP_NAME_MAX + 1];
+    unsigned char hash[EMP_TOKEN_HASH_BYTES];
+    int64_t created_at_us;
+    int64_t last_used_at_us; /* 0: never */
+};
+/* Store a token's hash under `name`: EMP_EEXIST when the name is taken. */
+enum emp_err emp_db_token_create(struct emp_db *db, const char *name,
+                                 const unsigned char hash[EMP_TOKEN_HASH_BYTES],
+                                 struct emp_error *err);
+/* Every token, by name (`*out` a new array, free()). */
+enum emp_err emp_db_token_list(struct emp_db *db, struct emp_token_row **out, size_t *n,
+                               struct emp_error *err);
+/* Delete the token `name`: EMP_ENOTFOUND when there is none. */
+enum emp_err emp_db_token_revoke(struct emp_db *db, const char *name, struct emp_error *err);
+/* Note that token `id` was just used. */
+enum emp_err emp_db_token_touch(struct emp_db *db, int64_t id, struct emp_error *err);
+
 /* targets.id of the target called `name`, or EMP_ENOTFOUND. */
 enum emp_err emp_db_find_target(struct emp_db *db, const char *name,
                                 int64_t *id, struct emp_error *err);

@@ -20,7 +20,7 @@ struct dbi_stmt {
     int binary;  /* 1: results in binary format (read with dbi_bin_*) */
 };
 
-#define DBI_MAX_STMTS 48
+#define DBI_MAX_STMTS 64
 
 struct emp_db {
     PGconn *conn;

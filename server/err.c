@@ -17,6 +17,7 @@ const char *emp_strerror(enum emp_err code)
     case EMP_ECONFIG: return "configuration error";
     case EMP_EAGAIN: return "temporarily unavailable";
     case EMP_ERANGE: return "value out of range";
+    case EMP_EEXIST: return "already exists";
     }
     return "unknown error";
 }

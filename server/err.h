@@ -16,6 +16,7 @@ enum emp_err {
     EMP_ECONFIG = -6,    /* configuration rejected */
     EMP_EAGAIN = -7,     /* try again later */
     EMP_ERANGE = -8,     /* value out of range */
+    EMP_EEXIST = -9,     /* already exists */
 };
 
 /* Detail for humans. `msg` is the primary line ("could not connect to

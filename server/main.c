@@ -24,6 +24,8 @@
 #include "prober.h"
 #include "report.h"
 #include "state.h"
+#include "target.h"
+#include "token.h"
 #include "timeutil.h"
 #include "writer.h"
 
@@ -46,6 +48,7 @@ static void usage(FILE *f)
           "  check-config FILE                validate a configuration file\n"
           "  import FILE|- [options]          load outage history from CSV (import --help)\n"
           "  report --target NAME [--from T] [--to T]  print a target's reliability summary\n"
+          "  token create|list|revoke [NAME]  the API's bearer tokens (created: shown once)\n"
           "  version                          print the version\n"
           "\n"
           "The database is --db, else EMPIRIC_DB, else the PG* environment.\n"
@@ -270,6 +273,12 @@ static int cmd_serve(const struct options *o)
     s.prober = emp_prober_new(s.loop, s.cfg, s.ids, &s.events, &s.state);
     if (s.prober == NULL)
         goto out;
+    /* Targets made through the API, before open outages are continued. */
+    size_t n_api = 0;
+    if (emp_target_load_api(s.db, s.cfg, s.prober, &n_api, &err) != EMP_OK) {
+        log_error("could not load the targets made through the API", &err);
+        goto out;
+    }
     emp_prober_resume(s.prober, s.open, s.n_open);
     /* Before the API starts: its threads read state.metrics unlocked. */
     if (emp_metrics_init(&s.metrics, s.prober, &s.events, s.writer) != 0)
@@ -281,11 +290,12 @@ static int cmd_serve(const struct options *o)
         log_error("could not start the API", &err);
         goto out;
     }
+    emp_api_set_prober(s.api, s.prober);
     if (emp_prober_start(s.prober) != 0)
         goto out;
     emp_api_warm_status(s.api);
-    emp_info("serving", "listen=%s targets=%zu prober=%s run=%lld", s.cfg->listen,
-             s.cfg->n_targets, s.cfg->prober_name, (long long)s.run_id);
+    emp_info("serving", "listen=%s targets=%zu api_targets=%zu prober=%s run=%lld",
+             s.cfg->listen, s.cfg->n_targets, n_api, s.cfg->prober_name, (long long)s.run_id);
     if (emp_loop_run(s.loop, true) == 0)
         rc = EXIT_SUCCESS;
     struct emp_prober_stats st;
@@ -578,6 +588,8 @@ int main(int argc, char **argv)
         } else {
             rc = cmd_check_config(path);
         }
+    } else if (strcmp(cmd, "token") == 0) {
+        rc = emp_token_cli(db_conninfo(&o), sub_argc - optind, sub_argv + optind);
     } else if (strcmp(cmd, "version") == 0) {
         printf("empiric %s\n", EMPIRIC_VERSION);
         rc = EXIT_SUCCESS;

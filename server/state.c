@@ -26,6 +26,15 @@ const char *emp_tstate_name(enum emp_tstate s)
     return "unknown";
 }
 
+/* What a target's definition gives its status. */
+static void define(struct emp_target_status *ts, const struct emp_target_config *tc)
+{
+    snprintf(ts->name, sizeof ts->name, "%s", tc->name ? tc->name : "");
+    snprintf(ts->group, sizeof ts->group, "%s", tc->group ? tc->group : "");
+    ts->kind = tc->kind;
+    ts->interval_ms = tc->interval_ms;
+}
+
 int emp_state_init(struct emp_state *s, const struct emp_config *cfg,
                    const int64_t *ids)
 {
@@ -37,13 +46,9 @@ int emp_state_init(struct emp_state *s, const struct emp_config *cfg,
             return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        const struct emp_target_config *tc = &cfg->targets[i];
         struct emp_target_status *ts = &s->t[i];
-        snprintf(ts->name, sizeof ts->name, "%s", tc->name ? tc->name : "");
-        snprintf(ts->group, sizeof ts->group, "%s", tc->group ? tc->group : "");
-        ts->kind = tc->kind;
+        define(ts, &cfg->targets[i]);
         ts->db_id = ids != NULL ? ids[i] : 0;
-        ts->interval_ms = tc->interval_ms;
         ts->state = EMP_TS_UNKNOWN;
     }
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
@@ -52,7 +57,49 @@ int emp_state_init(struct emp_state *s, const struct emp_config *cfg,
         return -1;
     }
     s->n = n;
+    s->cap = n;
     return 0;
+}
+
+long emp_state_add(struct emp_state *s, const struct emp_target_config *tc, int64_t db_id)
+{
+    long i = -1;
+    pthread_mutex_lock(&s->mu);
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        struct emp_target_status *t = realloc(s->t, cap * sizeof *t);
+        if (t == NULL)
+            goto out;
+        s->t = t;
+        s->cap = cap;
+    }
+    struct emp_target_status *ts = &s->t[s->n];
+    memset(ts, 0, sizeof *ts);
+    define(ts, tc);
+    ts->db_id = db_id;
+    ts->state = EMP_TS_UNKNOWN;
+    i = (long)s->n++;
+out:
+    pthread_mutex_unlock(&s->mu);
+    return i;
+}
+
+void emp_state_redefine(struct emp_state *s, size_t i, const struct emp_target_config *tc)
+{
+    pthread_mutex_lock(&s->mu);
+    if (i < s->n)
+        define(&s->t[i], tc);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void emp_state_remove(struct emp_state *s, size_t i)
+{
+    pthread_mutex_lock(&s->mu);
+    if (i < s->n) {
+        memmove(&s->t[i], &s->t[i + 1], (s->n - i - 1) * sizeof *s->t);
+        s->n--;
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 void emp_state_cleanup(struct emp_state *s)
@@ -63,6 +110,7 @@ void emp_state_cleanup(struct emp_state *s)
     free(s->t);
     s->t = NULL;
     s->n = 0;
+    s->cap = 0;
 }
 
 void emp_state_update(struct emp_state *s, size_t i, enum emp_tstate st,

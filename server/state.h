@@ -1,5 +1,7 @@
-/* The live state of each configured target, written by the probe loop and
- * read by the API threads under a mutex. */
+/* The live state of each probed target, written by the probe loop and read
+ * by the API threads under a mutex. Targets are those of the configuration
+ * file, then those the prober adds at run time (made through the API);
+ * index i is the prober's target i. */
 #ifndef EMP_STATE_H
 #define EMP_STATE_H
 
@@ -49,7 +51,7 @@ struct emp_metrics; /* metrics.h */
 struct emp_state {
     pthread_mutex_t mu;
     struct emp_target_status *t;
-    size_t n;
+    size_t n, cap;
     /* Where /metrics finds the prober, queue and writer: borrowed, may be
      * NULL (then only per-target figures are shown). Set before the API
      * starts and never changed while it runs. */
@@ -60,6 +62,16 @@ struct emp_state {
 int emp_state_init(struct emp_state *s, const struct emp_config *cfg,
                    const int64_t *ids);
 void emp_state_cleanup(struct emp_state *s);
+
+/* Append a target as `db_id`, its state unknown (the probe loop, when a
+ * target is added at run time). Returns its index, or -1 when out of
+ * memory. */
+long emp_state_add(struct emp_state *s, const struct emp_target_config *tc, int64_t db_id);
+/* Target i has a new definition: its group, kind and interval change, its
+ * live state and counters stay. */
+void emp_state_redefine(struct emp_state *s, size_t i, const struct emp_target_config *tc);
+/* Forget target i; the targets after it move down one index. */
+void emp_state_remove(struct emp_state *s, size_t i);
 
 /* Record the state of target i after a result at `last_probe_us`. `since_us`
  * changes only when the state changes. */

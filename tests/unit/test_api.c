@@ -1,7 +1,8 @@
 /* The HTTP API over a real socket, without a database: the router (404,
  * 405 + Allow, HEAD), /healthz, /api/v1/targets from the live state, query
  * validation (400 before the database is touched), 503 when the database is
- * away, and odd requests that must not hurt the server. The database-backed
+ * away, the write endpoints' 401 and the body cap's 413, and odd requests
+ * that must not hurt the server. The database-backed
  * answers are covered by the end-to-end tests. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -150,6 +151,7 @@ struct reply {
     char content_type[128];
     char allow[128];
     char cache_control[128];
+    char www_authenticate[128];
     json_t *json; /* parsed body, or NULL */
 };
 
@@ -189,12 +191,23 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     header_value(r->content_type, sizeof r->content_type, p, k, "Content-Type");
     header_value(r->allow, sizeof r->allow, p, k, "Allow");
     header_value(r->cache_control, sizeof r->cache_control, p, k, "Cache-Control");
+    header_value(r->www_authenticate, sizeof r->www_authenticate, p, k, "WWW-Authenticate");
     return k;
 }
 
-/* `path` is sent as is (curl does not re-encode it). */
+/* `path` is sent as is (curl does not re-encode it); `header` (may be
+ * NULL) is one more request header. */
+static void request_h(struct fixture *fx, const char *method, const char *path,
+                      const char *body, const char *header, struct reply *r);
+
 static void request(struct fixture *fx, const char *method, const char *path,
                     const char *body, struct reply *r)
+{
+    request_h(fx, method, path, body, NULL, r);
+}
+
+static void request_h(struct fixture *fx, const char *method, const char *path,
+                      const char *body, const char *header, struct reply *r)
 {
     memset(r, 0, sizeof *r);
     char url[65536 + 64];
@@ -214,7 +227,11 @@ static void request(struct fixture *fx, const char *method, const char *path,
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (body != NULL)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    struct curl_slist *hs = header != NULL ? curl_slist_append(NULL, header) : NULL;
+    if (hs != NULL)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
     CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(hs);
     if (rc != CURLE_OK)
         fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
@@ -229,12 +246,13 @@ static void reply_free(struct reply *r)
     r->json = NULL;
 }
 
-/* Expect an error reply with this status and code. */
-static void expect_error(struct fixture *fx, const char *method, const char *path,
-                         long status, const char *code)
+/* Expect an error reply with this status and code (sending `body` and
+ * one more `header`, either may be NULL). */
+static void expect_error_h(struct fixture *fx, const char *method, const char *path,
+                           const char *body, const char *header, long status, const char *code)
 {
     struct reply r;
-    request(fx, method, path, NULL, &r);
+    request_h(fx, method, path, body, header, &r);
     if (r.status != status)
         fail_msg("%s %s: expected %ld, got %ld: %s", method, path, status, r.status, r.body);
     assert_string_equal(r.content_type, "application/json; charset=utf-8");
@@ -245,6 +263,12 @@ static void expect_error(struct fixture *fx, const char *method, const char *pat
     assert_non_null(
         json_string_value(json_object_get(json_object_get(r.json, "error"), "message")));
     reply_free(&r);
+}
+
+static void expect_error(struct fixture *fx, const char *method, const char *path,
+                         long status, const char *code)
+{
+    expect_error_h(fx, method, path, NULL, NULL, status, code);
 }
 
 /* ---- tests ------------------------------------------------------------ */
@@ -327,7 +351,7 @@ static void test_not_found(void **state)
     static const char *paths[] = {
         /* "/" is the status page (api_static.c). */
         "/nope", "/healthz/", "//healthz", "/healthzz", "/HEALTHZ", "/api/v1",
-        "/api/v1/targets/", "/api/v1/targets/web", "/api/v1/targets/web/", "/api/v1/targets//uptime",
+        "/api/v1/targets/", "/api/v1/targets/web/", "/api/v1/targets//uptime",
         "/api/v1/targets/web/uptime/", "/api/v1/targets/web/uptime/x",
         "/api/v1/targets/web/downtime", "/api/v2/targets",
         /* Names outside [A-Za-z0-9._-] never reach the database. */
@@ -351,7 +375,7 @@ static void test_method_not_allowed(void **state)
 {
     struct fixture *fx = *state;
     static const char *methods[] = {"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW"};
-    static const char *paths[] = {"/healthz", "/api/v1/targets", "/api/v1/targets/web/uptime",
+    static const char *paths[] = {"/healthz", "/api/v1/targets/web/uptime",
                                   "/api/v1/targets/web/outages"};
     int before = atomic_load(&fx->db.accepted);
     for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
@@ -372,6 +396,23 @@ static void test_method_not_allowed(void **state)
     request(fx, "POST", "/healthz", "{\"a\":1}", &r);
     assert_int_equal(r.status, 405);
     reply_free(&r);
+    /* The targets take writes too: Allow says which. */
+    static const struct {
+        const char *method, *path, *allow;
+    } writes[] = {
+        {"PUT", "/api/v1/targets", "GET, HEAD, POST"},
+        {"DELETE", "/api/v1/targets", "GET, HEAD, POST"},
+        {"PATCH", "/api/v1/targets", "GET, HEAD, POST"},
+        {"POST", "/api/v1/targets/web", "GET, HEAD, PUT, DELETE"},
+        {"PATCH", "/api/v1/targets/web", "GET, HEAD, PUT, DELETE"},
+    };
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+        request(fx, writes[i].method, writes[i].path, NULL, &r);
+        if (r.status != 405)
+            fail_msg("%s %s: expected 405, got %ld", writes[i].method, writes[i].path, r.status);
+        assert_string_equal(r.allow, writes[i].allow);
+        reply_free(&r);
+    }
     /* Unknown path and wrong method: 404. */
     expect_error(fx, "POST", "/nope", 404, "not_found");
     assert_int_equal(atomic_load(&fx->db.accepted), before);
@@ -425,6 +466,8 @@ static void test_db_unavailable(void **state)
         /* An unescaped '+' arrives as a space and is read back as '+'. */
         "/api/v1/targets/web/uptime?from=2026-01-01T00:00:00+01:00",
         "/api/v1/targets/web/uptime?from=2026-01-01T00:00:00%2B01:00",
+        /* One target's definition is in the store unless configured. */
+        "/api/v1/targets/web",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         int before = atomic_load(&fx->db.accepted);
@@ -586,6 +629,96 @@ static void test_odd_requests(void **state)
     reply_free(&r);
 }
 
+/* Write endpoints without a valid token: the same 401, with
+ * WWW-Authenticate, whatever is wrong, and the database is not asked when
+ * there is no token to look for. A well-formed token needs the store. */
+static void test_write_needs_token(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *headers[] = {
+        NULL, "Authorization: Basic dXNlcjpwYXNz", "Authorization: Bearer",
+        "Authorization: Bearer ", "Authorization: Token emp_abc", "Authorization: Bearerx emp_a",
+    };
+    static const struct {
+        const char *method, *path, *body;
+    } writes[] = {
+        {"POST", "/api/v1/targets", "{\"name\":\"x\",\"kind\":\"tcp\",\"host\":\"h\",\"port\":1}"},
+        {"PUT", "/api/v1/targets/x", "{\"kind\":\"tcp\",\"host\":\"h\",\"port\":1}"},
+        {"DELETE", "/api/v1/targets/x", NULL},
+        {"POST", "/api/v1/targets", NULL},
+    };
+    char first[8192] = "";
+    int before = atomic_load(&fx->db.accepted);
+    for (size_t h = 0; h < sizeof headers / sizeof headers[0]; h++) {
+        for (size_t w = 0; w < sizeof writes / sizeof writes[0]; w++) {
+            struct reply r;
+            request_h(fx, writes[w].method, writes[w].path, writes[w].body, headers[h], &r);
+            if (r.status != 401)
+                fail_msg("%s %s with %s: expected 401, got %ld", writes[w].method,
+                         writes[w].path, headers[h] ? headers[h] : "no token", r.status);
+            assert_string_equal(r.www_authenticate, "Bearer realm=\"empiric\"");
+            assert_string_equal(r.content_type, "application/json; charset=utf-8");
+            if (first[0] == '\0')
+                snprintf(first, sizeof first, "%s", r.body);
+            assert_string_equal(r.body, first);
+            reply_free(&r);
+        }
+    }
+    assert_int_equal(atomic_load(&fx->db.accepted), before);
+    /* A token of the right form must be looked up: 503 without a store. */
+    expect_error_h(fx, "DELETE", "/api/v1/targets/x", NULL,
+                   "Authorization: bearer emp_0000000000000000000000000000000000000000000", 503,
+                   "unavailable");
+    assert_true(atomic_load(&fx->db.accepted) > before);
+}
+
+/* A body over the cap (65536 by default) is refused with 413 before it is
+ * read, before the token and the database, on any path. */
+static void test_body_too_large(void **state)
+{
+    struct fixture *fx = *state;
+    size_t n = 65537;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    memset(big, 'a', n);
+    big[n] = '\0';
+    int before = atomic_load(&fx->db.accepted);
+    static const char *paths[] = {"/api/v1/targets", "/healthz", "/api/v1/targets/x/uptime"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        expect_error_h(fx, "POST", paths[i], big, NULL, 413, "too_large");
+    expect_error_h(fx, "PUT", "/api/v1/targets/x", big,
+                   "Authorization: Bearer emp_0000000000000000000000000000000000000000000", 413,
+                   "too_large");
+    big[n - 1] = '\0'; /* exactly the cap: read, then the token is missing */
+    expect_error_h(fx, "POST", "/api/v1/targets", big, NULL, 401, "unauthorized");
+    free(big);
+    assert_int_equal(atomic_load(&fx->db.accepted), before);
+}
+
+/* Query parameters that the store could not take as text (bytes that are
+ * not UTF-8) are refused before any handler reads them; %00 is not decoded
+ * (a NUL would cut a value short into another one), so what follows it
+ * still counts. */
+static void test_query_text(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *paths[] = {
+        "/api/v1/status?group=%FF",
+        "/api/v1/targets/web/outages?format=csv%00x",
+        "/api/v1/groups/g/correlation?window_s=120%00",
+        "/badge/web.svg?window=7d%00",
+        "/api/v1/targets/web/uptime?%C3%28=1",
+        "/api/v1/targets/web/uptime?x=%ED%A0%80", /* a UTF-16 surrogate */
+        "/api/v1/targets/web/uptime?x=%C0%AF",    /* an overlong '/' */
+    };
+    int before = atomic_load(&fx->db.accepted);
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        expect_error(fx, "GET", paths[i], 400, "bad_request");
+    assert_int_equal(atomic_load(&fx->db.accepted), before);
+    /* Unicode is fine: a group nobody has is the store's to say. */
+    expect_error(fx, "GET", "/api/v1/targets/web/uptime?x=%E2%98%83", 503, "unavailable");
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -600,6 +733,9 @@ int main(void)
         cmocka_unit_test(test_start_errors),
         cmocka_unit_test(test_odd_requests),
         cmocka_unit_test(test_badge_routes),
+        cmocka_unit_test(test_write_needs_token),
+        cmocka_unit_test(test_body_too_large),
+        cmocka_unit_test(test_query_text),
     };
     int rc = cmocka_run_group_tests_name("api", tests, setup, teardown);
     curl_global_cleanup();
