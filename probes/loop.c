@@ -31,6 +31,7 @@ struct emp_loop {
     struct emp_io tio, eio, sio;
     int64_t stall_at_us; /* monotonic time the last stall was noticed; 0: none */
     uint64_t stalls;
+    int64_t stall_us;    /* threshold */
 };
 
 static void on_noop(struct emp_io *io, uint32_t revents)
@@ -51,6 +52,7 @@ struct emp_loop *emp_loop_new(void)
     loop->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     loop->sfd = -1;
     loop->armed_us = INT64_MAX;
+    loop->stall_us = EMP_LOOP_STALL_US;
     emp_sched_init(&loop->timers);
     if (loop->epfd < 0 || loop->tfd < 0 || loop->efd < 0)
         goto fail;
@@ -216,14 +218,24 @@ static void on_signal(struct emp_io *io, uint32_t revents)
 }
 
 /* After every wake-up, before any callback: is the earliest timer more
- * than EMP_LOOP_STALL_US overdue? Callbacks of this wake-up then see it. */
+ * than the stall threshold overdue? Callbacks of this wake-up then see it. */
 static void check_stall(struct emp_loop *loop)
 {
     const struct emp_timer *t = emp_sched_peek(&loop->timers);
-    if (t != NULL && loop->now_us - t->due_us > EMP_LOOP_STALL_US) {
+    if (t != NULL && loop->now_us - t->due_us > loop->stall_us) {
         loop->stall_at_us = loop->now_us;
         loop->stalls++;
     }
+}
+
+void emp_loop_set_stall_us(struct emp_loop *loop, int64_t stall_us)
+{
+    loop->stall_us = stall_us > 0 ? stall_us : EMP_LOOP_STALL_US;
+}
+
+int64_t emp_loop_stall_us(const struct emp_loop *loop)
+{
+    return loop->stall_us;
 }
 
 bool emp_loop_stalled_since(const struct emp_loop *loop, int64_t since_us)

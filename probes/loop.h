@@ -46,11 +46,14 @@ int64_t emp_loop_update_time(struct emp_loop *loop);
 
 /* Run until emp_loop_stop() or a SIGINT/SIGTERM (blocked and read through a
  * signalfd when `handle_signals`). Returns 0, or -1 on an epoll error. */
-/* The loop's own stalls: a timer found more than EMP_LOOP_STALL_US past its
- * due time means the loop could not run when it should have (starved of
- * CPU, or behind with its own work). A probe in flight then may have timed
- * out, or answered slowly, only because nobody was listening. */
+/* The loop's own stalls: a timer found more than its stall threshold
+ * (EMP_LOOP_STALL_US unless set) past its due time means the loop could not
+ * run when it should have (starved of CPU, or behind with its own work). A
+ * probe in flight then may have timed out, or answered slowly, only because
+ * nobody was listening. */
 #define EMP_LOOP_STALL_US (50 * 1000)
+void emp_loop_set_stall_us(struct emp_loop *loop, int64_t stall_us);
+int64_t emp_loop_stall_us(const struct emp_loop *loop);
 /* Whether a stall was noticed after monotonic time `since_us`. */
 bool emp_loop_stalled_since(const struct emp_loop *loop, int64_t since_us);
 /* Stalls noticed since the loop was made (one per late wake-up). */

@@ -29,6 +29,11 @@ struct emp_probe {
     int64_t started_mono_us;
     struct emp_result r;
     struct emp_timer deadline; /* free for the kind to use */
+    /* Set by the kind when it failed the probe because its timeout passed,
+     * whatever the class ("timeout", or "dns" for a lookup that never
+     * finished): such a failure may be the prober's own lateness. The
+     * prober clears it at each start. */
+    bool deadline_passed;
     void *kstate;
 };
 

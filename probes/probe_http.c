@@ -35,6 +35,7 @@ struct emp_http {
     size_t done_cap;
     bool finishing;
     bool env_proxy;        /* the environment names a proxy (env_names_proxy) */
+    bool drop_capath;      /* libcurl has a CA bundle and a CA directory (setup_easy) */
 };
 
 struct done_msg {
@@ -169,11 +170,13 @@ struct emp_http *emp_http_new(struct emp_loop *loop)
     h->timer.cb = on_timer;
     h->timer.data = h;
     h->env_proxy = env_names_proxy();
+    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    h->drop_capath = vi->age >= CURLVERSION_SEVENTH && vi->cainfo != NULL && vi->capath != NULL;
     /* Without an asynchronous resolver, curl would look names up inside
      * the loop and a slow DNS server would stall every probe. */
-    if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_ASYNCHDNS))
+    if (!(vi->features & CURL_VERSION_ASYNCHDNS))
         emp_warn("libcurl has no asynchronous resolver; use IP addresses in http targets",
-                 "curl=%s", curl_version_info(CURLVERSION_NOW)->version);
+                 "curl=%s", vi->version);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -239,6 +242,8 @@ static void judge_failure(struct easy_state *es, CURLcode rc)
     struct emp_probe *pr = es->pr;
     const char *msg = es->errbuf[0] ? es->errbuf : curl_easy_strerror(rc);
     long os_errno = 0;
+    curl_off_t lookup_us = -1;
+    char *ip = NULL;
     switch (rc) {
     case CURLE_WRITE_ERROR:
         if (es->over_cap != NULL) {
@@ -248,7 +253,33 @@ static void judge_failure(struct easy_state *es, CURLcode rc)
         }
         emp_probe_fail(pr, "internal", "%s", msg);
         return;
+    case CURLE_FILESIZE_EXCEEDED: /* a Content-Length over BODY_CAP */
+        emp_probe_fail(pr, "body_too_large", "response over %d KiB cap", BODY_CAP / 1024);
+        return;
+    case CURLE_OUT_OF_MEMORY:
+        /* libcurl refuses a single header line over CURL_MAX_HTTP_HEADER
+         * (100 KiB) before the header callback sees it, and 7.88 says only
+         * "Out of memory". After the status line and before any body, that
+         * is what it means (a real allocation failure there would be
+         * misnamed, a rare and harmless mistake). */
+        if (es->header_bytes > 0 && es->body_bytes == 0) {
+            emp_probe_fail(pr, "headers_too_large",
+                           "a response header line over libcurl's %d KiB limit",
+                           CURL_MAX_HTTP_HEADER / 1024);
+            return;
+        }
+        emp_probe_fail(pr, "internal", "%s", msg);
+        return;
     case CURLE_OPERATION_TIMEDOUT:
+        pr->deadline_passed = true;
+        /* No name-lookup time and no address tried (a kept connection has
+         * one): the DNS never answered within the timeout. */
+        if (curl_easy_getinfo(es->easy, CURLINFO_NAMELOOKUP_TIME_T, &lookup_us) == CURLE_OK &&
+            curl_easy_getinfo(es->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
+            lookup_us == 0 && (ip == NULL || ip[0] == '\0')) {
+            emp_probe_fail(pr, "dns", "%s", msg);
+            return;
+        }
         emp_probe_fail(pr, "timeout", "%s", msg);
         return;
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -389,6 +420,27 @@ static enum emp_err setup_easy(struct easy_state *es, const struct emp_target_co
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout);
+    /* Certificates from the CA bundle only, not also from the CA
+     * directory: libcurl caches the store it builds from a bundle alone
+     * (CURLOPT_CA_CACHE_TIMEOUT, per multi handle), but with a directory
+     * as well (Debian's build names both) it parses the whole bundle again
+     * for every TLS connection, 20-50 ms on the loop per https probe. The
+     * bundle holds the directory's certificates (update-ca-certificates
+     * writes both). */
+    if (es->h->drop_capath)
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    /* A body declared over the cap fails at its head, unread. */
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)BODY_CAP);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* When a lookup times out, forget its resolver thread instead of
+     * joining it: without this, libcurl waits inside
+     * curl_multi_socket_action until getaddrinfo gives up (resolv.conf's
+     * timeouts, 5 s and more), and a DNS server that never answers stalls
+     * every probe of the loop. The thread then ends on its own. */
+    curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+#else
+#warning "libcurl < 7.87 joins resolver threads: a silent DNS server stalls the probe loop"
+#endif
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, es);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

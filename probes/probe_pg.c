@@ -574,6 +574,7 @@ static void on_deadline(struct emp_timer *t)
     struct pg_state *st = t->data;
     int ms = st->pr->cfg->timeout_ms;
     const char *host = "";
+    st->pr->deadline_passed = true;
     switch (st->phase) {
     case PG_RESOLVING:
         for (size_t i = 0; i < st->n_hosts; i++)
@@ -581,7 +582,7 @@ static void on_deadline(struct emp_timer *t)
                 host = st->hosts[i].name;
                 break;
             }
-        finish_fail(st, "timeout", "resolving %s did not finish within %d ms", host, ms);
+        finish_fail(st, "dns", "resolving %s did not finish within %d ms", host, ms);
         return;
     case PG_CONNECTING:
         host = PQhost(st->conn);

@@ -202,8 +202,9 @@ static void on_deadline(struct emp_timer *t)
 {
     struct tcp_state *st = t->data;
     const struct emp_target_config *cfg = st->pr->cfg;
+    st->pr->deadline_passed = true;
     if (st->phase == TCP_RESOLVING)
-        finish_fail(st, "timeout", "resolving %s did not finish within %d ms",
+        finish_fail(st, "dns", "resolving %s did not finish within %d ms",
                     cfg->host, cfg->timeout_ms);
     else
         finish_fail(st, "timeout", "connecting to %s did not finish within %d ms",

@@ -2,16 +2,24 @@
  * heap; due times advance at a fixed rate from a first offset that spreads
  * targets over their interval, so a slow probe never shifts the schedule of
  * another target, and a probe still running at its next due time skips that
- * tick (counted) instead of piling up. */
+ * tick (counted) instead of piling up. Targets are added, redefined and
+ * removed at run time by commands other threads queue and an eventfd
+ * delivers: only the loop's thread touches targets, timers and probes. */
 #include "prober.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "detector.h"
 #include "log.h"
 #include "probe.h"
+#include "target.h"
 #include "timeutil.h"
 
 #define LAG_RING 65536
@@ -25,6 +33,20 @@ struct ptarget {
     struct emp_detector det;
     enum emp_tstate shown;
     int64_t shown_since_us;
+    int64_t last_result_us;  /* wall time of the last judged probe; 0: none */
+    bool in_block;           /* one of the configuration's (p->block) */
+    bool canary;             /* named in prober.canaries */
+    bool canary_failing;     /* a canary whose last result failed */
+    struct emp_target_config own; /* the definition of one added at run time */
+};
+
+/* A change queued by emp_prober_submit. */
+struct pcmd {
+    struct pcmd *next;
+    uint64_t seq;
+    int64_t db_id;
+    bool put;                    /* else remove */
+    struct emp_target_config tc; /* owned, for a put */
 };
 
 struct emp_prober {
@@ -33,8 +55,12 @@ struct emp_prober {
     struct emp_http *http;
     struct emp_events *events;
     struct emp_state *state;
-    struct ptarget *t;
-    size_t n;
+    struct ptarget *block;  /* the configuration's targets */
+    struct ptarget **t;     /* every target, index i = the state's i */
+    size_t n, cap;
+    bool started;
+    int64_t max_lag_us;     /* later than this, a probe's preceding time is unknown */
+    size_t n_canaries, n_canaries_failing;
     /* Written by the probe loop, read by emp_prober_stats from any thread
      * (the API's /metrics): both under `mu`, held only for a few
      * instructions by the loop. */
@@ -42,10 +68,93 @@ struct emp_prober {
     bool mu_ok;
     struct emp_prober_stats st;
     int64_t *lag;  /* ring of the last LAG_RING lags */
+    /* Commands from other threads, under cmd_mu; cmd_io's eventfd wakes
+     * the loop, which applies them and advances cmd_done. */
+    pthread_mutex_t cmd_mu;
+    pthread_cond_t cmd_cv;
+    bool cmd_ok;
+    struct pcmd *cmd_head, *cmd_tail;
+    uint64_t cmd_seq, cmd_done;
+    struct emp_io cmd_io;
 };
 
 static void on_done(struct emp_probe *pr);
 static void on_due(struct emp_timer *t);
+static void on_cmd(struct emp_io *io, uint32_t revents);
+
+static void init_target(struct emp_prober *p, struct ptarget *t, size_t index, int64_t db_id,
+                        const struct emp_target_config *tc)
+{
+    t->p = p;
+    t->index = index;
+    t->db_id = db_id;
+    t->probe.loop = p->loop;
+    t->probe.cfg = tc;
+    t->probe.done = on_done;
+    t->probe.owner = t;
+    t->due.cb = on_due;
+    t->due.data = t;
+    emp_detector_init(&t->det, tc->fail_threshold, tc->recover_threshold);
+    t->canary = false;
+    for (size_t i = 0; i < p->cfg->n_canaries; i++)
+        t->canary |= strcmp(p->cfg->canaries[i], tc->name) == 0;
+}
+
+/* Canaries: targets whose failing all at once points at the monitor's own
+ * network (its link, its DNS, its firewall) rather than at the targets. */
+static void canary_join(struct emp_prober *p, const struct ptarget *t)
+{
+    if (!t->canary)
+        return;
+    p->n_canaries++;
+    if (t->canary_failing)
+        p->n_canaries_failing++;
+}
+
+static void canary_leave(struct emp_prober *p, const struct ptarget *t)
+{
+    if (!t->canary)
+        return;
+    p->n_canaries--;
+    if (t->canary_failing)
+        p->n_canaries_failing--;
+}
+
+/* Every canary fails: the monitor's network is suspect. */
+static bool network_suspect(const struct emp_prober *p)
+{
+    return p->n_canaries > 0 && p->n_canaries_failing == p->n_canaries;
+}
+
+/* For emp_prober_stats, after the canaries changed. */
+static void publish_suspect(struct emp_prober *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->st.network_suspect = network_suspect(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The command queue and its eventfd; false when they could not be made. */
+static bool cmd_init(struct emp_prober *p)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return false;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    bool cv_ok = pthread_cond_init(&p->cmd_cv, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    if (!cv_ok)
+        return false;
+    if (pthread_mutex_init(&p->cmd_mu, NULL) != 0) {
+        pthread_cond_destroy(&p->cmd_cv);
+        return false;
+    }
+    p->cmd_ok = true;
+    p->cmd_io.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    p->cmd_io.cb = on_cmd;
+    p->cmd_io.data = p;
+    return p->cmd_io.fd >= 0 && emp_loop_io_set(p->loop, &p->cmd_io, EPOLLIN) == 0;
+}
 
 struct emp_prober *emp_prober_new(struct emp_loop *loop, const struct emp_config *cfg,
                                   const int64_t *ids, struct emp_events *events,
@@ -58,29 +167,30 @@ struct emp_prober *emp_prober_new(struct emp_loop *loop, const struct emp_config
     p->cfg = cfg;
     p->events = events;
     p->state = state;
-    p->n = cfg->n_targets;
-    p->t = calloc(p->n ? p->n : 1, sizeof *p->t);
+    p->cmd_io.fd = -1;
+    size_t n = cfg->n_targets;
+    p->cap = n > 16 ? n : 16;
+    p->block = calloc(n ? n : 1, sizeof *p->block);
+    p->t = calloc(p->cap, sizeof *p->t);
     p->lag = calloc(LAG_RING, sizeof *p->lag);
     p->http = emp_http_new(loop);
     p->mu_ok = pthread_mutex_init(&p->mu, NULL) == 0;
-    if (p->t == NULL || p->lag == NULL || p->http == NULL || !p->mu_ok) {
+    if (p->block == NULL || p->t == NULL || p->lag == NULL || p->http == NULL || !p->mu_ok ||
+        !cmd_init(p)) {
         emp_prober_free(p);
         return NULL;
     }
-    for (size_t i = 0; i < p->n; i++) {
-        struct ptarget *t = &p->t[i];
-        const struct emp_target_config *tc = &cfg->targets[i];
-        t->p = p;
-        t->index = i;
-        t->db_id = ids ? ids[i] : (int64_t)i + 1;
-        t->probe.loop = loop;
-        t->probe.cfg = tc;
-        t->probe.done = on_done;
-        t->probe.owner = t;
-        t->due.cb = on_due;
-        t->due.data = t;
-        emp_detector_init(&t->det, tc->fail_threshold, tc->recover_threshold);
+    for (size_t i = 0; i < n; i++) {
+        struct ptarget *t = &p->block[i];
+        init_target(p, t, i, ids ? ids[i] : (int64_t)i + 1, &cfg->targets[i]);
+        t->in_block = true;
+        canary_join(p, t);
+        p->t[i] = t;
     }
+    p->n = n;
+    p->max_lag_us = (int64_t)(cfg->max_lag_ms > 0 ? cfg->max_lag_ms : EMP_DEFAULT_MAX_LAG_MS) *
+                    EMP_US_PER_MS;
+    emp_loop_set_stall_us(loop, p->max_lag_us);
     return p;
 }
 
@@ -93,18 +203,48 @@ static void cleanup_kind(struct emp_prober *p, struct ptarget *t)
     }
 }
 
+/* Stop probing `t`, abandoning a probe in flight, and free it unless it
+ * lives in the configuration's block. */
+static void discard(struct emp_prober *p, struct ptarget *t)
+{
+    emp_loop_timer_stop(p->loop, &t->due);
+    emp_loop_timer_stop(p->loop, &t->probe.deadline);
+    cleanup_kind(p, t);
+    if (t->in_block)
+        return;
+    emp_target_config_cleanup(&t->own);
+    free(t);
+}
+
+static void pcmd_free(struct pcmd *c)
+{
+    emp_target_config_cleanup(&c->tc);
+    free(c);
+}
+
 void emp_prober_free(struct emp_prober *p)
 {
     if (p == NULL)
         return;
-    for (size_t i = 0; p->t != NULL && i < p->n; i++) {
-        emp_loop_timer_stop(p->loop, &p->t[i].due);
-        emp_loop_timer_stop(p->loop, &p->t[i].probe.deadline);
-        cleanup_kind(p, &p->t[i]);
-    }
+    for (size_t i = 0; p->t != NULL && i < p->n; i++)
+        discard(p, p->t[i]);
     emp_http_free(p->http);
+    if (p->cmd_io.fd >= 0) {
+        emp_loop_io_del(p->loop, &p->cmd_io);
+        close(p->cmd_io.fd);
+    }
+    if (p->cmd_ok) {
+        while (p->cmd_head != NULL) {
+            struct pcmd *next = p->cmd_head->next;
+            pcmd_free(p->cmd_head);
+            p->cmd_head = next;
+        }
+        pthread_mutex_destroy(&p->cmd_mu);
+        pthread_cond_destroy(&p->cmd_cv);
+    }
     if (p->mu_ok)
         pthread_mutex_destroy(&p->mu);
+    free(p->block);
     free(p->t);
     free(p->lag);
     free(p);
@@ -114,7 +254,7 @@ void emp_prober_resume(struct emp_prober *p, const struct emp_outage *open, size
 {
     for (size_t k = 0; k < n; k++) {
         for (size_t i = 0; i < p->n; i++) {
-            struct ptarget *t = &p->t[i];
+            struct ptarget *t = p->t[i];
             if (t->db_id != open[k].target_id)
                 continue;
             emp_detector_resume_outage(&t->det, open[k].started_at_us,
@@ -128,12 +268,184 @@ int emp_prober_start(struct emp_prober *p)
 {
     int64_t now = emp_loop_update_time(p->loop);
     for (size_t i = 0; i < p->n; i++) {
-        struct ptarget *t = &p->t[i];
+        struct ptarget *t = p->t[i];
         int64_t interval = (int64_t)t->probe.cfg->interval_ms * EMP_US_PER_MS;
         if (emp_loop_timer_start(p->loop, &t->due, now + emp_sched_spread(i, p->n, interval)) < 0)
             return -1;
     }
+    p->started = true;
     return 0;
+}
+
+size_t emp_prober_count(const struct emp_prober *p)
+{
+    return p->n;
+}
+
+static long find_target(const struct emp_prober *p, int64_t db_id)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->t[i]->db_id == db_id)
+            return (long)i;
+    return -1;
+}
+
+static void push(struct emp_prober *p, enum emp_event_kind kind, struct ptarget *t,
+                 const struct emp_result *r, int64_t outage_start);
+
+int emp_prober_put(struct emp_prober *p, int64_t db_id, const struct emp_target_config *tc)
+{
+    struct ptarget *t = calloc(1, sizeof *t);
+    if (t == NULL || emp_target_config_copy(&t->own, tc) != EMP_OK) {
+        free(t);
+        return -1;
+    }
+    long i = find_target(p, db_id);
+    if (i >= 0) {
+        struct ptarget *old = p->t[i];
+        init_target(p, t, (size_t)i, db_id, &t->own);
+        /* The same target, defined anew: an outage it is in carries on. */
+        t->det = old->det;
+        t->det.fail_threshold = tc->fail_threshold > 0 ? tc->fail_threshold : 1;
+        t->det.recover_threshold = tc->recover_threshold > 0 ? tc->recover_threshold : 1;
+        t->shown = old->shown;
+        t->shown_since_us = old->shown_since_us;
+        t->last_result_us = old->last_result_us;
+        t->canary_failing = t->canary && old->canary_failing;
+        canary_leave(p, old);
+        canary_join(p, t);
+        publish_suspect(p);
+        discard(p, old);
+        p->t[i] = t;
+        if (p->state != NULL)
+            emp_state_redefine(p->state, (size_t)i, &t->own);
+        emp_info("target redefined", "target=%s kind=%s", t->own.name, emp_kind_name(t->own.kind));
+    } else {
+        if (p->n == p->cap) {
+            struct ptarget **grown = realloc(p->t, 2 * p->cap * sizeof *grown);
+            if (grown == NULL)
+                goto fail;
+            p->t = grown;
+            p->cap *= 2;
+        }
+        if (p->state != NULL && emp_state_add(p->state, &t->own, db_id) != (long)p->n)
+            goto fail;
+        init_target(p, t, p->n, db_id, &t->own);
+        canary_join(p, t);
+        publish_suspect(p);
+        p->t[p->n++] = t;
+        emp_info("target added", "target=%s kind=%s", t->own.name, emp_kind_name(t->own.kind));
+    }
+    /* Before start, emp_prober_start spreads it with the others. */
+    if (p->started && emp_loop_timer_start(p->loop, &t->due, emp_loop_update_time(p->loop)) < 0) {
+        emp_errorf("could not schedule a target", "target=%s", t->own.name);
+        return -1;
+    }
+    return 0;
+fail:
+    emp_target_config_cleanup(&t->own);
+    free(t);
+    return -1;
+}
+
+int emp_prober_remove(struct emp_prober *p, int64_t db_id)
+{
+    long i = find_target(p, db_id);
+    if (i < 0)
+        return -1;
+    struct ptarget *t = p->t[i];
+    if (t->det.state == EMP_D_DOWN) {
+        /* Seen down until its last probe; what came after, nobody saw. */
+        struct emp_result c;
+        memset(&c, 0, sizeof c);
+        c.status = EMP_STATUS_FAIL;
+        c.started_at_us = t->last_result_us > t->det.outage_started_at_us
+                              ? t->last_result_us
+                              : t->det.outage_started_at_us;
+        push(p, EMP_EV_OUTAGE_CLOSE, t, &c, t->det.outage_started_at_us);
+        emp_info("outage closed: target removed", "target=%s", t->probe.cfg->name);
+    }
+    emp_info("target removed", "target=%s", t->probe.cfg->name);
+    canary_leave(p, t);
+    publish_suspect(p);
+    discard(p, t);
+    memmove(&p->t[i], &p->t[i + 1], (p->n - (size_t)i - 1) * sizeof *p->t);
+    p->n--;
+    for (size_t k = (size_t)i; k < p->n; k++)
+        p->t[k]->index = k;
+    if (p->state != NULL)
+        emp_state_remove(p->state, (size_t)i);
+    return 0;
+}
+
+/* The eventfd fired: apply what other threads queued, in order. */
+static void on_cmd(struct emp_io *io, uint32_t revents)
+{
+    (void)revents;
+    struct emp_prober *p = io->data;
+    uint64_t count;
+    while (read(io->fd, &count, sizeof count) < 0 && errno == EINTR) {
+    }
+    pthread_mutex_lock(&p->cmd_mu);
+    struct pcmd *c = p->cmd_head;
+    p->cmd_head = p->cmd_tail = NULL;
+    pthread_mutex_unlock(&p->cmd_mu);
+    uint64_t last = 0;
+    while (c != NULL) {
+        struct pcmd *next = c->next;
+        int rc = c->put ? emp_prober_put(p, c->db_id, &c->tc) : emp_prober_remove(p, c->db_id);
+        if (rc != 0 && c->put)
+            emp_errorf("could not add a target", "target=%s", c->tc.name);
+        last = c->seq;
+        pcmd_free(c);
+        c = next;
+    }
+    pthread_mutex_lock(&p->cmd_mu);
+    if (last > p->cmd_done)
+        p->cmd_done = last;
+    pthread_cond_broadcast(&p->cmd_cv);
+    pthread_mutex_unlock(&p->cmd_mu);
+}
+
+int emp_prober_submit(struct emp_prober *p, int64_t db_id, const struct emp_target_config *tc,
+                      int wait_ms)
+{
+    struct pcmd *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return -1;
+    c->db_id = db_id;
+    c->put = tc != NULL;
+    if (tc != NULL && emp_target_config_copy(&c->tc, tc) != EMP_OK) {
+        free(c);
+        return -1;
+    }
+    pthread_mutex_lock(&p->cmd_mu);
+    uint64_t seq = c->seq = ++p->cmd_seq;
+    if (p->cmd_tail != NULL)
+        p->cmd_tail->next = c;
+    else
+        p->cmd_head = c;
+    p->cmd_tail = c;
+    pthread_mutex_unlock(&p->cmd_mu);
+    /* EAGAIN: the counter is already set, the loop will wake anyway. */
+    uint64_t one = 1;
+    while (write(p->cmd_io.fd, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->cmd_mu);
+    while (wait_ms > 0 && p->cmd_done < seq &&
+           pthread_cond_timedwait(&p->cmd_cv, &p->cmd_mu, &until) == 0) {
+    }
+    bool applied = p->cmd_done >= seq;
+    pthread_mutex_unlock(&p->cmd_mu);
+    return applied ? 0 : 1;
 }
 
 static void publish(struct ptarget *t, const struct emp_result *r, bool outage_started)
@@ -196,11 +508,37 @@ static void on_done(struct emp_probe *pr)
      * time becomes unknown (the writer ends the span), the detector does
      * not see it. Answers that were wrong (refused, 500, ...) stand. */
     bool doubtful = r->status == EMP_STATUS_DEGRADED ||
-                    (r->status == EMP_STATUS_FAIL && strcmp(r->err_class, "timeout") == 0);
+                    (r->status == EMP_STATUS_FAIL &&
+                     (pr->deadline_passed || strcmp(r->err_class, "timeout") == 0));
     if (doubtful && emp_loop_stalled_since(p->loop, pr->started_mono_us)) {
         r->status = EMP_STATUS_UNKNOWN;
         pthread_mutex_lock(&p->mu);
         p->st.unknown++;
+        pthread_mutex_unlock(&p->mu);
+        push(p, EMP_EV_RESULT, t, r, 0);
+        return;
+    }
+    /* A canary's verdict first; then, while every canary fails, another
+     * target's failure more likely says the monitor is cut off than that
+     * the target is down: unknown, like a stall's. */
+    if (t->canary) {
+        bool failing = r->status == EMP_STATUS_FAIL;
+        if (failing != t->canary_failing) {
+            bool was = network_suspect(p);
+            p->n_canaries_failing += failing ? 1 : (size_t)-1;
+            t->canary_failing = failing;
+            publish_suspect(p);
+            if (network_suspect(p) != was)
+                emp_log(was ? EMP_LOG_INFO : EMP_LOG_WARN,
+                        was ? "a canary answers again; failures count again"
+                            : "every canary fails: the monitor's network is suspect; other "
+                              "targets' failures are unknown until one answers",
+                        "canary=%s", tc->name);
+        }
+    } else if (r->status == EMP_STATUS_FAIL && network_suspect(p)) {
+        r->status = EMP_STATUS_UNKNOWN;
+        pthread_mutex_lock(&p->mu);
+        p->st.unknown_network++;
         pthread_mutex_unlock(&p->mu);
         push(p, EMP_EV_RESULT, t, r, 0);
         return;
@@ -215,6 +553,7 @@ static void on_done(struct emp_probe *pr)
         p->st.fail++;
     pthread_mutex_unlock(&p->mu);
 
+    t->last_result_us = r->started_at_us;
     struct emp_detector_event ev;
     enum emp_transition tr = emp_detector_observe(&t->det, r, &ev);
     push(p, EMP_EV_RESULT, t, r, 0);
@@ -277,7 +616,21 @@ static void on_due(struct emp_timer *timer)
     if (pr->in_flight)
         return;
     record_lag(p, now - due);
+    if (now - due > p->max_lag_us) {
+        /* Probed later than promised: the time since the last probe was not
+         * watched at the target's rate. An unknown mark at the due time
+         * ends the target's span there; this probe begins a new one. */
+        struct emp_result late;
+        memset(&late, 0, sizeof late);
+        late.status = EMP_STATUS_UNKNOWN;
+        late.started_at_us = emp_now_us() - (now - due);
+        push(p, EMP_EV_RESULT, t, &late, 0);
+        pthread_mutex_lock(&p->mu);
+        p->st.late++;
+        pthread_mutex_unlock(&p->mu);
+    }
     memset(&pr->r, 0, sizeof pr->r);
+    pr->deadline_passed = false;
     pr->r.started_at_us = emp_now_us();
     pr->started_mono_us = now;
     pr->in_flight = true;

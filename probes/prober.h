@@ -1,6 +1,7 @@
-/* The prober: runs every configured target on the probe loop at its
- * interval, feeds results to the detector, publishes the live state and hands
- * results and outage transitions to the writer through the event queue. */
+/* The prober: runs every target on the probe loop at its interval (the
+ * configuration's, and those added at run time), feeds results to the
+ * detector, publishes the live state and hands results and outage
+ * transitions to the writer through the event queue. */
 #ifndef EMP_PROBER_H
 #define EMP_PROBER_H
 
@@ -30,11 +31,39 @@ void emp_prober_resume(struct emp_prober *p, const struct emp_outage *open, size
 /* Schedule first probes, spread over each interval. Returns 0 or -1. */
 int emp_prober_start(struct emp_prober *p);
 
+/* Targets change at run time (made, replaced and removed through the API).
+ * A target is known by its db id.
+ *
+ * emp_prober_put: add `tc` (copied) as target `db_id`, or give the target
+ * of that id the new definition: its detector (an ongoing outage, the
+ * current run) carries on under the new thresholds, the probe in flight is
+ * abandoned, and the next probe runs at once. emp_prober_remove: stop
+ * probing `db_id`; an outage it is in is closed at its last probe (after
+ * that nobody watched: the time is unknown, not down). Both run on the
+ * loop's thread only (or before the loop runs) and keep the live state's
+ * indices in step. They return 0, or -1 (no memory; no such target). */
+int emp_prober_put(struct emp_prober *p, int64_t db_id, const struct emp_target_config *tc);
+int emp_prober_remove(struct emp_prober *p, int64_t db_id);
+
+/* From any thread: have the loop put `tc` (copied now; NULL: remove) as
+ * target `db_id`, and wait up to `wait_ms` for it. Returns 0 when applied,
+ * 1 when queued but not applied yet (the loop is busy or not running), -1
+ * when out of memory. */
+int emp_prober_submit(struct emp_prober *p, int64_t db_id, const struct emp_target_config *tc,
+                      int wait_ms);
+
+/* How many targets are probed now (loop thread). */
+size_t emp_prober_count(const struct emp_prober *p);
+
 struct emp_prober_stats {
     uint64_t probes;      /* completed */
     uint64_t ok, degraded, fail;
     uint64_t skipped;     /* due while the previous probe was still running */
     uint64_t unknown;     /* verdict discarded: the loop stalled while it ran */
+    uint64_t late;        /* started more than prober.max_lag_ms late: the time
+                             since the target's previous probe is unknown */
+    uint64_t unknown_network; /* failures discarded: every canary failed */
+    bool network_suspect; /* every canary fails now */
     uint64_t lag_samples;
     int64_t lag_p50_us, lag_p99_us, lag_max_us; /* start time minus due time */
     int64_t lag_sum_us;   /* over all lag_samples */

@@ -1,12 +1,20 @@
 /* Asynchronous name resolution for the probe loop. Numeric addresses are
- * answered through a zero-delay timer; names go to getaddrinfo_a, whose
- * SIGEV_THREAD notification writes an eventfd the loop watches. The lookup
- * state is shared by the loop and glibc's threads and freed by whichever
- * lets go of it last, so abandoning a lookup never races its completion. */
+ * answered through a zero-delay timer; names go to a small pool of worker
+ * threads of our own that call getaddrinfo and write an eventfd the loop
+ * watches. The lookup state is shared by the loop and a worker and freed by
+ * whichever lets go of it last, so abandoning a lookup never races its
+ * completion.
+ *
+ * Not getaddrinfo_a: glibc runs its SIGEV_THREAD notifications on threads
+ * that unblock every signal, so a SIGTERM pending while the probe loop was
+ * busy went to such a thread and killed the process instead of stopping it
+ * in order (seen with a DNS server that never answers: a notification
+ * every second). Our workers block every signal. */
 #include "resolve.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -15,21 +23,44 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
-/* One getaddrinfo_a lookup. Two references while it runs: the loop's
- * (dropped on delivery or cancel) and the completion thread's (dropped
- * after it has written the eventfd, or by the canceller when glibc
- * dequeued the request before it ran, in which case no thread comes). */
+/* Workers at most (glibc's getaddrinfo_a has 20): more lookups wait in
+ * the queue. A worker leaves after IDLE_S without work. A lookup of a DNS
+ * server that never answers holds its worker until resolv.conf's timeouts
+ * give up, whether or not the probe still waits. */
+#define MAX_WORKERS 20
+#define IDLE_S 1
+#define WORKER_STACK (512 * 1024)
+
+/* One lookup. Two references while it is queued or running: the loop's
+ * (dropped on delivery or cancel) and the worker's (dropped after it has
+ * written the eventfd, or by the canceller when it was still queued). */
 struct emp_resolve_req {
     atomic_int refs;
     atomic_bool completed; /* set before the eventfd is written */
     int efd;
-    struct gaicb gcb;      /* glibc writes __return and ar_result */
+    int gai_err;           /* written by the worker before `completed` */
+    struct addrinfo *result;
     struct addrinfo hints;
+    struct emp_resolve_req *next; /* in the queue */
+    bool queued;                  /* under pool.mu */
     char service[8];
     char host[];
 };
+
+/* The workers and the lookups waiting for one. Process-wide, like the
+ * resolver configuration they read. `idle` counts the waiting workers no
+ * lookup has claimed yet: a burst of lookups claims one idle worker each
+ * and starts new ones for the rest, rather than queueing behind a worker
+ * that may be stuck on a silent DNS server. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct emp_resolve_req *head, *tail;
+    int workers, idle, wakeups;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0};
 
 /* A statistic only, read by tests: lookups not yet freed. */
 static atomic_long live_reqs;
@@ -45,24 +76,145 @@ static void req_release(struct emp_resolve_req *req)
         return;
     if (req->efd >= 0)
         close(req->efd);
-    if (req->gcb.ar_result != NULL)
-        freeaddrinfo(req->gcb.ar_result);
+    if (req->result != NULL)
+        freeaddrinfo(req->result);
     free(req);
     atomic_fetch_sub(&live_reqs, 1);
 }
 
-/* Runs on a thread glibc creates for the notification, never on the loop:
- * it may only touch the request, which its reference keeps alive. */
-static void on_complete(union sigval sv)
+/* Called with pool.mu held: the next queued lookup, waiting up to IDLE_S
+ * for one; NULL when the worker should leave (it is then uncounted). */
+static struct emp_resolve_req *next_req(void)
 {
-    struct emp_resolve_req *req = sv.sival_ptr;
-    atomic_store_explicit(&req->completed, true, memory_order_release);
-    uint64_t one = 1;
-    ssize_t n;
-    do {
-        n = write(req->efd, &one, sizeof one);
-    } while (n < 0 && errno == EINTR);
-    req_release(req);
+    while (pool.head == NULL) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += IDLE_S;
+        pool.idle++;
+        int rc = 0;
+        while (pool.wakeups == 0 && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&pool.cv, &pool.mu, &until);
+        if (pool.wakeups > 0) {
+            pool.wakeups--; /* claimed: enqueue took us off `idle` */
+            continue;
+        }
+        pool.idle--;
+        if (pool.head == NULL) {
+            pool.workers--;
+            return NULL;
+        }
+    }
+    struct emp_resolve_req *req = pool.head;
+    pool.head = req->next;
+    if (pool.head == NULL)
+        pool.tail = NULL;
+    req->next = NULL;
+    req->queued = false;
+    return req;
+}
+
+/* A worker: never on the loop, it only touches the requests it took, which
+ * their references keep alive. */
+static void *worker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool.mu);
+    struct emp_resolve_req *req;
+    while ((req = next_req()) != NULL) {
+        pthread_mutex_unlock(&pool.mu);
+        req->gai_err = getaddrinfo(req->host, req->service, &req->hints, &req->result);
+        atomic_store_explicit(&req->completed, true, memory_order_release);
+        uint64_t one = 1;
+        ssize_t n;
+        do {
+            n = write(req->efd, &one, sizeof one);
+        } while (n < 0 && errno == EINTR);
+        req_release(req);
+        pthread_mutex_lock(&pool.mu);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return NULL;
+}
+
+/* Start a worker with every signal blocked (it inherits the mask of the
+ * thread that creates it). Called with pool.mu held. Returns 0 or an
+ * errno value. */
+static int add_worker(void)
+{
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc != 0)
+        return rc;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, WORKER_STACK);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    rc = pthread_create(&t, &attr, worker, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc == 0)
+        pool.workers++;
+    return rc;
+}
+
+/* Remove a queued lookup from the queue; pool.mu held. */
+static void unlink_locked(struct emp_resolve_req *req)
+{
+    struct emp_resolve_req **pp = &pool.head, *prev = NULL;
+    while (*pp != req) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    *pp = req->next;
+    if (pool.tail == req)
+        pool.tail = prev;
+    req->next = NULL;
+    req->queued = false;
+}
+
+/* Queue a lookup for the workers. Returns 0, or -1 with errno when no
+ * worker can take it (none runs and none could be started). */
+static int enqueue(struct emp_resolve_req *req)
+{
+    pthread_mutex_lock(&pool.mu);
+    req->queued = true;
+    req->next = NULL;
+    if (pool.tail != NULL)
+        pool.tail->next = req;
+    else
+        pool.head = req;
+    pool.tail = req;
+    int rc = 0;
+    if (pool.idle > 0) {
+        pool.idle--;
+        pool.wakeups++;
+        pthread_cond_signal(&pool.cv);
+    } else if (pool.workers < MAX_WORKERS)
+        rc = add_worker();
+    if (rc != 0 && pool.workers > 0)
+        rc = 0; /* a running worker takes it in turn */
+    if (rc != 0)
+        unlink_locked(req);
+    pthread_mutex_unlock(&pool.mu);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
+/* Take a lookup out of the queue if no worker has it yet. Returns true
+ * when it was still queued (no worker will ever touch it). */
+static bool dequeue(struct emp_resolve_req *req)
+{
+    pthread_mutex_lock(&pool.mu);
+    bool was_queued = req->queued;
+    if (was_queued)
+        unlink_locked(req);
+    pthread_mutex_unlock(&pool.mu);
+    return was_queued;
 }
 
 /* Copy `host` into `buf` without the brackets of "[::1]". Returns 0, or -1
@@ -137,36 +289,12 @@ static void on_io(struct emp_io *io, uint32_t revents)
         !atomic_load_explicit(&req->completed, memory_order_acquire))
         return;
     emp_loop_io_del(rs->loop, &rs->io);
-    int rc = gai_error(&req->gcb);
-    struct addrinfo *ai = req->gcb.ar_result;
-    req->gcb.ar_result = NULL;
+    int rc = req->gai_err;
+    struct addrinfo *ai = req->result;
+    req->result = NULL;
     rs->req = NULL;
     req_release(req);
     deliver(rs, rc, ai);
-}
-
-/* getaddrinfo_a failed: find out whether glibc still holds the request
- * and whether a notification is coming, and let go of it accordingly. */
-static void abandon_failed_start(struct emp_resolve_req *req, int rc)
-{
-    if (rc == EAI_SYSTEM) {
-        /* Not enqueued; glibc notifies anyway (our thread drops its
-         * reference). */
-        req_release(req);
-        return;
-    }
-    /* EAI_AGAIN: enqueued but with no notification attached. */
-    int c = gai_cancel(&req->gcb);
-    if (c == EAI_NOTCANCELED) {
-        /* A worker is running it and will write into it with nobody to
-         * tell us when: leaking these bytes is the only safe choice. The
-         * eventfd can go; only the completion thread would write it. */
-        close(req->efd);
-        req->efd = -1;
-        return;
-    }
-    req_release(req);
-    req_release(req);
 }
 
 static int start_lookup(struct emp_resolve *rs, struct emp_loop *loop,
@@ -180,9 +308,6 @@ static int start_lookup(struct emp_resolve *rs, struct emp_loop *loop,
     memcpy(req->host, name, len + 1);
     snprintf(req->service, sizeof req->service, "%s", service);
     req->hints = *hints;
-    req->gcb.ar_name = req->host;
-    req->gcb.ar_service = req->service;
-    req->gcb.ar_request = &req->hints;
     atomic_init(&req->refs, 2);
     atomic_init(&req->completed, false);
     req->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -201,18 +326,12 @@ static int start_lookup(struct emp_resolve *rs, struct emp_loop *loop,
         return -1;
     }
     atomic_fetch_add(&live_reqs, 1);
-
-    struct sigevent sev;
-    memset(&sev, 0, sizeof sev);
-    sev.sigev_notify = SIGEV_THREAD;
-    sev.sigev_notify_function = on_complete;
-    sev.sigev_value.sival_ptr = req;
-    struct gaicb *list[1] = {&req->gcb};
-    int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, &sev);
-    if (rc != 0) {
+    if (enqueue(req) < 0) {
+        int e = errno;
         emp_loop_io_del(loop, &rs->io);
-        abandon_failed_start(req, rc);
-        errno = EAGAIN;
+        req_release(req);
+        req_release(req);
+        errno = e;
         return -1;
     }
     rs->req = req;
@@ -281,11 +400,11 @@ void emp_resolve_cancel(struct emp_resolve *rs)
     }
     rs->req = NULL;
     emp_loop_io_del(rs->loop, &rs->io);
-    /* Still queued: glibc forgets it and no completion thread will come,
-     * so its reference is ours to drop. Running or done: the completion
-     * thread drops it, possibly much later (a DNS server that never
-     * answers holds a glibc worker until resolv.conf's timeouts). */
-    if (gai_cancel(&req->gcb) == EAI_CANCELED)
+    /* Still queued: no worker will take it, so its reference is ours to
+     * drop. Running or done: the worker drops it, possibly much later (a
+     * DNS server that never answers holds the worker until resolv.conf's
+     * timeouts). */
+    if (dequeue(req))
         req_release(req);
     req_release(req);
 }

@@ -1,10 +1,10 @@
 /* Name resolution that never blocks the probe loop. Numeric addresses are
- * answered without a lookup; names go to glibc's getaddrinfo_a, whose
- * completion thread wakes the loop through an eventfd, so the callback
- * always runs on the loop thread. A lookup can be abandoned at any time (a
- * probe deadline passed, a DNS server that never answers): its state is
- * refcounted between the loop and glibc's completion thread, and a late
- * completion frees it without calling back. */
+ * answered without a lookup; names go to getaddrinfo on a small pool of
+ * worker threads (every signal blocked in them), which wake the loop
+ * through an eventfd, so the callback always runs on the loop thread. A
+ * lookup can be abandoned at any time (a probe deadline passed, a DNS
+ * server that never answers): its state is refcounted between the loop and
+ * the worker, and a late completion frees it without calling back. */
 #ifndef EMP_RESOLVE_H
 #define EMP_RESOLVE_H
 
@@ -24,7 +24,7 @@
 typedef void (*emp_resolve_fn)(void *arg, struct addrinfo *ai,
                                 const char *errmsg);
 
-struct emp_resolve_req; /* a lookup in flight, shared with glibc */
+struct emp_resolve_req; /* a lookup in flight, shared with a worker thread */
 
 /* A resolver handle, allocated by the caller (libuv style) and zeroed
  * before first use; its fields are private. It may be reused for one
@@ -67,8 +67,8 @@ static inline bool emp_resolve_active(const struct emp_resolve *rs)
  * brackets, optionally with a "%scope"), i.e. resolving it needs no lookup. */
 bool emp_resolve_is_numeric(const char *host);
 
-/* Lookups started through getaddrinfo_a and not yet freed, in this process,
- * abandoned ones still running included (for tests and metrics). */
+/* Lookups started on the worker threads and not yet freed, in this
+ * process, abandoned ones still running included (for tests and metrics). */
 long emp_resolve_live(void);
 
 #endif

@@ -16,7 +16,12 @@ const char *emp_status_name(enum emp_status s);
 
 /* Error classes (short, stable strings stored in the database):
  * "refused", "timeout", "dns", "connect", "reset", "tls", "http_status",
- * "protocol", "body_too_large", "auth", "query", "internal". */
+ * "protocol", "body_too_large", "headers_too_large", "auth", "query",
+ * "internal". "dns" covers a name that does not resolve and a DNS server
+ * that did not answer within the probe's timeout; "timeout" is a target
+ * that did not answer (or not completely: headers trickled byte by byte)
+ * within it; "body_too_large" and "headers_too_large" are responses over
+ * the http probe's caps (endless bodies, endless headers). */
 #define EMP_ERRCLASS_MAX 24
 #define EMP_ERRMSG_MAX 256
 

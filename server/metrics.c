@@ -357,9 +357,21 @@ static void per_prober(struct emp_buf *b, const struct emp_metrics_input *in)
                "fell behind.");
         emp_buf_printf(b, "empiric_probes_skipped_total %llu\n", (unsigned long long)p->skipped);
         header(b, "empiric_probes_unknown_total", "counter",
-               "Probes whose timeout or slow answer was discarded because the probe loop "
-               "itself stalled meanwhile; their time is unknown.");
-        emp_buf_printf(b, "empiric_probes_unknown_total %llu\n", (unsigned long long)p->unknown);
+               "Probes whose verdict was discarded, their time unknown: reason=\"stall\", a "
+               "timeout or slow answer while the probe loop itself stalled; reason=\"network\", "
+               "a failure while every canary target failed.");
+        emp_buf_printf(b, "empiric_probes_unknown_total{reason=\"stall\"} %llu\n",
+                       (unsigned long long)p->unknown);
+        emp_buf_printf(b, "empiric_probes_unknown_total{reason=\"network\"} %llu\n",
+                       (unsigned long long)p->unknown_network);
+        header(b, "empiric_probes_late_total", "counter",
+               "Probes started more than prober.max_lag_ms after their due time; the time "
+               "since the target's previous probe is unknown.");
+        emp_buf_printf(b, "empiric_probes_late_total %llu\n", (unsigned long long)p->late);
+        header(b, "empiric_network_suspect", "gauge",
+               "1 while every canary target fails (the monitor's own network is suspect and "
+               "other targets' failures are unknown), else 0.");
+        emp_buf_printf(b, "empiric_network_suspect %d\n", p->network_suspect ? 1 : 0);
     }
     if (in->has_queue) {
         header(b, "empiric_event_queue_depth", "gauge",

@@ -175,7 +175,19 @@ enum emp_err emp_spool_open(const char *path, uint64_t max_bytes, struct emp_spo
                                  FORMAT_VERSION);
         }
         if (r == 0) {
-            /* Shorter than a header: a spool that died being created. */
+            /* Shorter than a header: a spool that died being created, if
+             * what is there is the start of one; anything else is someone
+             * else's file. */
+            size_t have = (size_t)stb.st_size;
+            unsigned char want[EMP_SPOOL_HEADER_BYTES] = {0};
+            memcpy(want, magic, sizeof magic);
+            put_u32(want + 8, FORMAT_VERSION);
+            if (read_at(fd, h, have, 0) <= 0 || memcmp(h, want, have) != 0) {
+                close(fd);
+                return emp_error_set(err, EMP_EINVAL, NULL,
+                                     "%s is not an Empiric spool (format %u expected)", path,
+                                     FORMAT_VERSION);
+            }
             memcpy(h, magic, sizeof magic);
             put_u32(h + 8, FORMAT_VERSION);
             if (ftruncate(fd, 0) != 0 || pwrite(fd, h, sizeof h, 0) != (ssize_t)sizeof h) {

@@ -41,14 +41,6 @@ import benchlib  # noqa: E402
 from benchlib import fnum, pct  # noqa: E402
 
 
-def cpu_times():
-    """(busy, total) jiffies of the whole machine."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    return sum(v) - idle, sum(v)
-
-
 class Witness(threading.Thread):
     """A second, independent client of bench_target: one request every
     period_s with its own timeout, so that a slow target can be told from
@@ -123,13 +115,13 @@ class Load:
             self.stress = run.spawn("stress-ng", [self.stress_bin, "--cpu",
                                                   str(self.a.stress_cpus), "--timeout",
                                                   "%ds" % seconds, "--quiet"])
-        self.cpu0 = cpu_times()
+        self.cpu0 = benchlib.machine_cpu_times()
         self.t0 = time.time()
         self.witness = Witness(self.port)
         self.witness.start()
 
     def end(self, run, emp, api):
-        c1 = cpu_times()
+        c1 = benchlib.machine_cpu_times()
         busy = (c1[0] - self.cpu0[0]) / max(1, c1[1] - self.cpu0[1])
         alive = self.stress is None or self.stress.poll() is None
         self.witness.stop()

@@ -273,14 +273,17 @@ class Api:
         return self.raw(path, timeout)[1].decode(errors="replace")
 
 
-def start_empiric(run, empiric, targets, prober="bench", ready_s=60):
+def start_empiric(run, empiric, targets, prober="bench", ready_s=60, prefix=()):
+    """`empiric serve` of `targets`; `prefix` runs it through a command that
+    execs it in the end (such as `unshare`)."""
     port = free_port()
     cfg = run.log_path("empiric.json")
     with open(cfg, "w") as f:
         json.dump({"listen": "127.0.0.1:%d" % port, "prober": {"name": prober},
                    "spool": {"path": run.log_path(prober + ".spool")},
                    "targets": targets}, f)
-    p = run.spawn("empiric", [empiric, "--db", run.db.conninfo, "serve", "--config", cfg])
+    p = run.spawn("empiric", list(prefix) + [empiric, "--db", run.db.conninfo, "serve",
+                                             "--config", cfg])
     api = Api(port)
     deadline = time.time() + ready_s
     while time.time() < deadline:
@@ -304,6 +307,14 @@ def proc_cpu_s(pid):
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_times():
+    """(busy, total) jiffies of the whole machine."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v) - idle, sum(v)
 
 
 def peak_rss_kib(pid):

@@ -32,17 +32,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "faultio.h"
+
 #define MAX_WINDOWS 100000
 #define MAX_CONNS 1024
 #define REQ_MAX 16384
 #define REQ_TIMEOUT_MS 5000
-#define TICK_MS 20
 #define CONN_STACK (256 * 1024)
 
 enum mode {
@@ -84,13 +84,6 @@ struct conn {
   int64_t window_end_ns; /* CLOCK_MONOTONIC; bounds hang and endless */
 };
 
-static int64_t mono_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int64_t wall_us(void)
 {
   struct timespec ts;
@@ -113,17 +106,6 @@ static void log_event(const char *level, const char *msg, const char *detail)
 {
   fprintf(stderr, "level=%s msg=\"%s\"%s%s\n", level, msg,
           detail ? " detail=" : "", detail ? detail : "");
-}
-
-static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-  char *end = NULL;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-    return false;
-  *out = v;
-  return true;
 }
 
 static int parse_mode(const char *s)
@@ -162,11 +144,11 @@ static int parse_window(char *line, struct schedule *sched, char *err, size_t er
     return -1;
   }
   struct window w = { 0 };
-  if (!parse_i64(tok[0], 0, 86400000, &w.offset_ms)) {
+  if (!fault_parse_i64(tok[0], 0, 86400000, &w.offset_ms)) {
     snprintf(err, errlen, "OFFSET_MS: must be an integer in 0..86400000, got \"%s\"", tok[0]);
     return -1;
   }
-  if (!parse_i64(tok[1], 1, 86400000, &w.duration_ms)) {
+  if (!fault_parse_i64(tok[1], 1, 86400000, &w.duration_ms)) {
     snprintf(err, errlen, "DURATION_MS: must be an integer in 1..86400000, got \"%s\"", tok[1]);
     return -1;
   }
@@ -177,7 +159,7 @@ static int parse_window(char *line, struct schedule *sched, char *err, size_t er
   }
   w.mode = (enum mode)m;
   w.param_ms = w.mode == MODE_SLOW ? 2000 : w.mode == MODE_FLAP ? 200 : 0;
-  if (n == 4 && !parse_i64(tok[3], 1, 3600000, &w.param_ms)) {
+  if (n == 4 && !fault_parse_i64(tok[3], 1, 3600000, &w.param_ms)) {
     snprintf(err, errlen, "PARAM_MS: must be an integer in 1..3600000, got \"%s\"", tok[3]);
     return -1;
   }
@@ -229,105 +211,17 @@ static int load_schedule(const char *path, struct schedule *sched)
   return rc;
 }
 
-/* Binds a listener on 127.0.0.1:*port; a 0 port is replaced by the chosen one.
- * Returns the fd or -1. */
-static int open_listener(int *port)
-{
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)*port) };
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0 ||
-      getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
-    close(fd);
-    return -1;
-  }
-  *port = ntohs(sa.sin_port);
-  return fd;
-}
-
-static void close_with_rst(int fd)
-{
-  struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  close(fd);
-}
-
-static bool past(int64_t deadline_ns)
-{
-  return mono_ns() >= deadline_ns;
-}
-
-/* Sleeps until deadline (monotonic) or shutdown, in bounded ticks. */
-static void wait_until(struct ctx *ctx, int64_t deadline_ns)
-{
-  while (!atomic_load(&ctx->stopping)) {
-    int64_t left = deadline_ns - mono_ns();
-    if (left <= 0)
-      break;
-    int64_t step = left < TICK_MS * 1000000LL ? left : TICK_MS * 1000000LL;
-    struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)step };
-    nanosleep(&ts, NULL);
-  }
-}
-
-/* Reads the request head (to a blank line, EOF, REQ_MAX bytes or timeout).
- * Returns false if the peer went away or shutdown began. */
+/* Reads the request head; false if the peer went away or shutdown began. */
 static bool read_request(struct ctx *ctx, int fd)
 {
-  char buf[2048];
-  char tail[4] = { 0 };
-  size_t total = 0;
-  int64_t deadline = mono_ns() + REQ_TIMEOUT_MS * 1000000LL;
-  while (total < REQ_MAX && !atomic_load(&ctx->stopping) && !past(deadline)) {
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    int r = poll(&p, 1, TICK_MS);
-    if (r < 0 && errno != EINTR)
-      return false;
-    if (r <= 0)
-      continue;
-    ssize_t got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (got == 0)
-      return false;
-    if (got < 0) {
-      if (errno == EAGAIN || errno == EINTR)
-        continue;
-      return false;
-    }
-    for (ssize_t i = 0; i < got; i++) {
-      memmove(tail, tail + 1, 3);
-      tail[3] = buf[i];
-      if (memcmp(tail, "\r\n\r\n", 4) == 0 || memcmp(tail + 2, "\n\n", 2) == 0)
-        return true;
-    }
-    total += (size_t)got;
-  }
-  return total > 0 && !atomic_load(&ctx->stopping);
+  char req[REQ_MAX];
+  return fault_read_request(fd, req, sizeof req, &ctx->stopping, REQ_TIMEOUT_MS);
 }
 
-/* Sends all of buf unless the deadline passes, the peer goes or we stop. */
-static bool send_all(struct ctx *ctx, int fd, const char *buf, size_t len, int64_t deadline_ns)
+/* Sends all of buf within REQ_TIMEOUT_MS, unless the peer goes or we stop. */
+static bool send_soon(struct ctx *ctx, int fd, const void *buf, size_t len)
 {
-  while (len > 0) {
-    if (atomic_load(&ctx->stopping) || past(deadline_ns))
-      return false;
-    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) {
-        struct pollfd p = { .fd = fd, .events = POLLOUT };
-        poll(&p, 1, TICK_MS);
-        continue;
-      }
-      return false;
-    }
-    buf += n;
-    len -= (size_t)n;
-  }
-  return true;
+  return fault_send_all(fd, buf, len, &ctx->stopping, fault_mono_ns() + REQ_TIMEOUT_MS * 1000000LL);
 }
 
 static void respond(struct ctx *ctx, int fd, int status)
@@ -338,27 +232,13 @@ static void respond(struct ctx *ctx, int fd, int status)
   int n = snprintf(buf, sizeof buf,
                    "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                    "Connection: close\r\n\r\n%s", status, reason, strlen(body), body);
-  send_all(ctx, fd, buf, (size_t)n, mono_ns() + REQ_TIMEOUT_MS * 1000000LL);
+  send_soon(ctx, fd, buf, (size_t)n);
 }
 
 static void send_garbage(struct ctx *ctx, int fd)
 {
   static const char junk[] = "\x16\x03\x01\xff\xfe garbage: this is not HTTP \x00\x01\x02\r\n\r\n";
-  send_all(ctx, fd, junk, sizeof junk - 1, mono_ns() + REQ_TIMEOUT_MS * 1000000LL);
-}
-
-/* Keeps the connection open and silent (draining input) until the window ends. */
-static void hold_silent(struct ctx *ctx, int fd, int64_t until_ns)
-{
-  char buf[2048];
-  while (!atomic_load(&ctx->stopping) && !past(until_ns)) {
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    if (poll(&p, 1, TICK_MS) > 0) {
-      ssize_t got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
-        return;
-    }
-  }
+  send_soon(ctx, fd, junk, sizeof junk - 1);
 }
 
 /* A 200 with a chunked body that never ends; stops when the window does
@@ -367,15 +247,15 @@ static void send_endless(struct ctx *ctx, int fd, int64_t until_ns)
 {
   static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                              "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-  if (!send_all(ctx, fd, head, sizeof head - 1, until_ns))
+  if (!fault_send_all(fd, head, sizeof head - 1, &ctx->stopping, until_ns))
     return;
   char chunk[1024 + 16];
   int n = snprintf(chunk, sizeof chunk, "400\r\n");
   memset(chunk + n, 'x', 1024);
   memcpy(chunk + n + 1024, "\r\n", 2);
   size_t len = (size_t)n + 1024 + 2;
-  while (send_all(ctx, fd, chunk, len, until_ns))
-    wait_until(ctx, mono_ns() + 10 * 1000000LL);
+  while (fault_send_all(fd, chunk, len, &ctx->stopping, until_ns))
+    fault_wait_until(&ctx->stopping, fault_mono_ns() + 10 * 1000000LL);
 }
 
 static void *conn_main(void *arg)
@@ -386,15 +266,15 @@ static void *conn_main(void *arg)
   bool http = c->kind == KIND_HTTP;
   switch (c->mode) {
   case MODE_HANG:
-    hold_silent(ctx, fd, c->window_end_ns);
+    fault_hold_silent(fd, &ctx->stopping, c->window_end_ns);
     break;
   case MODE_SLOW:
     if (!http || read_request(ctx, fd)) {
-      wait_until(ctx, mono_ns() + c->param_ms * 1000000LL);
+      fault_wait_until(&ctx->stopping, fault_mono_ns() + c->param_ms * 1000000LL);
       if (http)
         respond(ctx, fd, 200);
       else
-        send_all(ctx, fd, "ok\n", 3, mono_ns() + REQ_TIMEOUT_MS * 1000000LL);
+        send_soon(ctx, fd, "ok\n", 3);
     }
     break;
   case MODE_GARBAGE:
@@ -404,7 +284,7 @@ static void *conn_main(void *arg)
     break;
   case MODE_ENDLESS:
     if (!http) {
-      send_all(ctx, fd, "ok\n", 3, mono_ns() + REQ_TIMEOUT_MS * 1000000LL);
+      send_soon(ctx, fd, "ok\n", 3);
       break;
     }
     if (read_request(ctx, fd))
@@ -412,7 +292,7 @@ static void *conn_main(void *arg)
     break;
   case MODE_HTTP500:
     if (!http) {
-      send_all(ctx, fd, "ok\n", 3, mono_ns() + REQ_TIMEOUT_MS * 1000000LL);
+      send_soon(ctx, fd, "ok\n", 3);
       break;
     }
     if (read_request(ctx, fd))
@@ -420,7 +300,7 @@ static void *conn_main(void *arg)
     break;
   default:
     if (!http) {
-      send_all(ctx, fd, "ok\n", 3, mono_ns() + REQ_TIMEOUT_MS * 1000000LL);
+      send_soon(ctx, fd, "ok\n", 3);
       break;
     }
     if (read_request(ctx, fd))
@@ -455,30 +335,27 @@ static void accept_some(struct ctx *ctx, int lfd, enum listener_kind kind,
       return;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    enum mode m = effective_mode(w, win_start_ns, mono_ns());
+    enum mode m = effective_mode(w, win_start_ns, fault_mono_ns());
     if (m == MODE_RESET || m == MODE_REFUSE) {
-      close_with_rst(fd);
+      fault_close_rst(fd);
       continue;
     }
     if (atomic_load(&ctx->conns) >= MAX_CONNS) {
       log_event("warn", "too many connections, resetting", NULL);
-      close_with_rst(fd);
+      fault_close_rst(fd);
       continue;
     }
     struct conn *c = malloc(sizeof *c);
     if (!c) {
-      close_with_rst(fd);
+      fault_close_rst(fd);
       continue;
     }
     *c = (struct conn){ .ctx = ctx, .fd = fd, .kind = kind, .mode = m,
                         .param_ms = w ? w->param_ms : 0,
-                        .window_end_ns = w ? win_end_ns : mono_ns() };
-    atomic_fetch_add(&ctx->conns, 1);
-    pthread_t t;
-    if (pthread_create(&t, attr, conn_main, c) != 0) {
-      atomic_fetch_sub(&ctx->conns, 1);
+                        .window_end_ns = w ? win_end_ns : fault_mono_ns() };
+    if (!fault_start_thread(attr, conn_main, c, &ctx->conns)) {
       free(c);
-      close_with_rst(fd);
+      fault_close_rst(fd);
     }
   }
 }
@@ -540,17 +417,17 @@ int main(int argc, char **argv)
     }
     i++;
     if (strcmp(a, "--http-port") == 0 || strcmp(a, "--tcp-port") == 0) {
-      if (!parse_i64(v, 0, 65535, a[2] == 'h' ? &http_port : &tcp_port)) {
+      if (!fault_parse_i64(v, 0, 65535, a[2] == 'h' ? &http_port : &tcp_port)) {
         fprintf(stderr, "faultd: %s: must be a port 0..65535, got \"%s\"\n", a, v);
         goto out;
       }
     } else if (strcmp(a, "--margin-ms") == 0) {
-      if (!parse_i64(v, 0, 3600000, &margin_ms)) {
+      if (!fault_parse_i64(v, 0, 3600000, &margin_ms)) {
         fprintf(stderr, "faultd: --margin-ms: must be 0..3600000, got \"%s\"\n", v);
         goto out;
       }
     } else if (strcmp(a, "--max-seconds") == 0) {
-      if (!parse_i64(v, 1, 7 * 86400, &max_seconds)) {
+      if (!fault_parse_i64(v, 1, 7 * 86400, &max_seconds)) {
         fprintf(stderr, "faultd: --max-seconds: must be 1..604800, got \"%s\"\n", v);
         goto out;
       }
@@ -582,34 +459,26 @@ int main(int argc, char **argv)
   }
 
   /* Signals arrive through a signalfd in the main poll; threads inherit the mask. */
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &mask, NULL);
-  sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  sfd = fault_signalfd();
   if (sfd < 0) {
     fprintf(stderr, "faultd: could not create signalfd: %s\n", strerror(errno));
     goto out;
   }
-  if (pthread_attr_init(&attr) != 0)
+  if (fault_thread_attr(&attr, CONN_STACK) != 0)
     goto out;
   attr_ok = true;
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, CONN_STACK);
 
   port[KIND_HTTP] = (int)http_port;
   port[KIND_TCP] = (int)tcp_port;
   for (int k = 0; k < 2; k++) {
-    lfd[k] = open_listener(&port[k]);
+    lfd[k] = fault_listen(SOCK_STREAM, htonl(INADDR_LOOPBACK), &port[k]);
     if (lfd[k] < 0) {
       fprintf(stderr, "faultd: could not listen on 127.0.0.1:%d: %s\n", port[k], strerror(errno));
       goto out;
     }
   }
 
-  int64_t t0_ns = mono_ns();
+  int64_t t0_ns = fault_mono_ns();
   int64_t t0_wall = wall_us();
   int64_t end_offset_ms = sched.n ? sched.w[sched.n - 1].offset_ms + sched.w[sched.n - 1].duration_ms : 0;
   int64_t stop_ns = t0_ns + (end_offset_ms + margin_ms) * 1000000LL;
@@ -625,14 +494,14 @@ int main(int argc, char **argv)
   bool signalled = false;
 
   while (!signalled) {
-    int64_t now = mono_ns();
+    int64_t now = fault_mono_ns();
     /* Enact every boundary that is due, in order. */
     for (;;) {
       if (cur && now >= cur_end_ns) {
         if (cur->mode == MODE_REFUSE) {
           for (int k = 0; k < 2; k++) {
             int want = port[k];
-            lfd[k] = open_listener(&want);
+            lfd[k] = fault_listen(SOCK_STREAM, htonl(INADDR_LOOPBACK), &want);
             if (lfd[k] < 0)
               log_event("error", "could not reopen listener", strerror(errno));
           }
@@ -665,7 +534,7 @@ int main(int argc, char **argv)
       wake = cur_end_ns;
     if (!cur && next < sched.n && t0_ns + sched.w[next].offset_ms * 1000000LL < wake)
       wake = t0_ns + sched.w[next].offset_ms * 1000000LL;
-    int64_t left = wake - mono_ns();
+    int64_t left = wake - fault_mono_ns();
     if (left < 0)
       left = 0;
     struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
@@ -682,12 +551,8 @@ int main(int argc, char **argv)
     }
     if (r <= 0)
       continue;
-    if (p[0].revents & POLLIN) {
-      struct signalfd_siginfo si;
-      while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-          signalled = true;
-    }
+    if ((p[0].revents & POLLIN) && fault_stop_signalled(sfd))
+      signalled = true;
     for (int k = 0; k < 2; k++)
       if (lfd[k] >= 0 && (p[1 + k].revents & POLLIN))
         accept_some(&ctx, lfd[k], (enum listener_kind)k, cur, cur_start_ns, cur_end_ns, &attr);
@@ -703,11 +568,7 @@ out:
   for (int k = 0; k < 2; k++)
     if (lfd[k] >= 0)
       close(lfd[k]);
-  /* Connection threads notice `stopping` within a tick; wait for them, bounded. */
-  for (int i = 0; i < 200 && atomic_load(&ctx.conns) > 0; i++) {
-    struct timespec ts = { .tv_sec = 0, .tv_nsec = 10000000 };
-    nanosleep(&ts, NULL);
-  }
+  fault_wait_conns(&ctx.conns);
   if (attr_ok)
     pthread_attr_destroy(&attr);
   if (sfd >= 0)

@@ -552,6 +552,60 @@ static void test_ranges(void **state)
     expect_http_one("\"interval_ms\": 5, \"timeout_ms\": 5000", "targets[0].interval_ms: ");
 }
 
+/* The spool and the monitor's own doubt: defaults, values, errors with
+ * their JSON paths. */
+static void test_spool_and_monitor(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text("{\"prober\": {\"name\": \"eu-1\"}, \"targets\": []}", &r);
+    assert_int_equal(r.rc, EMP_OK);
+    assert_string_equal(r.cfg->spool_path, "eu-1.spool");
+    assert_int_equal(r.cfg->spool_max_mb, EMP_DEFAULT_SPOOL_MAX_MB);
+    assert_int_equal(r.cfg->spool_fsync, EMP_FSYNC_SECOND);
+    assert_int_equal(r.cfg->max_lag_ms, EMP_DEFAULT_MAX_LAG_MS);
+    assert_int_equal(r.cfg->n_canaries, 0);
+    result_free(&r);
+
+    load_text("{\"spool\": {\"path\": \"/var/lib/empiric/x.spool\", \"max_mb\": 1, "
+              "\"fsync\": \"always\"}, \"prober\": {\"max_lag_ms\": 200, "
+              "\"canaries\": [\"gw\", \"dns\"]}, \"targets\": ["
+              "{\"name\": \"gw\", \"kind\": \"tcp\", \"host\": \"10.0.0.1\", \"port\": 22},"
+              "{\"name\": \"dns\", \"kind\": \"tcp\", \"host\": \"10.0.0.2\", \"port\": 53}]}",
+              &r);
+    assert_int_equal(r.rc, EMP_OK);
+    assert_string_equal(r.cfg->spool_path, "/var/lib/empiric/x.spool");
+    assert_int_equal(r.cfg->spool_max_mb, 1);
+    assert_int_equal(r.cfg->spool_fsync, EMP_FSYNC_ALWAYS);
+    assert_int_equal(r.cfg->max_lag_ms, 200);
+    assert_int_equal(r.cfg->n_canaries, 2);
+    assert_string_equal(r.cfg->canaries[1], "dns");
+    result_free(&r);
+
+    expect_one("{\"spool\": {\"fsync\": \"sometimes\"}}",
+               "t.json: spool.fsync: expected one of \"never\", \"second\", \"always\", "
+               "got \"sometimes\"");
+    expect_one("{\"spool\": {\"max_mb\": 0}}",
+               "t.json: spool.max_mb: expected an integer from 1 to 1048576, got 0");
+    expect_one("{\"spool\": {\"path\": \"\"}}", "t.json: spool.path: expected a file path");
+    expect_one("{\"spool\": {\"size\": 3}}", "spool");
+    expect_one("{\"spool\": 3}", "t.json: spool: expected an object");
+    expect_one("{\"prober\": {\"max_lag_ms\": 0}}",
+               "t.json: prober.max_lag_ms: expected an integer from 1 to 60000, got 0");
+    expect_one("{\"prober\": {\"canaries\": [\"nope\"]}}",
+               "t.json: prober.canaries[0]: expected the name of a configured target, "
+               "got \"nope\"");
+    expect_one("{\"prober\": {\"canaries\": \"gw\"}}",
+               "t.json: prober.canaries: expected a list of at most 16 target names");
+    char *twice = http_with("");
+    char *text = NULL;
+    assert_true(asprintf(&text, "{\"prober\": {\"canaries\": [\"web\", \"web\"]}, %s",
+                         twice + 1) > 0);
+    expect_one(text, "t.json: prober.canaries[1]: target \"web\" is named twice");
+    free(text);
+    free(twice);
+}
+
 static void test_unknown_kind(void **state)
 {
     (void)state;
@@ -1168,6 +1222,7 @@ int main(void)
         cmocka_unit_test(test_tcp_hosts_and_ports),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_unknown_kind),
+        cmocka_unit_test(test_spool_and_monitor),
         cmocka_unit_test(test_postgres),
         cmocka_unit_test(test_every_problem_is_reported),
         cmocka_unit_test(test_long_values_are_cut),

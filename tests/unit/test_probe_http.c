@@ -81,6 +81,11 @@ static void *serve_conn(void *arg)
             if (r > 0)
                 send_all(c->fd, resp, strlen(resp));
         }
+    } else if (strcmp(path, "/once") == 0) {
+        /* Answers the first request of a kept connection, not the next. */
+        const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+        send_all(c->fd, resp, strlen(resp));
+        stopping(c->s, 5000);
     } else if (strcmp(path, "/500") == 0) {
         const char *resp = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
         send_all(c->fd, resp, strlen(resp));
@@ -323,6 +328,26 @@ static void test_fresh_connection_unless_reuse(void **state)
     assert_int_equal(atomic_load(&f->srv.connections) - before, 1);
 }
 
+/* A kept connection that stops answering times out as "timeout": its
+ * name was looked up on the first probe, the DNS is not to blame. */
+static void test_timeout_on_kept_connection(void **state)
+{
+    struct fixture *f = *state;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/once", f->srv.port);
+    struct emp_target_config tc = target(url, 300);
+    tc.reuse = true;
+    struct emp_probe pr = {.cfg = &tc};
+    run_probe(f->http, f->loop, &pr);
+    assert_int_equal(pr.r.status, EMP_STATUS_OK);
+    pr.deadline_passed = false;
+    run_probe(f->http, f->loop, &pr);
+    emp_probe_http_cleanup(f->http, &pr);
+    assert_int_equal(pr.r.status, EMP_STATUS_FAIL);
+    assert_string_equal(pr.r.err_class, "timeout");
+    assert_true(pr.deadline_passed);
+}
+
 /* Many probes completing in the same loop iteration (a burst of answers
  * or of timeouts) are all finished, each with its own result. */
 struct burst {
@@ -428,6 +453,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage_is_a_protocol_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fresh_connection_unless_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_on_kept_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_burst_of_completions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_environment_proxy_is_honoured, setup, teardown),
     };

@@ -101,7 +101,7 @@ static int teardown(void **state)
     for (int i = 0; i < 500 && emp_resolve_live() > 0; i++)
         usleep(10000);
     assert_int_equal(emp_resolve_live(), 0);
-    /* glibc's getaddrinfo_a threads may still hold a file (ld.so.cache,
+    /* The resolver's worker threads may still hold a file (ld.so.cache,
      * /etc/hosts) for a moment after the lookup itself is done. */
     for (int i = 0; i < 500 && count_fds() != h->fds_at_setup; i++)
         usleep(10000);

@@ -1,6 +1,7 @@
 /* Tests for probes/resolve: answers arrive on the loop thread and never
- * inside start, cancelled lookups never call back and are freed when glibc
- * finishes them. Loopback and local names only: nothing here needs DNS. */
+ * inside start, cancelled lookups never call back and are freed when their
+ * worker finishes them, a pending stop signal is left to the loop.
+ * Loopback and local names only: nothing here needs DNS. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,8 +9,11 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +22,30 @@
 #include "loop.h"
 #include "resolve.h"
 #include "timeutil.h"
+
+/* This test's getaddrinfo: SLOW_NAME takes SLOW_MS to fail, as with a DNS
+ * server that does not answer; every other name goes to the real one. */
+#define SLOW_NAME "slow.invalid"
+#define SLOW_MS 1000
+
+typedef int (*gai_fn)(const char *, const char *, const struct addrinfo *,
+                      struct addrinfo **);
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    static _Atomic(gai_fn) real;
+    if (node != NULL && strcmp(node, SLOW_NAME) == 0) {
+        usleep(SLOW_MS * 1000);
+        return EAI_AGAIN;
+    }
+    gai_fn f = atomic_load(&real);
+    if (f == NULL) {
+        *(void **)&f = dlsym(RTLD_NEXT, "getaddrinfo");
+        atomic_store(&real, f);
+    }
+    return f(node, service, hints, res);
+}
 
 /* gettid, not pthread_self: <pthread.h> pulls in <sched.h>, which
  * probes/sched.h shadows when probes/ is given with -I (CMake uses -iquote). */
@@ -104,7 +132,7 @@ static bool run_for(struct emp_loop *loop, int ms)
     return g.fired;
 }
 
-/* Poll until every getaddrinfo_a lookup of the process has been freed. */
+/* Poll until every lookup of the process has been freed. */
 struct drain {
     struct emp_timer t;
     struct emp_loop *loop;
@@ -316,7 +344,7 @@ static void test_cancel_lookups(void **state)
     }
 }
 
-/* A lookup abandoned while glibc is still working on it: the completion
+/* A lookup abandoned while a worker is still on it: the completion
  * comes later, finds nobody, and frees the request. */
 static void test_abandon_then_late_completion(void **state)
 {
@@ -374,6 +402,60 @@ static void test_restart_from_callback(void **state)
     wait_all_freed(c.loop);
 }
 
+/* Lookups that come together while a worker is idle take one worker each:
+ * a fast one does not wait behind a slow one (a silent DNS server) that
+ * claimed the idle worker just before it. */
+static void test_burst_does_not_queue_behind_slow_lookup(void **state)
+{
+    struct emp_loop *loop = *state;
+    struct answer warm;
+    resolve_one(loop, "localhost", 80, &warm); /* leaves a worker idle */
+    wait_all_freed(loop);
+    struct emp_resolve slow_rs = {0}, fast_rs = {0};
+    struct answer slow = {.loop = loop};
+    struct answer fast = {.loop = loop, .stop_on_answer = true};
+    int64_t t0 = emp_mono_us();
+    assert_int_equal(emp_resolve_start(&slow_rs, loop, SLOW_NAME, 80, on_answer, &slow), 0);
+    assert_int_equal(emp_resolve_start(&fast_rs, loop, "localhost", 81, on_answer, &fast), 0);
+    assert_false(run_for(loop, 5000));
+    int64_t took_ms = (emp_mono_us() - t0) / EMP_US_PER_MS;
+    assert_int_equal(fast.calls, 1);
+    assert_int_equal(fast.port, 81);
+    assert_int_equal(slow.calls, 0);
+    assert_true(took_ms < SLOW_MS / 2);
+    emp_resolve_cancel(&slow_rs);
+    wait_all_freed(loop);
+    assert_int_equal(slow.calls, 0);
+    /* The slow lookup really was slow (this file's getaddrinfo took it). */
+    assert_true((emp_mono_us() - t0) / EMP_US_PER_MS >= SLOW_MS);
+}
+
+/* A SIGTERM that arrives while the loop is busy stays pending until the
+ * loop's signalfd reads it: no resolver thread may take it (empiric blocks
+ * it everywhere and stops in order on it). glibc's getaddrinfo_a ran its
+ * notifications on threads that unblock every signal, and the pending
+ * signal killed the process there; this test then dies of SIGTERM. */
+static void test_pending_stop_signal_stays_pending(void **state)
+{
+    struct emp_loop *loop = *state;
+    sigset_t term, old, pending;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    assert_int_equal(sigprocmask(SIG_BLOCK, &term, &old), 0);
+    assert_int_equal(kill(getpid(), SIGTERM), 0);
+    for (int i = 0; i < 8; i++) {
+        struct answer a;
+        resolve_one(loop, "localhost", 80 + i, &a);
+        assert_int_equal(a.calls, 1);
+    }
+    wait_all_freed(loop);
+    assert_int_equal(sigpending(&pending), 0);
+    assert_true(sigismember(&pending, SIGTERM));
+    struct timespec now = {0};
+    assert_int_equal(sigtimedwait(&term, NULL, &now), SIGTERM);
+    assert_int_equal(sigprocmask(SIG_SETMASK, &old, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +469,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_lookups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abandon_then_late_completion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_from_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_burst_does_not_queue_behind_slow_lookup, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pending_stop_signal_stays_pending, setup, teardown),
     };
     return cmocka_run_group_tests_name("resolve", tests, NULL, NULL);
 }

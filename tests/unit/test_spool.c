@@ -205,6 +205,22 @@ static void test_bound_and_foreign_file(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, (off_t)strlen("this is somebody's notes file\n"));
+
+    /* Shorter than a header and not the start of one: refused too. */
+    f = fopen(path, "w");
+    fputs("notes", f);
+    fclose(f);
+    assert_int_equal(emp_spool_open(path, 0, &sp, NULL, &err), EMP_EINVAL);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 5);
+    /* The start of a header (a spool that died being created): repaired. */
+    f = fopen(path, "w");
+    fputs("EMPSP", f);
+    fclose(f);
+    sp = open_ok(path, 0, NULL);
+    assert_int_equal(emp_spool_records(sp), 0);
+    append_ok(sp, "after");
+    emp_spool_close(sp);
     unlink(path);
 }
 
