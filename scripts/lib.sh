@@ -16,11 +16,16 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages Empiric needs to build, test and run.
 PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
-          libcurl4-openssl-dev libpq-dev libcmocka-dev libisal-dev postgresql-$PG_VERSION
-          postgresql-client-$PG_VERSION python3 curl ca-certificates xz-utils tzdata chromium prometheus)
+          libcurl4-openssl-dev libpq-dev libcmocka-dev libisal-dev libssl-dev postgresql-$PG_VERSION
+          postgresql-client-$PG_VERSION python3 curl ca-certificates xz-utils tzdata chromium prometheus
+          valgrind)
 
 # Only for scripts/bench: the comparison targets and load tools.
 BENCH_PACKAGES=(nginx-light prometheus-blackbox-exporter wrk stress-ng)
+
+# Only for fuzzing (scripts/test, scripts/bench fuzz): clang, and libFuzzer's
+# runtime, which Debian ships apart (libclang-rt-dev; clang only recommends it).
+FUZZ_PACKAGES=(clang libclang-rt-dev)
 
 # ensure_packages [PACKAGE...]: install what is missing of PACKAGES (or of
 # the packages named). Daemons that Debian starts on install are not wanted
@@ -119,4 +124,91 @@ stop_pg() {
         pg_ctl_as_postgres -D "$PG_DIR/data" -m fast -w stop >/dev/null || true
         PG_STARTED=0
     fi
+}
+
+# ---- fuzzing (tests/fuzz) ---------------------------------------------------
+
+FUZZ_DIR=$ROOT/build-fuzz
+
+# fuzz_seconds DEFAULT: EMPIRIC_FUZZ_SECONDS, else DEFAULT; whole seconds.
+fuzz_seconds() {
+    local s=${EMPIRIC_FUZZ_SECONDS:-$1}
+    [[ $s =~ ^[0-9]+$ ]] || die "EMPIRIC_FUZZ_SECONDS: expected whole seconds, got \"$s\""
+    echo "$s"
+}
+
+# The harnesses: tests/fuzz/fuzz_NAME.c.
+fuzz_names() {
+    (cd "$ROOT/tests/fuzz" && ls fuzz_*.c) | sed 's/^fuzz_//; s/\.c$//'
+}
+
+# fuzz_build: the libFuzzer targets in build-fuzz (clang, ASan + UBSan).
+fuzz_build() {
+    say "building the fuzz targets in ${FUZZ_DIR#$ROOT/} (clang)"
+    cmake -S "$ROOT" -B "$FUZZ_DIR" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DEMPIRIC_WERROR=ON -DEMPIRIC_FUZZ=ON -DEMPIRIC_TESTS=OFF -DEMPIRIC_BENCH=OFF >/dev/null
+    cmake --build "$FUZZ_DIR" --target fuzz_all -j "$(nproc)"
+}
+
+# fuzz_one NAME SECONDS: run one harness (with tests/fuzz/NAME.dict and the
+# flags in tests/fuzz/NAME.options where there are), its log in
+# build-fuzz/fuzz-NAME.log, its exit status in build-fuzz/fuzz-NAME.rc. New
+# inputs go to build-fuzz/corpus/NAME (kept between runs), a crashing one
+# to build-fuzz/crashes/NAME/; seeds and regression inputs are only read.
+fuzz_one() {
+    local name=$1 secs=$2 rc=0
+    local seeds=("$ROOT/tests/fuzz/corpus/$name") opts=()
+    [ -d "$ROOT/tests/fuzz/regressions/$name" ] && seeds+=("$ROOT/tests/fuzz/regressions/$name")
+    [ -f "$ROOT/tests/fuzz/$name.dict" ] && opts+=("-dict=$ROOT/tests/fuzz/$name.dict")
+    [ -f "$ROOT/tests/fuzz/$name.options" ] &&
+        opts+=($(grep -v '^#' "$ROOT/tests/fuzz/$name.options"))
+    mkdir -p "$FUZZ_DIR/corpus/$name" "$FUZZ_DIR/crashes/$name"
+    "$FUZZ_DIR/fuzz_$name" "$FUZZ_DIR/corpus/$name" "${seeds[@]}" \
+        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$FUZZ_DIR/crashes/$name/" "${opts[@]}" \
+        >"$FUZZ_DIR/fuzz-$name.log" 2>&1 || rc=$?
+    echo "$rc" >"$FUZZ_DIR/fuzz-$name.rc"
+}
+
+# fuzz_run SECONDS: every harness for SECONDS, as many at once as there are
+# cores; one line each (executions, coverage). Returns 1 when any crashed
+# or failed an invariant, after showing why. FUZZ_BENCH gets the figures as
+# key=value pairs.
+fuzz_run() {
+    local secs=$1 name status=0 running=0
+    local names=($(fuzz_names))
+    FUZZ_BENCH=""
+    # In batches of one per core: every run takes the same time.
+    for name in "${names[@]}"; do
+        rm -f "$FUZZ_DIR/fuzz-$name.rc"
+        fuzz_one "$name" "$secs" &
+        running=$((running + 1))
+        if [ "$running" -ge "$(nproc)" ]; then
+            wait
+            running=0
+        fi
+    done
+    wait
+    for name in "${names[@]}"; do
+        local log=$FUZZ_DIR/fuzz-$name.log rc execs rate last cov ft corp
+        rc=$(cat "$FUZZ_DIR/fuzz-$name.rc" 2>/dev/null || echo 1)
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+        rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+        last=$(grep -a -E '^#[0-9]+.* cov: ' "$log" | tail -n 1)
+        cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
+        ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+        corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
+        if [ "$rc" = 0 ]; then
+            printf 'fuzz %-7s %10s execs (%s/s) in %s s, coverage %s edges, %s features, corpus %s, no crash\n' \
+                "$name" "${execs:-?}" "${rate:-?}" "$secs" "${cov:-?}" "${ft:-?}" "${corp:-?}"
+        else
+            status=1
+            printf 'fuzz %-7s FAILED (exit %s); log %s\n' "$name" "$rc" "${log#$ROOT/}"
+            grep -a -E 'ERROR: |invariant failed|runtime error|^no reply|^could not|^unexpected|^not JSON|Test unit written' \
+                "$log" | head -n 8 | cut -c 1-300 | sed 's/^/    /'
+            printf '    keep the input as tests/fuzz/regressions/%s/WHAT-IT-IS once fixed\n' "$name"
+        fi
+        FUZZ_BENCH+=" ${name}_execs=${execs:-0} ${name}_per_s=${rate:-0} ${name}_cov=${cov:-0} ${name}_ok=$([ "$rc" = 0 ] && echo 1 || echo 0)"
+    done
+    return $status
 }

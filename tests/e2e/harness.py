@@ -91,6 +91,7 @@ class FaultTarget:
         self.requests = 0
         self.server = None
         self.lock = threading.Lock()
+        self.count_lock = threading.Lock()
         self._listen()
 
     def _handler(self):
@@ -101,7 +102,8 @@ class FaultTarget:
                 pass
 
             def do_GET(self):
-                target.requests += 1
+                with target.count_lock:  # handlers run on threads of their own
+                    target.requests += 1
                 mode = target.mode
                 if mode == "hang":
                     time.sleep(target.hang_s)
@@ -138,10 +140,13 @@ class FaultTarget:
 
 
 class Empiric:
-    """`empiric serve` with a generated configuration."""
+    """`empiric serve` with a generated configuration; `prefix` (a list) runs
+    it through another command, such as `unshare`, that execs it in the end
+    (so that the process's pid is empiric's)."""
 
-    def __init__(self, binary, db, targets, prober="e2e", extra=None):
+    def __init__(self, binary, db, targets, prober="e2e", extra=None, prefix=None):
         self.binary = binary
+        self.prefix = list(prefix or [])
         self.db = db
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="empiric-e2e-")
@@ -153,13 +158,14 @@ class Empiric:
             cfg.update(extra or {})
             json.dump(cfg, f)
         self.proc = None
+        self.start_timeout = self.stop_timeout = 20
         self.log = open(os.path.join(self.dir, "serve.log"), "ab")
 
     def start(self):
-        self.proc = subprocess.Popen([self.binary, "--db", self.db.conninfo, "serve",
-                                      "--config", self.config],
+        self.proc = subprocess.Popen(self.prefix + [self.binary, "--db", self.db.conninfo,
+                                                    "serve", "--config", self.config],
                                      stdout=self.log, stderr=self.log)
-        deadline = time.time() + 20
+        deadline = time.time() + self.start_timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 self.dump_log()
@@ -171,14 +177,14 @@ class Empiric:
                 pass
             time.sleep(0.05)
         self.dump_log()
-        fail("empiric serve did not answer /healthz within 20 s")
+        fail("empiric serve did not answer /healthz within %d s" % self.start_timeout)
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc is None:
             return 0
         self.proc.send_signal(sig)
         try:
-            rc = self.proc.wait(timeout=30)
+            rc = self.proc.wait(timeout=self.stop_timeout + 10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.dump_log()

@@ -13,8 +13,8 @@ import time
 from harness import (Empiric, FaultTarget, OwnDatabase, PrivatePostgres, check, fail,
                      parse_args)
 
-INTERVAL_MS = 200
-TIMEOUT_MS = 150
+INTERVAL_MS = 250
+TIMEOUT_MS = 240  # the targets are Python: slow on a busy machine
 TOLERANCE_S = (INTERVAL_MS + TIMEOUT_MS) / 1000.0 + 0.1
 AWAY_S = 60.0
 DOWN_S, UP_S = 4.0, 5.0
@@ -87,7 +87,7 @@ def run(emp, db, pg, flaky, healthy):
         time.sleep(0.5)
     unwritten = emp.metric("empiric_events_unwritten")
     spool = emp.metric("empiric_spool_bytes")
-    check(unwritten is not None and unwritten > 400,
+    check(unwritten is not None and unwritten > 300,
           "events wait for the database while it is away (%s unwritten)" % unwritten)
     check(spool is not None and spool > 16, "they are in the spool (%s bytes)" % spool)
     if flaky.mode != "500":
