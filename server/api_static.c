@@ -105,15 +105,9 @@ enum MHD_Result api_get_static(struct api_req *r)
         return not_found(r);
     if (strcmp(r->method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(r->method, MHD_HTTP_METHOD_HEAD) != 0) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL,
-                                                                    MHD_RESPMEM_PERSISTENT);
-        if (resp == NULL)
-            return MHD_NO;
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-        enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
-        r->status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        MHD_destroy_response(resp);
-        return ret;
+        return api_error_header(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                                MHD_HTTP_HEADER_ALLOW, "GET, HEAD", "%s is not allowed on %s",
+                                r->method, r->path);
     }
     const char *root = r->api->web_dir;
     if (root == NULL || !safe_rel(rel))

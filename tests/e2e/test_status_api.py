@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 
-from harness import Database, Empiric, check, parse_args
+from harness import Database, Empiric, check, parse_args, strict_json
 from status_seed import DAY, crafted, midnight, seed
 
 
@@ -125,8 +125,10 @@ def static(emp):
     c = http.client.HTTPConnection("127.0.0.1", emp.port, timeout=10)
     c.request("POST", "/static/app.js", body=b"")
     r = c.getresponse()
-    r.read()
+    body = r.read()
     check(r.status == 405 and "GET" in (r.getheader("Allow") or ""), "POST: 405 with Allow")
+    check(strict_json(body)["error"]["code"] == "method_not_allowed",
+          "and a JSON error, as every reply")
     c.close()
 
 
