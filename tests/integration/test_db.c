@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1813,6 +1815,55 @@ static void test_full_spool_keeps_transitions(void **state)
     b_free(&b);
 }
 
+/* The spool cannot be written (the disk is full: here, a file size limit):
+ * events wait in memory and still reach the database; the error is
+ * counted. */
+static void test_spool_write_failure_falls_back_to_memory(void **state)
+{
+    (void)state;
+    struct emp_error err = {0};
+    int64_t tid = target("diskfull", 1000), run = 0;
+    const int64_t t = T0 + 330 * HOUR;
+    assert_int_equal(emp_db_run_start(F.db, F.prober_id, t, &run, &err), EMP_OK);
+    const char *path = spool_path("diskfull");
+    struct emp_spool *sp = NULL;
+    assert_int_equal(emp_spool_open(path, 0, &sp, NULL, &err), EMP_OK);
+    struct rlimit old, small = {.rlim_cur = 2048, .rlim_max = RLIM_INFINITY};
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small.rlim_max = old.rlim_max;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+
+    struct emp_events q;
+    assert_int_equal(emp_events_init(&q, 100000), 0);
+    struct emp_writer *w = NULL;
+    struct emp_writer_opts opts = {.spool = sp, .fsync = EMP_FSYNC_NEVER};
+    assert_int_equal(emp_writer_start(F.tdb.conninfo, F.prober_id, run, &q, &opts, &w, &err),
+                     EMP_OK);
+    struct batch b = {0};
+    for (int i = 0; i < 600; i++)
+        b_result(&b, tid, t + i * S, 1000, i % 50 == 7 ? EMP_STATUS_FAIL : EMP_STATUS_OK);
+    for (size_t i = 0; i < b.n; i++)
+        assert_true(emp_events_push(&q, &b.ev[i]));
+    struct emp_writer_stats ws = {0};
+    for (int i = 0; i < 300 && (ws.spool_errors == 0 || ws.unwritten > 0); i++) {
+        sleep_ms(20);
+        emp_writer_stats(w, &ws);
+    }
+    emp_events_close(&q);
+    emp_writer_stop(w, 20000);
+    emp_events_cleanup(&q);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+
+    assert_true(ws.spool_errors > 0);
+    assert_int_equal(ws.unwritten, 0);
+    assert_int_equal(rollup_total(tid), 600);
+    assert_int_equal(count_rows("failures", tid), 12);
+    unlink(path);
+    b_free(&b);
+}
+
 /* With the database unreachable, stop gives up after drain_ms. */
 static void test_writer_stop_is_bounded(void **state)
 {
@@ -1965,6 +2016,7 @@ int main(void)
         cmocka_unit_test(test_recover_after_crash),
         cmocka_unit_test(test_writer_spools_while_database_away),
         cmocka_unit_test(test_full_spool_keeps_transitions),
+        cmocka_unit_test(test_spool_write_failure_falls_back_to_memory),
         cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_uptime_with_unknown_time),
         cmocka_unit_test(test_storage_per_target_year),
