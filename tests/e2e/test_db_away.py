@@ -8,6 +8,7 @@ is there once; the rollups count every probe the target answered, none
 twice; and the API answered (from what it had, or with a JSON error) within
 its statement timeout all along."""
 
+import os
 import time
 
 from harness import (Empiric, FaultTarget, OwnDatabase, PrivatePostgres, check, fail,
@@ -16,7 +17,7 @@ from harness import (Empiric, FaultTarget, OwnDatabase, PrivatePostgres, check, 
 INTERVAL_MS = 250
 TIMEOUT_MS = 240  # the targets are Python: slow on a busy machine
 TOLERANCE_S = (INTERVAL_MS + TIMEOUT_MS) / 1000.0 + 0.1
-AWAY_S = 60.0
+AWAY_S = float(os.environ.get("EMPIRIC_DB_AWAY_S", "60"))
 DOWN_S, UP_S = 4.0, 5.0
 
 
@@ -87,7 +88,7 @@ def run(emp, db, pg, flaky, healthy):
         time.sleep(0.5)
     unwritten = emp.metric("empiric_events_unwritten")
     spool = emp.metric("empiric_spool_bytes")
-    check(unwritten is not None and unwritten > 300,
+    check(unwritten is not None and unwritten > 0.6 * 2 * AWAY_S * 1000 / INTERVAL_MS,
           "events wait for the database while it is away (%s unwritten)" % unwritten)
     check(spool is not None and spool > 16, "they are in the spool (%s bytes)" % spool)
     if flaky.mode != "500":
@@ -113,7 +114,7 @@ def run(emp, db, pg, flaky, healthy):
     check(emp.log_text().count("level=error") == 0, "no error logged")
 
     slow = [a for a in answers if a[2] > 6.0]
-    check(len(answers) >= 100 and not slow,
+    check(len(answers) >= 3 * AWAY_S and not slow,
           "the API answered all %d requests while the database was away, none slower than 6 s"
           % len(answers))
     codes = sorted(set((a[0], a[1]) for a in answers))
