@@ -525,7 +525,10 @@ static void on_done(struct emp_probe *pr)
         bool failing = r->status == EMP_STATUS_FAIL;
         if (failing != t->canary_failing) {
             bool was = network_suspect(p);
-            p->n_canaries_failing += failing ? 1 : (size_t)-1;
+            if (failing)
+                p->n_canaries_failing++;
+            else
+                p->n_canaries_failing--;
             t->canary_failing = failing;
             publish_suspect(p);
             if (network_suspect(p) != was)

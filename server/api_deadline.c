@@ -32,7 +32,6 @@ struct api_deadline {
     bool stop;
     int64_t deadline_us;
     struct api_conn *head, *tail; /* oldest request first */
-    uint64_t cut;
 };
 
 static void unlink_conn(struct api_deadline *d, struct api_conn *c)
@@ -77,7 +76,6 @@ static void *watchdog(void *arg)
             struct api_conn *c = d->head;
             unlink_conn(d, c);
             shutdown(c->fd, SHUT_RDWR);
-            d->cut++;
             emp_debug("request deadline passed; connection closed", "fd=%d deadline_s=%.0f",
                       c->fd, (double)d->deadline_us / 1e6);
         }

@@ -181,9 +181,11 @@ static int open_spool(const struct emp_config *cfg, struct emp_db *db, struct em
         log_error("could not open the spool", &err);
         return -1;
     }
+    char q[600];
+    emp_log_quote(q, sizeof q, cfg->spool_path);
     if (info.cut_bytes > 0)
         emp_warn("spool ended in a torn record (the process died writing it); cut",
-                 "path=%s bytes=%llu", cfg->spool_path, (unsigned long long)info.cut_bytes);
+                 "path=%s bytes=%llu", q, (unsigned long long)info.cut_bytes);
     if (info.records == 0)
         return 0;
     struct emp_recovery rec;
@@ -192,7 +194,7 @@ static int open_spool(const struct emp_config *cfg, struct emp_db *db, struct em
         return -1;
     }
     emp_info("spool of an earlier run written", "path=%s records=%llu written=%llu counted=%llu "
-             "already=%llu rejected=%llu", cfg->spool_path, (unsigned long long)rec.records,
+             "already=%llu rejected=%llu", q, (unsigned long long)rec.records,
              (unsigned long long)rec.written, (unsigned long long)rec.counted,
              (unsigned long long)rec.skipped, (unsigned long long)rec.rejected);
     return 0;
