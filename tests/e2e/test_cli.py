@@ -108,10 +108,51 @@ def outage_across_restart(args):
         db.drop()
 
 
+def serve_once(args, db, config):
+    """Run serve expecting it to refuse to start: (exit status, stderr)."""
+    r = subprocess.run([args.empiric, "--db", db.conninfo, "serve", "--config", config],
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stderr
+
+
+def spool_refusals(args):
+    """serve does not start on a spool it cannot have, and says why."""
+    db = Database(args.empiric, args.schema)
+    emp = Empiric(args.empiric, db, [dict(name="t", kind="tcp", host="127.0.0.1", port=9)])
+    try:
+        emp.start()
+        rc, err = serve_once(args, db, emp.config)
+        check(rc != 0 and "could not open the spool" in err and "in use" in err,
+              "a second serve on the same spool refuses to start")
+        emp.stop()
+
+        path = emp.spool_path()
+        with open(path, "w") as f:
+            f.write("somebody's notes\n")
+        rc, err = serve_once(args, db, emp.config)
+        with open(path) as f:
+            kept = f.read()
+        check(rc != 0 and "is not an Empiric spool" in err and kept == "somebody's notes\n",
+              "a file that is not a spool is refused and left as it was")
+
+        with open(emp.config) as f:
+            cfg = json.load(f)
+        cfg["spool"]["path"] = os.path.join(emp.dir, "no-such-dir", "x.spool")
+        with open(emp.config, "w") as f:
+            json.dump(cfg, f)
+        rc, err = serve_once(args, db, emp.config)
+        check(rc != 0 and "could not open spool" in err and "no-such-dir" in err,
+              "an unusable spool path is named")
+    finally:
+        emp.stop()
+        db.drop()
+
+
 def main():
     args = parse_args()
     check_config(args)
     outage_across_restart(args)
+    spool_refusals(args)
 
 
 if __name__ == "__main__":
