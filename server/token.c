@@ -9,31 +9,18 @@
 #include <strings.h>
 #include <sys/random.h>
 
-/* RFC 4648 section 5, without padding. */
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Encode `n` bytes; `out` gets ceil(4n/3) characters and a NUL. */
-static void base64url(const unsigned char *in, size_t n, char *out)
+/* RFC 4648 section 5 (base64url), without padding: OpenSSL's base64 with
+ * its two symbols swapped and the padding cut. `in` is the token's random
+ * bytes; `out` gets ceil(4n/3) characters and a NUL. */
+static void base64url(const unsigned char in[EMP_TOKEN_RANDOM_BYTES], char *out)
 {
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        out[o++] = b64url[v >> 18 & 63];
-        out[o++] = b64url[v >> 12 & 63];
-        out[o++] = b64url[v >> 6 & 63];
-        out[o++] = b64url[v & 63];
-    }
-    if (n - i == 1) {
-        unsigned v = (unsigned)in[i] << 16;
-        out[o++] = b64url[v >> 18 & 63];
-        out[o++] = b64url[v >> 12 & 63];
-    } else if (n - i == 2) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-        out[o++] = b64url[v >> 18 & 63];
-        out[o++] = b64url[v >> 12 & 63];
-        out[o++] = b64url[v >> 6 & 63];
-    }
-    out[o] = '\0';
+    unsigned char b64[4 * ((EMP_TOKEN_RANDOM_BYTES + 2) / 3) + 1];
+    int len = EVP_EncodeBlock(b64, in, EMP_TOKEN_RANDOM_BYTES);
+    while (len > 0 && b64[len - 1] == '=')
+        len--;
+    for (int i = 0; i < len; i++)
+        out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
+    out[len > 0 ? len : 0] = '\0';
 }
 
 enum emp_err emp_token_new(char out[EMP_TOKEN_LEN + 1])
@@ -49,7 +36,7 @@ enum emp_err emp_token_new(char out[EMP_TOKEN_LEN + 1])
         got += (size_t)k;
     }
     memcpy(out, EMP_TOKEN_PREFIX, sizeof EMP_TOKEN_PREFIX - 1);
-    base64url(raw, sizeof raw, out + sizeof EMP_TOKEN_PREFIX - 1);
+    base64url(raw, out + sizeof EMP_TOKEN_PREFIX - 1);
     OPENSSL_cleanse(raw, sizeof raw);
     return EMP_OK;
 }
