@@ -1,5 +1,5 @@
 """End to end with real history: `empiric import` of the LANL failure data
-(../shared/data), then the API over it: the groups, and per System the
+(tests/data), then the API over it: the groups, and per System the
 failure bursts of /api/v1/groups/{group}/correlation equal to the figures an
 independent script computed (tests/integration/lanl_reference.txt)."""
 
@@ -10,7 +10,7 @@ import tempfile
 from harness import Database, Empiric, check, fail, parse_args
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LANL = os.path.join(HERE, "..", "..", "..", "shared", "data", "lanl-failures-1996-2005.csv.xz")
+LANL = os.path.join(HERE, "..", "data", "lanl-failures-1996-2005.csv.xz")
 REFERENCE = os.path.join(HERE, "..", "integration", "lanl_reference.txt")
 
 

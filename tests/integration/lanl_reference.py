@@ -45,7 +45,7 @@ FMT = "%m/%d/%Y %H:%M"
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        here, "..", "..", "..", "shared", "data", "lanl-failures-1996-2005.csv.xz")
+        here, "..", "data", "lanl-failures-1996-2005.csv.xz")
     tz = ZoneInfo("America/Denver")
 
     def utc(text):

@@ -2,7 +2,7 @@
  * targets, outages and coverage spans written in one transaction, importing
  * twice adds nothing, a failure keeps nothing, existing targets are left to
  * their owner; the command's exit statuses; and the real LANL failure data
- * (../shared/data): row counts, the skipped-row report, idempotence, and per
+ * (tests/data): row counts, the skipped-row report, idempotence, and per
  * System the MTTR and failure bursts computed in SQL from what was stored,
  * against lanl_reference.txt (written by lanl_reference.py, in Python). */
 #include <setjmp.h>
@@ -29,8 +29,8 @@
 #error "EMPIRIC_SOURCE_SCHEMA_DIR must name the schema/ directory"
 #endif
 #define SCHEMA EMPIRIC_SOURCE_SCHEMA_DIR
-/* Beside the repository, as ../shared/data/README.md asks. */
-#define LANL_XZ SCHEMA "/../../shared/data/lanl-failures-1996-2005.csv.xz"
+/* In the repository, with its provenance (tests/data/README.md). */
+#define LANL_XZ SCHEMA "/../tests/data/lanl-failures-1996-2005.csv.xz"
 #define LANL_REF SCHEMA "/../tests/integration/lanl_reference.txt"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -413,8 +413,8 @@ static const struct emp_import_opts LANL_OPTS = {
 static struct emp_import *read_lanl(struct lanl_reports *rep)
 {
     if (access(LANL_XZ, R_OK) != 0)
-        fail_msg("the LANL data is missing: %s (it lives in ../shared/data beside the"
-                 " repository)", LANL_XZ);
+        fail_msg("the LANL data is missing: %s (tests/data/README.md says what it is)",
+                 LANL_XZ);
     FILE *f = popen("xz -dc '" LANL_XZ "'", "r");
     assert_non_null(f);
     struct emp_import_opts o = LANL_OPTS;
