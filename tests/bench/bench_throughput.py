@@ -342,6 +342,8 @@ def main():
     ap.add_argument("--schema", required=True)
     ap.add_argument("--quick", action="store_true", help="sizes 100 and 1,000 only")
     ap.add_argument("--sizes", help="comma-separated target counts")
+    ap.add_argument("size", nargs="*", type=int,
+                    help="target counts, as --sizes (scripts/bench throughput 1000)")
     ap.add_argument("--seconds", type=int, default=25, help="measured window per run")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--base-port", type=int, default=20000)
@@ -354,6 +356,8 @@ def main():
     sizes = [100, 1000] if a.quick else SIZES
     if a.sizes:
         sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
+    if a.size:
+        sizes = a.size
     if not sizes or min(sizes) < 1 or max(sizes) > 12000:
         sys.exit("bench_throughput: sizes from 1 to 12000")
     if not (5 <= a.seconds <= 120 and 1 <= a.warmup <= 60):
