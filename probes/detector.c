@@ -1,7 +1,7 @@
 /* The outage state machine. Times are those of the probes that were sent:
  * an outage begins at the first failing probe of the run that confirmed it
  * and ends at the first success of the run that confirmed the recovery. */
-#include "detector.h"
+#include "probes/detector.h"
 
 #include <stdio.h>
 #include <string.h>

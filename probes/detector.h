@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "result.h"
+#include "core/model.h"
 
 enum emp_dstate { EMP_D_UNKNOWN = 0, EMP_D_UP, EMP_D_DOWN };
 

@@ -1,7 +1,7 @@
 /* The probe loop: epoll over sockets, one timerfd armed to the earliest timer
  * of the heap, and (optionally) a signalfd for SIGINT/SIGTERM so that Ctrl-C
  * stops it between iterations. An eventfd lets other threads stop it. */
-#include "loop.h"
+#include "probes/loop.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "timeutil.h"
+#include "core/log.h"
+#include "core/timeutil.h"
 
 struct emp_loop {
     int epfd;

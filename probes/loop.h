@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sched.h"
+#include "probes/sched.h"
 
 struct emp_loop;
 struct emp_io;

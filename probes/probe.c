@@ -1,19 +1,8 @@
 /* Helpers shared by the probe kinds. */
-#include "probe.h"
+#include "probes/probe.h"
 
 #include <stdarg.h>
 #include <stdio.h>
-
-const char *emp_status_name(enum emp_status s)
-{
-    switch (s) {
-    case EMP_STATUS_OK: return "ok";
-    case EMP_STATUS_DEGRADED: return "degraded";
-    case EMP_STATUS_FAIL: return "fail";
-    case EMP_STATUS_UNKNOWN: return "unknown";
-    }
-    return "fail";
-}
 
 void emp_probe_vfail(struct emp_probe *pr, const char *err_class, const char *fmt, va_list ap)
 {

@@ -12,10 +12,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../server/config.h"
-#include "../server/err.h"
-#include "loop.h"
-#include "result.h"
+#include "config/config.h"
+#include "core/err.h"
+#include "probes/loop.h"
+#include "core/model.h"
 
 struct emp_probe;
 typedef void (*emp_probe_done_fn)(struct emp_probe *pr);

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "log.h"
-#include "probe.h"
+#include "core/log.h"
+#include "probes/probe.h"
 
 /* Body and header bytes read per probe before it is failed: a health check
  * never needs more, and a hostile endless body must not cost memory or

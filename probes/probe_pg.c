@@ -12,9 +12,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "probe.h"
-#include "resolve.h"
-#include "timeutil.h"
+#include "probes/probe.h"
+#include "probes/resolve.h"
+#include "core/timeutil.h"
 
 /* At most this many addresses of one host name go to libpq, which tries
  * them in turn as it would after its own lookup. */

@@ -13,9 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "probe.h"
-#include "resolve.h"
-#include "timeutil.h"
+#include "probes/probe.h"
+#include "probes/resolve.h"
+#include "core/timeutil.h"
 
 /* "[v6addr%scope]:port" */
 #define ADDR_MAX (INET6_ADDRSTRLEN + 40)

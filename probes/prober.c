@@ -5,7 +5,7 @@
  * tick (counted) instead of piling up. Targets are added, redefined and
  * removed at run time by commands other threads queue and an eventfd
  * delivers: only the loop's thread touches targets, timers and probes. */
-#include "prober.h"
+#include "probes/prober.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,11 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "detector.h"
-#include "log.h"
-#include "probe.h"
-#include "target.h"
-#include "timeutil.h"
+#include "probes/detector.h"
+#include "core/log.h"
+#include "probes/probe.h"
+#include "service/target.h"
+#include "core/timeutil.h"
 
 #define LAG_RING 65536
 

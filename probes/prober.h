@@ -8,11 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../server/config.h"
-#include "../server/db.h"
-#include "../server/events.h"
-#include "../server/state.h"
-#include "loop.h"
+#include "config/config.h"
+#include "store/db.h"
+#include "ingest/events.h"
+#include "probes/state.h"
+#include "probes/loop.h"
 
 struct emp_prober;
 

@@ -10,7 +10,7 @@
  * busy went to such a thread and killed the process instead of stopping it
  * in order (seen with a DNS server that never answers: a notification
  * every second). Our workers block every signal. */
-#include "resolve.h"
+#include "probes/resolve.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -11,8 +11,8 @@
 #include <netdb.h>
 #include <stdbool.h>
 
-#include "loop.h"
-#include "sched.h"
+#include "probes/loop.h"
+#include "probes/sched.h"
 
 /* Called once per successful emp_resolve_start(), on the loop thread and
  * never from inside emp_resolve_start(). On success `ai` is a new list of

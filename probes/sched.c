@@ -1,6 +1,6 @@
 /* A binary min-heap of caller-owned timers keyed by (due time, insertion
  * order). Each timer remembers its slot, so removal is O(log n). */
-#include "sched.h"
+#include "probes/sched.h"
 
 #include <stdlib.h>
 

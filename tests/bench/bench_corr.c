@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "stats_corr.h"
+#include "analysis/stats_corr.h"
 
 #define MIN_US (INT64_C(60) * 1000000)
 #define HOUR_US (60 * MIN_US)

@@ -14,11 +14,11 @@
 #include <time.h>
 #include <curl/curl.h>
 
-#include "config.h"
-#include "events.h"
-#include "loop.h"
-#include "prober.h"
-#include "timeutil.h"
+#include "config/config.h"
+#include "ingest/events.h"
+#include "probes/loop.h"
+#include "probes/prober.h"
+#include "core/timeutil.h"
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version,

@@ -15,10 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "events.h"
-#include "journal.h"
-#include "spool.h"
-#include "timeutil.h"
+#include "ingest/events.h"
+#include "ingest/journal.h"
+#include "ingest/spool.h"
+#include "core/timeutil.h"
 
 #define PER_RECORD 256 /* events per gathering: ~20 ms at 10k/s */
 

@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "../integration/testdb.h"
-#include "api.h"
-#include "db.h"
-#include "state.h"
-#include "timeutil.h"
+#include "api/api.h"
+#include "store/db.h"
+#include "probes/state.h"
+#include "core/timeutil.h"
 
 static size_t sink(char *d, size_t size, size_t nmemb, void *u)
 {

@@ -17,10 +17,10 @@
 
 #include "../integration/testdb.h"
 #include "benchdb.h"
-#include "config.h"
-#include "db.h"
-#include "events.h"
-#include "timeutil.h"
+#include "config/config.h"
+#include "store/db.h"
+#include "ingest/events.h"
+#include "core/timeutil.h"
 
 #define US_PER_S INT64_C(1000000)
 #define YEAR_START_US (INT64_C(1735689600) * US_PER_S) /* 2025-01-01T00:00:00Z */

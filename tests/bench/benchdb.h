@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "config.h"
-#include "db.h"
+#include "config/config.h"
+#include "store/db.h"
 
 /* Create (or update) N HTTP targets svc-00000.. with the given interval;
  * their ids in `ids`. 0 on success. */

@@ -1,7 +1,7 @@
 """Hostile input everywhere on a running `empiric serve`: strings meant to
 break SQL (`'; DROP TABLE outages; --`, `1 OR 1=1`, quotes), NUL, huge
 strings, Unicode, CRLF and path tricks in every path segment and every
-query parameter of every GET that server/openapi.json describes, and in
+query parameter of every GET that server/api/openapi.json describes, and in
 every string field and path name of the write endpoints (with a valid
 token). Each answer must be a proper 200 or 4xx, errors as JSON; the
 tables must be intact after (same tables, same rows where nothing should
@@ -259,7 +259,7 @@ def main():
     target = {"name": "web", "kind": "http", "url": "http://127.0.0.1:%d/" % fault.port,
               "interval_ms": 500, "group": "g"}
     emp = Empiric(args.empiric, db, [target], extra=spool_extra())
-    src = os.path.join(os.path.dirname(os.path.abspath(args.schema)), "server", "openapi.json")
+    src = os.path.join(os.path.dirname(os.path.abspath(args.schema)), "server", "api", "openapi.json")
     with open(src) as f:
         doc = json.load(f)
 

@@ -2,7 +2,7 @@
 healthy target, a failing one and an old imported history. Status codes,
 content type, cache headers, texts and colors; 404 for an unknown target,
 400 for a bad window; every SVG parses as XML. /api/v1/openapi.json is
-server/openapi.json byte for byte, and every path it describes is served."""
+server/api/openapi.json byte for byte, and every path it describes is served."""
 
 import datetime
 import json
@@ -147,9 +147,9 @@ def run(emp, args):
     st, h, body = fetch(emp, "/api/v1/openapi.json")
     check(st == 200 and h.get("Content-Type") == "application/json; charset=utf-8",
           "GET /api/v1/openapi.json: 200 JSON")
-    src = os.path.join(os.path.dirname(os.path.abspath(args.schema)), "server", "openapi.json")
+    src = os.path.join(os.path.dirname(os.path.abspath(args.schema)), "server", "api", "openapi.json")
     with open(src, "rb") as f:
-        check(body == f.read(), "served byte for byte as server/openapi.json")
+        check(body == f.read(), "served byte for byte as server/api/openapi.json")
     doc = json.loads(body)
     try:
         from openapi_spec_validator import validate

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "config/config.h"
 
 /* Load `text` (`name` in messages) and check the result; aborts on a
  * broken promise. Returns the number of targets accepted (0 when the text

@@ -27,14 +27,14 @@
 
 #include <jansson.h>
 
-#include "api.h"
-#include "api_internal.h"
-#include "config.h"
-#include "db.h"
+#include "api/api.h"
+#include "api/api_internal.h"
+#include "config/config.h"
+#include "store/db.h"
 #include "fuzz.h"
-#include "log.h"
-#include "state.h"
-#include "timeutil.h"
+#include "core/log.h"
+#include "probes/state.h"
+#include "core/timeutil.h"
 
 /* A request without any reply for this long is a failure. */
 #define STALL_MS 5000

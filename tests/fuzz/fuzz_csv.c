@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "import.h"
+#include "ingest/import.h"
 
 static const struct emp_import_opts presets[] = {
     {.coverage = EMP_COVERAGE_GROUP},

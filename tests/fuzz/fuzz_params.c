@@ -8,13 +8,13 @@
  * log line or its quotes early). Also emp_time_format on any 64-bit time. */
 #include <string.h>
 
-#include "api_internal.h"
-#include "badge.h"
+#include "api/api_internal.h"
+#include "api/badge_svg.h"
 #include "fuzz.h"
-#include "import.h"
-#include "log.h"
-#include "sla.h"
-#include "timeutil.h"
+#include "ingest/import.h"
+#include "core/log.h"
+#include "analysis/sla.h"
+#include "core/timeutil.h"
 
 /* Years 0000..9999, what RFC 3339 can write (as api.c bounds from/to). */
 #define TIME_MIN_US (INT64_C(-62167219200) * EMP_US_PER_S)

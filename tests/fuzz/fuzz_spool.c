@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "journal.h"
-#include "spool.h"
+#include "ingest/journal.h"
+#include "ingest/spool.h"
 
 /* CRC32C (Castagnoli, reflected 0x82F63B78), as RFC 3720 defines it. */
 static uint32_t ref_crc32c(const uint8_t *p, size_t len)

@@ -22,17 +22,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "db.h"
-#include "journal.h"
-#include "spool.h"
-#include "events.h"
-#include "metrics.h"
-#include "state.h"
-#include "timeutil.h"
+#include "config/config.h"
+#include "store/db.h"
+#include "ingest/journal.h"
+#include "ingest/spool.h"
+#include "ingest/events.h"
+#include "api/metrics.h"
+#include "probes/state.h"
+#include "core/timeutil.h"
 #include "testdb.h"
-#include "uptime.h"
-#include "writer.h"
+#include "analysis/uptime.h"
+#include "ingest/writer.h"
 
 #ifndef EMPIRIC_SOURCE_SCHEMA_DIR
 #error "EMPIRIC_SOURCE_SCHEMA_DIR must name the schema/ directory"

@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db.h"
-#include "import.h"
+#include "store/db.h"
+#include "ingest/import.h"
 #include "testdb.h"
-#include "timeutil.h"
+#include "core/timeutil.h"
 
 #ifndef EMPIRIC_SOURCE_SCHEMA_DIR
 #error "EMPIRIC_SOURCE_SCHEMA_DIR must name the schema/ directory"

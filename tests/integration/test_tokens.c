@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "db.h"
-#include "target.h"
+#include "config/config.h"
+#include "store/db.h"
+#include "service/target.h"
 #include "testdb.h"
-#include "timeutil.h"
-#include "token.h"
+#include "core/timeutil.h"
+#include "service/token.h"
 
 #ifndef EMPIRIC_SOURCE_SCHEMA_DIR
 #error "EMPIRIC_SOURCE_SCHEMA_DIR must name the schema/ directory"

@@ -2,7 +2,7 @@
 """Independent answers for tests/unit/test_stats_corr.c.
 
 Brute force, in exact rational arithmetic, sharing nothing with
-server/stats_corr.c: every elementary segment between interval endpoints is
+server/analysis/stats_corr.c: every elementary segment between interval endpoints is
 tested against every member's intervals directly; P(K >= k) under
 independence by enumerating all 2^N subsets (not the recursion); phi from
 the 2x2 table as (ad - bc) / sqrt((a+b)(c+d)(a+c)(b+d)); bursts by walking

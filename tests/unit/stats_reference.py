@@ -2,7 +2,7 @@
 """Independent reference answers for tests/unit/test_stats.c.
 
 Python standard library only, and deliberately by other methods than
-server/stats.c, so that agreement means something:
+server/analysis/stats.c, so that agreement means something:
 - chi-square quantiles: the CDF by the closed forms (Poisson sum for even
   degrees of freedom, erfc plus a finite series for odd, Abramowitz & Stegun
   §26.4), summed with math.fsum over every term, inverted by plain bisection;

@@ -24,11 +24,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "api.h"
-#include "config.h"
-#include "db.h"
-#include "state.h"
-#include "timeutil.h"
+#include "api/api.h"
+#include "config/config.h"
+#include "store/db.h"
+#include "probes/state.h"
+#include "core/timeutil.h"
 
 /* ---- a fake database server: counts connections and hangs up ---------- */
 

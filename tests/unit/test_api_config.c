@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "target.h"
+#include "config/config.h"
+#include "service/target.h"
 
 /* Load `text`; returns the problems written (a new string). */
 static char *load(const char *text, struct emp_config **cfg, enum emp_err *rc)

@@ -1,4 +1,4 @@
-/* The OpenAPI description (server/openapi.json, embedded) against the
+/* The OpenAPI description (server/api/openapi.json, embedded) against the
  * router's table, both ways: every route served is described, every
  * described path is served, with the same methods. Also: the document is
  * OpenAPI 3.0, every path template parameter is declared, every operation
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "api_internal.h"
+#include "api/api.h"
+#include "api/api_internal.h"
 
 /* `path` with every "{...}" written as "{}": the router says {name} where
  * the description says {name} or {group}. */
@@ -49,7 +49,7 @@ static json_t *load_doc(void)
     json_error_t e;
     json_t *doc = json_loadb(api_openapi_json, api_openapi_json_len, JSON_REJECT_DUPLICATES, &e);
     if (doc == NULL)
-        fail_msg("server/openapi.json:%d:%d: %s", e.line, e.column, e.text);
+        fail_msg("server/api/openapi.json:%d:%d: %s", e.line, e.column, e.text);
     assert_int_equal(strlen(api_openapi_json), api_openapi_json_len);
     return doc;
 }
@@ -76,7 +76,7 @@ static void test_routes_described(void **state)
                 found = true;
         }
         if (!found)
-            fail_msg("route %s %s is not described in server/openapi.json", method, pattern);
+            fail_msg("route %s %s is not described in server/api/openapi.json", method, pattern);
     }
     assert_true(n >= 14);
     json_decref(doc);

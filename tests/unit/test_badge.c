@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "badge.h"
+#include "api/badge_svg.h"
 
 /* A small XML well-formedness check, enough for what badge.c writes:
  * elements nest and close in order, attribute values are quoted, '<' never

@@ -17,7 +17,7 @@
 
 #include <jansson.h>
 
-#include "config.h"
+#include "config/config.h"
 
 struct result {
     enum emp_err rc;

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <cmocka.h>
 
-#include "detector.h"
+#include "probes/detector.h"
 
 static struct emp_result res(int64_t t, enum emp_status s)
 {

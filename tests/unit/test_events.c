@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "events.h"
+#include "ingest/events.h"
 
 static int64_t mono_ms(void)
 {

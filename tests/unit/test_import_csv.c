@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "import.h"
-#include "timeutil.h"
+#include "ingest/import.h"
+#include "core/timeutil.h"
 
 #define S INT64_C(1000000)
 

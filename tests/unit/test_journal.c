@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "journal.h"
+#include "ingest/journal.h"
 
 static void chain(struct emp_event *ev, size_t n)
 {

@@ -13,8 +13,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "loop.h"
-#include "timeutil.h"
+#include "probes/loop.h"
+#include "core/timeutil.h"
 
 struct stopper {
     struct emp_loop *loop;

@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "events.h"
-#include "metrics.h"
-#include "state.h"
-#include "timeutil.h"
+#include "config/config.h"
+#include "ingest/events.h"
+#include "api/metrics.h"
+#include "probes/state.h"
+#include "core/timeutil.h"
 
 #define NOW_US (INT64_C(1700000000) * EMP_US_PER_S)
 

@@ -18,9 +18,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "loop.h"
-#include "probe.h"
-#include "timeutil.h"
+#include "probes/loop.h"
+#include "probes/probe.h"
+#include "core/timeutil.h"
 
 /* --- a server whose behaviour depends on the request path ------------- */
 

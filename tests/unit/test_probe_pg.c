@@ -22,10 +22,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "loop.h"
-#include "probe.h"
-#include "resolve.h"
-#include "timeutil.h"
+#include "probes/loop.h"
+#include "probes/probe.h"
+#include "probes/resolve.h"
+#include "core/timeutil.h"
 
 struct harness {
     struct emp_loop *loop;

@@ -22,12 +22,12 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
-#include "config.h"
-#include "events.h"
-#include "loop.h"
-#include "prober.h"
-#include "state.h"
-#include "timeutil.h"
+#include "config/config.h"
+#include "ingest/events.h"
+#include "probes/loop.h"
+#include "probes/prober.h"
+#include "probes/state.h"
+#include "core/timeutil.h"
 
 /* A listening socket that never accepts: connects succeed (the kernel
  * completes the handshake) and an HTTP request is never answered. */

@@ -19,9 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "loop.h"
-#include "resolve.h"
-#include "timeutil.h"
+#include "probes/loop.h"
+#include "probes/resolve.h"
+#include "core/timeutil.h"
 
 /* This test's getaddrinfo: SLOW_NAME takes SLOW_MS to fail, as with a DNS
  * server that does not answer; every other name goes to the real one. */

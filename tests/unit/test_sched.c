@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "sched.h"
+#include "probes/sched.h"
 
 static void test_pops_in_due_order(void **state)
 {

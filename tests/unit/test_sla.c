@@ -13,9 +13,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "db.h"
-#include "sla.h"
-#include "timeutil.h"
+#include "store/db.h"
+#include "analysis/sla.h"
+#include "core/timeutil.h"
 
 #define S(x) ((int64_t)(x) * INT64_C(1000000))
 #define MIN_S 60

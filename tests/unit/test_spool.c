@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "spool.h"
+#include "ingest/spool.h"
 
 struct seen {
     int n;

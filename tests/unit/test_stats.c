@@ -15,8 +15,8 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "stats.h"
-#include "uptime.h"
+#include "analysis/stats.h"
+#include "analysis/uptime.h"
 
 #define S(x) ((int64_t)((x) * 1e6))
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))

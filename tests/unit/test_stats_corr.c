@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "stats_corr.h"
+#include "analysis/stats_corr.h"
 
 #define S(x) ((int64_t)(x) * INT64_C(1000000))
 #define H(x) ((int64_t)(x) * INT64_C(3600000000))

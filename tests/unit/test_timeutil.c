@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "timeutil.h"
+#include "core/timeutil.h"
 
 #define S(x) ((int64_t)(x) * EMP_US_PER_S)
 

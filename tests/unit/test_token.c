@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "token.h"
+#include "service/token.h"
 
 static void hex(const unsigned char *h, char out[2 * EMP_TOKEN_HASH_BYTES + 1])
 {

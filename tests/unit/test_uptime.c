@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "uptime.h"
+#include "analysis/uptime.h"
 
 #define S(x) ((int64_t)(x) * INT64_C(1000000))
 /* cmocka 1.1 has no assert_double_equal. */

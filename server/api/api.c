@@ -1,0 +1,917 @@
+/* The HTTP API daemon and router: libmicrohttpd with a thread pool, a static
+ * routing table {method, path pattern, handler, takes a body, needs a
+ * token}, JSON replies and errors, and the limits of README.md's "API
+ * limits". A request without a body is answered on the second call to the
+ * access handler (when MHD has all of it, so that the connection can be
+ * kept); one with a body for a route that takes one is read (up to the cap,
+ * past it 413) after its token was checked and answered on the last call;
+ * any other with a body on the first. Nothing outlives the answer but the
+ * response buffer, which MHD frees, and a body being read, freed when MHD
+ * says the request is complete. */
+#include "api/api_internal.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/timeutil.h"
+
+#define CONTENT_TYPE_JSON "application/json; charset=utf-8"
+
+/* ---- JSON values ------------------------------------------------------ */
+
+json_t *api_json_time(int64_t us)
+{
+    char buf[EMP_TIME_BUFSZ];
+    return json_string(emp_time_format(us, buf));
+}
+
+json_t *api_json_seconds(int64_t us)
+{
+    return json_real((double)us / (double)EMP_US_PER_S);
+}
+
+json_t *api_json_real(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *api_json_text(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    json_t *j = json_stringn(s, n);
+    if (j != NULL)
+        return j;
+    /* Not UTF-8 (a probe can quote anything a target sent): keep the ASCII
+     * and mark the rest. */
+    char *copy = malloc(n + 1);
+    if (copy == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    j = json_stringn(copy, n);
+    free(copy);
+    return j;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+/* One more header of a reply (Allow, WWW-Authenticate, Location), or
+ * none. */
+struct header {
+    const char *name, *value;
+};
+static const struct header no_header = {NULL, NULL};
+
+/* The headers every reply carries; false when one could not be added. */
+static bool add_headers(struct MHD_Response *resp, const char *content_type, struct header h)
+{
+    return MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) ==
+               MHD_YES &&
+           MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") ==
+               MHD_YES &&
+           (h.name == NULL || MHD_add_response_header(resp, h.name, h.value) == MHD_YES);
+}
+
+/* A response of `len` bytes of `text` (stolen) with those headers, or NULL
+ * (text freed). */
+static struct MHD_Response *response_new(char *text, size_t len, const char *content_type,
+                                         struct header h)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return NULL;
+    }
+    if (!add_headers(resp, content_type, h)) {
+        MHD_destroy_response(resp);
+        return NULL;
+    }
+    return resp;
+}
+
+/* Bodies from this size on are kept in a memory file rather than a buffer:
+ * MHD then sends them with sendfile(2), which hands the kernel the pages
+ * instead of copying the body into the socket for every request. */
+#define SHARED_FILE_MIN (64 * 1024)
+
+/* A response of the `len` bytes of `text` (borrowed) from a memory file,
+ * or NULL. */
+static struct MHD_Response *file_response_new(const char *text, size_t len,
+                                              const char *content_type)
+{
+    int fd = memfd_create("empiric-reply", MFD_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    struct MHD_Response *resp = done == len ? MHD_create_response_from_fd64(len, fd) : NULL;
+    if (resp == NULL) {
+        close(fd);
+        return NULL;
+    }
+    if (!add_headers(resp, content_type, no_header)) {
+        MHD_destroy_response(resp); /* closes fd */
+        return NULL;
+    }
+    return resp;
+}
+
+struct MHD_Response *api_response_new(char *text, const char *content_type)
+{
+    if (text == NULL)
+        return NULL;
+    size_t len = strlen(text);
+    struct MHD_Response *resp =
+        len >= SHARED_FILE_MIN ? file_response_new(text, len, content_type) : NULL;
+    if (resp != NULL) {
+        free(text);
+        return resp;
+    }
+    return response_new(text, len, content_type, no_header);
+}
+
+enum MHD_Result api_reply_shared(struct api_req *r, unsigned status, struct MHD_Response *resp)
+{
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    if (ret == MHD_YES)
+        r->status = status;
+    return ret;
+}
+
+static enum MHD_Result send_typed(struct api_req *r, unsigned status, char *text,
+                                  const char *content_type, struct header h)
+{
+    struct MHD_Response *resp = response_new(text, strlen(text), content_type, h);
+    if (resp == NULL)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    r->status = status;
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result send_body(struct api_req *r, unsigned status, char *text,
+                                 struct header h)
+{
+    return send_typed(r, status, text, CONTENT_TYPE_JSON, h);
+}
+
+enum MHD_Result api_reply_text(struct api_req *r, unsigned status, const char *content_type,
+                               char *text)
+{
+    if (text == NULL)
+        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    return send_typed(r, status, text, content_type, no_header);
+}
+
+const char *api_query(struct api_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* Reals with 15 significant digits (DBL_DIG): exact to the microsecond for
+ * durations up to 31 years, without binary noise such as 6000.0029320000003. */
+static enum MHD_Result reply_full(struct api_req *r, unsigned status, json_t *body,
+                                  struct header h)
+{
+    char *text =
+        body != NULL ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(body);
+    if (text == NULL) {
+        emp_errorf("could not build response", "path=%s", r->path);
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        h = no_header;
+        static const char fallback[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        text = strdup(fallback);
+        if (text == NULL)
+            return MHD_NO;
+    }
+    return send_body(r, status, text, h);
+}
+
+enum MHD_Result api_reply(struct api_req *r, unsigned status, json_t *body)
+{
+    return reply_full(r, status, body, no_header);
+}
+
+enum MHD_Result api_reply_header(struct api_req *r, unsigned status, json_t *body,
+                                 const char *name, const char *value)
+{
+    return reply_full(r, status, body, (struct header){name, value});
+}
+
+static enum MHD_Result verror(struct api_req *r, unsigned status, const char *code,
+                              struct header h, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_t *body = json_pack("{s:{s:s,s:o}}", "error", "code", code, "message",
+                             api_json_text(msg, sizeof msg));
+    return reply_full(r, status, body, h);
+}
+
+enum MHD_Result api_error_header(struct api_req *r, unsigned status, const char *code,
+                                 const char *name, const char *value, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum MHD_Result ret = verror(r, status, code, (struct header){name, value}, fmt, ap);
+    va_end(ap);
+    return ret;
+}
+
+enum MHD_Result api_error(struct api_req *r, unsigned status, const char *code,
+                          const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum MHD_Result ret = verror(r, status, code, no_header, fmt, ap);
+    va_end(ap);
+    return ret;
+}
+
+static enum MHD_Result error_allow(struct api_req *r, const char *allow,
+                                   const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum MHD_Result error_allow(struct api_req *r, const char *allow,
+                                   const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum MHD_Result ret = verror(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                                 (struct header){MHD_HTTP_HEADER_ALLOW, allow}, fmt, ap);
+    va_end(ap);
+    return ret;
+}
+
+enum MHD_Result api_db_error(struct api_req *r, struct emp_db *db, enum emp_err code,
+                             const struct emp_error *err, const char *what)
+{
+    char q1[300], q2[600];
+    const char *msg = err != NULL ? err->msg : "";
+    const char *detail = err != NULL ? err->detail : "";
+    if (code == EMP_ENOTFOUND)
+        return api_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such target: %s", r->name);
+    if (db == NULL || !emp_db_ok(db) || code == EMP_EAGAIN) {
+        emp_warn("database unavailable", "path=%s op=%s error=%s detail=%s", r->path, what,
+                 emp_log_quote(q1, sizeof q1, msg), emp_log_quote(q2, sizeof q2, detail));
+        return api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                         "the database is unavailable; try again later");
+    }
+    emp_errorf("database query failed", "path=%s op=%s error=%s detail=%s", r->path, what,
+               emp_log_quote(q1, sizeof q1, msg), emp_log_quote(q2, sizeof q2, detail));
+    return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "could not %s", what);
+}
+
+bool api_db_get(struct api_req *r, struct emp_db **db, enum MHD_Result *ret)
+{
+    struct emp_error err;
+    emp_error_clear(&err);
+    *db = NULL;
+    enum emp_err e = emp_db_pool_get(r->api->pool, db, &err);
+    if (e == EMP_OK && *db != NULL)
+        return true;
+    *db = NULL;
+    *ret = api_db_error(r, NULL, e != EMP_OK ? e : EMP_EDB, &err, "connect to the database");
+    return false;
+}
+
+/* ---- the query window ------------------------------------------------- */
+
+/* Years 0000..9999, what RFC 3339 can write: keeps window arithmetic far
+ * from int64 limits. */
+#define TIME_MIN_US (INT64_C(-62167219200) * EMP_US_PER_S)
+#define TIME_MAX_US (INT64_C(253402300800) * EMP_US_PER_S)
+
+/* 1 when `key` was given (its value in *us), 0 when absent, -1 when bad. */
+static int time_arg(struct api_req *r, const char *key, int64_t *us, char *msg,
+                    size_t msgsz)
+{
+    const char *v = NULL;
+    size_t len = 0;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key), &v,
+                                      &len) != MHD_YES)
+        return 0;
+    char buf[64];
+    if (v == NULL || len == 0 || len >= sizeof buf || memchr(v, '\0', len) != NULL) {
+        snprintf(msg, msgsz, "%s: expected an RFC 3339 time or Unix seconds", key);
+        return -1;
+    }
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    /* An unescaped '+' in a query string arrives as a space: read a space in
+     * the offset part ("...:00 01:00") as the '+' it was. */
+    for (size_t i = 19; i < len; i++)
+        if (buf[i] == ' ')
+            buf[i] = '+';
+    enum emp_err e = emp_time_parse(buf, us);
+    if (e == EMP_OK && (*us < TIME_MIN_US || *us >= TIME_MAX_US))
+        e = EMP_ERANGE;
+    if (e != EMP_OK) {
+        char q[80];
+        snprintf(msg, msgsz, "%s: expected an RFC 3339 time or Unix seconds%s, got %s", key,
+                 e == EMP_ERANGE ? " in years 0000 to 9999" : "",
+                 emp_log_quote(q, sizeof q, buf));
+        return -1;
+    }
+    return 1;
+}
+
+int api_window(struct api_req *r, int64_t *from_us, int64_t *to_us, char *msg,
+               size_t msgsz)
+{
+    int64_t from = 0, to = 0;
+    int has_to = time_arg(r, "to", &to, msg, msgsz);
+    if (has_to < 0)
+        return -1;
+    int has_from = time_arg(r, "from", &from, msg, msgsz);
+    if (has_from < 0)
+        return -1;
+    if (has_to == 0)
+        to = r->now_us;
+    if (has_from == 0)
+        from = to - API_DEFAULT_WINDOW_US;
+    if (from >= to) {
+        char a[EMP_TIME_BUFSZ], b[EMP_TIME_BUFSZ];
+        snprintf(msg, msgsz, "from (%s) must be before to (%s)", emp_time_format(from, a),
+                 emp_time_format(to, b));
+        return -1;
+    }
+    *from_us = from;
+    *to_us = to;
+    return 0;
+}
+
+/* ---- routing ---------------------------------------------------------- */
+
+static enum MHD_Result get_healthz(struct api_req *r)
+{
+    return api_reply(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+}
+
+struct route {
+    const char *method;
+    const char *pattern; /* segments; "{name}" captures a target name */
+    api_handler handler;
+    bool body;           /* takes a request body (up to limits.max_body_bytes) */
+    bool token;          /* needs a bearer token */
+};
+
+static const struct route routes[] = {
+    {"GET", "/healthz", get_healthz},
+    {"GET", "/api/v1/targets", api_get_targets},
+    {"POST", "/api/v1/targets", api_post_target, true, true},
+    {"GET", "/api/v1/targets/{name}", api_get_target},
+    {"PUT", "/api/v1/targets/{name}", api_put_target, true, true},
+    {"DELETE", "/api/v1/targets/{name}", api_delete_target, false, true},
+    {"GET", "/api/v1/targets/{name}/outages", api_get_outages},
+    {"GET", "/api/v1/targets/{name}/uptime", api_get_uptime},
+    {"GET", "/api/v1/targets/{name}/sla", api_get_sla},
+    {"GET", "/api/v1/targets/{name}/reliability", api_get_reliability},
+    {"GET", "/api/v1/groups", api_get_groups},
+    {"GET", "/api/v1/groups/{name}/correlation", api_get_correlation},
+    {"GET", "/api/v1/groups/{name}/reliability", api_get_group_reliability},
+    {"GET", "/metrics", api_get_metrics},
+    {"GET", "/api/v1/monitor", api_get_monitor},
+    {"GET", "/api/v1/status", api_get_status},
+    {"GET", "/api/v1/openapi.json", api_get_openapi},
+    {"GET", "/badge/{name}.svg", api_get_badge_uptime},
+    {"GET", "/badge/{name}/state.svg", api_get_badge_state},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* What route() serves after the table: the status page's files. Listed for
+ * emp_api_route_at only; keep in step with the fallback in route(). */
+static const struct {
+    const char *method, *pattern;
+} page_routes[] = {
+    {"GET", "/"},
+    {"GET", "/index.html"},
+    {"GET", "/static/{path}"},
+};
+#define N_PAGE_ROUTES (sizeof page_routes / sizeof page_routes[0])
+
+bool emp_api_route_at(size_t i, const char **method, const char **pattern)
+{
+    if (i < N_ROUTES) {
+        *method = routes[i].method;
+        *pattern = routes[i].pattern;
+        return true;
+    }
+    if (i - N_ROUTES < N_PAGE_ROUTES) {
+        *method = page_routes[i - N_ROUTES].method;
+        *pattern = page_routes[i - N_ROUTES].pattern;
+        return true;
+    }
+    return false;
+}
+
+enum match { NO_MATCH, MATCH, BAD_NAME };
+
+static bool name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+/* Match `path` against `pattern` segment by segment; "{name}" takes the
+ * rest of one path segment less the literal text that follows it in the
+ * pattern up to the next '/' ("{name}.svg" takes "web" from "web.svg").
+ * What it takes must be non-empty and a valid target name (else
+ * BAD_NAME). */
+static enum match match_route(const char *pattern, const char *path,
+                              char name[EMP_NAME_MAX + 1])
+{
+    const char *p = pattern, *s = path;
+    bool bad = false;
+    while (*p != '\0') {
+        if (strncmp(p, "{name}", 6) == 0) {
+            p += 6;
+            const char *suffix = p;
+            while (*p != '\0' && *p != '/')
+                p++;
+            size_t suffix_len = (size_t)(p - suffix);
+            const char *seg = s;
+            while (*s != '\0' && *s != '/')
+                s++;
+            size_t seg_len = (size_t)(s - seg);
+            if (seg_len <= suffix_len || memcmp(s - suffix_len, suffix, suffix_len) != 0)
+                return NO_MATCH;
+            size_t len = seg_len - suffix_len;
+            bool ok = len <= EMP_NAME_MAX;
+            for (size_t i = 0; ok && i < len; i++)
+                ok = name_char(seg[i]);
+            if (ok) {
+                memcpy(name, seg, len);
+                name[len] = '\0';
+            } else {
+                bad = true;
+            }
+        } else {
+            if (*p != *s)
+                return NO_MATCH;
+            p++;
+            s++;
+        }
+    }
+    if (*s != '\0')
+        return NO_MATCH;
+    return bad ? BAD_NAME : MATCH;
+}
+
+/* HEAD is GET without the body (MHD drops it). */
+static const char *route_method(const char *method)
+{
+    return strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? MHD_HTTP_METHOD_GET : method;
+}
+
+/* The route serving `method` `path` (its {name} into `name`), or -1. */
+static long find_route(const char *method, const char *path, char name[EMP_NAME_MAX + 1])
+{
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (strcmp(routes[i].method, route_method(method)) == 0 &&
+            match_route(routes[i].pattern, path, name) == MATCH)
+            return (long)i;
+    return -1;
+}
+
+/* MHD_KeyValueIteratorN over the query: stop at a key or value the store
+ * could not take as text (a NUL, bytes that are not UTF-8). */
+static enum MHD_Result query_text_ok(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    bool ok = emp_db_text_ok(key, key_size) &&
+              (value == NULL || emp_db_text_ok(value, value_size));
+    if (!ok)
+        *(bool *)cls = false;
+    return ok ? MHD_YES : MHD_NO;
+}
+
+static enum MHD_Result route(struct api_req *r)
+{
+    const char *method = route_method(r->method);
+    bool query_ok = true;
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, query_text_ok, &query_ok);
+    if (!query_ok)
+        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+                         "query parameters must be UTF-8 text without NUL bytes");
+    char allow[128] = "";
+    bool path_known = false;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        enum match m = match_route(routes[i].pattern, r->path, r->name);
+        if (m == NO_MATCH)
+            continue;
+        if (m == BAD_NAME)
+            return api_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+                             "no such target: names are 1 to %d of [A-Za-z0-9._-]",
+                             EMP_NAME_MAX);
+        path_known = true;
+        if (strcmp(routes[i].method, method) == 0) {
+            enum MHD_Result ret;
+            if (routes[i].token && !r->authorized && !api_authorize(r, &ret))
+                return ret;
+            return routes[i].handler(r);
+        }
+        size_t used = strlen(allow);
+        snprintf(allow + used, sizeof allow - used, "%s%s%s", used ? ", " : "",
+                 routes[i].method,
+                 strcmp(routes[i].method, MHD_HTTP_METHOD_GET) == 0 ? ", HEAD" : "");
+    }
+    if (path_known)
+        return error_allow(r, allow, "method %.32s is not allowed here; allowed: %s",
+                           r->method, allow);
+    /* No API route: the status page's files (api_static.c). */
+    if (strcmp(r->path, "/") == 0 || strcmp(r->path, "/index.html") == 0 ||
+        strncmp(r->path, "/static/", 8) == 0)
+        return api_get_static(r);
+    return api_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such resource");
+}
+
+/* Markers for *req_cls: the request has been answered; its headers have
+ * been seen and it has no body, so the answer comes with the next call.
+ * Otherwise *req_cls is a struct upload: a body being read. */
+static char answered, headers_seen;
+
+struct upload {
+    long route;        /* index in routes[] */
+    char name[EMP_NAME_MAX + 1];
+    char *body;        /* NUL-terminated */
+    size_t len, cap;
+    bool too_large;    /* past the cap: the rest is discarded, then 413 */
+};
+
+/* Whether the request announces a body (Content-Length other than 0, or
+ * any Transfer-Encoding). */
+static bool has_body(struct MHD_Connection *conn)
+{
+    const char *len =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (len != NULL && strspn(len, "0") != strlen(len))
+        return true;
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* Whether the announced Content-Length is over `cap` (MHD has rejected one
+ * that is not a number). */
+static bool announced_over(struct MHD_Connection *conn, size_t cap)
+{
+    const char *len =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (len == NULL)
+        return false;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long n = strtoull(len, &end, 10);
+    return errno != 0 || end == len || n > cap;
+}
+
+static enum MHD_Result too_large(struct api_req *r)
+{
+    return api_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                     "the request body is over %d bytes", r->api->limits.max_body_bytes);
+}
+
+/* Keep `n` more bytes of a body, or note that it went past the cap. */
+static void upload_add(struct upload *u, const char *data, size_t n, size_t cap)
+{
+    if (u->too_large || n > cap - u->len) {
+        u->too_large = true;
+        return;
+    }
+    if (u->len + n + 1 > u->cap) {
+        size_t want = u->cap ? u->cap : 4096;
+        while (want < u->len + n + 1)
+            want *= 2;
+        char *p = realloc(u->body, want);
+        if (p == NULL) {
+            u->too_large = true; /* answered as 413: the server cannot take it */
+            return;
+        }
+        u->body = p;
+        u->cap = want;
+    }
+    memcpy(u->body + u->len, data, n);
+    u->len += n;
+    u->body[u->len] = '\0';
+}
+
+static enum MHD_Result answer(struct api_req *r)
+{
+    int64_t t0 = emp_mono_us();
+    enum MHD_Result ret = route(r);
+    if (emp_log_threshold <= EMP_LOG_DEBUG) {
+        char qp[300];
+        emp_debug("http request", "method=%.16s path=%s status=%u duration_ms=%.3f",
+                  r->method, emp_log_quote(qp, sizeof qp, r->path), r->status,
+                  (double)(emp_mono_us() - t0) / 1000.0);
+    }
+    return ret;
+}
+
+/* First call with a body for a route that takes one: check the token
+ * before reading anything, then start reading. */
+static enum MHD_Result begin_upload(struct api_req *r, long i, void **req_cls)
+{
+    enum MHD_Result ret;
+    if (routes[i].token && !api_authorize(r, &ret)) {
+        *req_cls = &answered;
+        return ret;
+    }
+    struct upload *u = calloc(1, sizeof *u);
+    if (u == NULL) {
+        *req_cls = &answered;
+        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    }
+    u->route = i;
+    memcpy(u->name, r->name, sizeof u->name);
+    *req_cls = u;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    (void)version;
+    struct emp_api *api = cls;
+    if (*req_cls == &answered) {
+        /* A body we did not ask for: discard it. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    struct api_req r = {
+        .api = api,
+        .conn = conn,
+        .method = method != NULL ? method : "",
+        .path = url != NULL ? url : "",
+        .now_us = emp_now_us(),
+    };
+    size_t cap = (size_t)api->limits.max_body_bytes;
+    if (*req_cls != NULL && *req_cls != &headers_seen) {
+        struct upload *u = *req_cls;
+        if (*upload_data_size > 0) {
+            upload_add(u, upload_data, *upload_data_size, cap);
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        /* The whole body is in (the upload stays until MHD's completion
+         * callback frees it). */
+        if (u->too_large)
+            return too_large(&r);
+        memcpy(r.name, u->name, sizeof r.name);
+        r.body = u->body != NULL ? u->body : "";
+        r.body_len = u->len;
+        r.authorized = routes[u->route].token;
+        return answer(&r);
+    }
+    if (*req_cls == NULL) {
+        /* The headers are in. A body over the cap is refused before it is
+         * read, whatever the route. */
+        if (announced_over(conn, cap)) {
+            *req_cls = &answered;
+            return too_large(&r);
+        }
+        /* A response queued on the first call, while MHD still counts the
+         * request as being received, makes MHD close the connection after
+         * it. Without a body, answer on the second call instead, once the
+         * request is complete, so that the client may keep the connection
+         * for the next request (a browser's page and its calls, a load
+         * test). */
+        if (!has_body(conn)) {
+            *req_cls = &headers_seen;
+            return MHD_YES;
+        }
+        long i = find_route(r.method, r.path, r.name);
+        if (i >= 0 && routes[i].body)
+            return begin_upload(&r, i, req_cls);
+        /* A body nobody reads: answered at once. */
+    }
+    *req_cls = &answered;
+    return answer(&r);
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: free a body that was read, and give the
+ * connection's next request a deadline of its own. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)toe;
+    if (*req_cls != NULL && *req_cls != &answered && *req_cls != &headers_seen) {
+        struct upload *u = *req_cls;
+        free(u->body);
+        free(u);
+    }
+    *req_cls = NULL;
+    api_deadline_restart(cls, conn);
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* MHD_OPTION_UNESCAPE_CALLBACK: percent-decoding as MHD's own, except that
+ * %00 stays as written. A NUL would cut the path or a query value short
+ * and make it another one ("/api/v1/targets/x%00y/uptime" would be served
+ * as "/api/v1/targets/x"). */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    char *w = s;
+    const char *r = s;
+    while (*r != '\0') {
+        int hi = r[0] == '%' ? hex_value(r[1]) : -1;
+        int lo = hi >= 0 ? hex_value(r[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi << 4 | lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+/* MHD's messages. While starting they explain a failure (warn); once
+ * running they are mostly about misbehaving clients (debug), which must not
+ * be able to flood the log. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct emp_api *api = cls;
+    enum emp_log_level level = atomic_load(&api->running) ? EMP_LOG_DEBUG : EMP_LOG_WARN;
+    if (level < emp_log_threshold)
+        return;
+    char line[512], q[600];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
+        line[--n] = '\0';
+    emp_log_write(level, "http server", "detail=%s", emp_log_quote(q, sizeof q, line));
+}
+
+/* ---- start / stop ----------------------------------------------------- */
+
+enum emp_err emp_api_start(const char *host, int port, const struct emp_config *cfg,
+                           struct emp_state *state,
+                           struct emp_db_pool *pool, struct emp_api **out,
+                           struct emp_error *err)
+{
+    /* The statistics endpoints build tens of megabytes per request (the
+     * status of 500 targets, a 1,000-member correlation). Keep freed memory
+     * in the process instead of returning it to the kernel each time, and
+     * let the request threads share one arena besides the main thread's, so
+     * that a request reuses warm pages: on this kind of VM a fresh page
+     * costs ~17 us, which doubled their latency. Process-wide, and harmless
+     * for the rest: the probe loop keeps the main arena. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    mallopt(M_ARENA_MAX, 2);
+    *out = NULL;
+    if (port < 0 || port > 65535)
+        return emp_error_set(err, EMP_EINVAL, NULL, "port %d out of range", port);
+    /* Accept "[::1]" as well as "::1"; empty means every IPv4 address. */
+    char h[256];
+    snprintf(h, sizeof h, "%s", host != NULL && host[0] != '\0' ? host : "0.0.0.0");
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        memmove(h, h + 1, hl - 2);
+        h[hl - 2] = '\0';
+    }
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(h, portstr, &hints, &ai);
+    if (gai != 0)
+        return emp_error_set(err, EMP_EINVAL, gai_strerror(gai),
+                             "could not resolve listen address %s", h);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    memcpy(&ss, ai->ai_addr, ai->ai_addrlen <= sizeof ss ? ai->ai_addrlen : sizeof ss);
+    int family = ai->ai_family;
+    freeaddrinfo(ai);
+
+    struct emp_api *api = calloc(1, sizeof *api);
+    if (api == NULL)
+        return emp_error_set(err, EMP_ENOMEM, NULL, "out of memory");
+    api->cfg = cfg;
+    api->limits = cfg != NULL ? cfg->api : (struct emp_api_limits)EMP_API_LIMITS_DEFAULT;
+    api->state = state;
+    api->pool = pool;
+    atomic_init(&api->running, false);
+    atomic_init(&api->prober, NULL);
+    api->web_dir = api_static_web_dir(); /* NULL: no page, the API still serves */
+    pthread_mutex_init(&api->status_mu, NULL);
+    pthread_mutex_init(&api->write_mu, NULL);
+    const struct emp_api_limits *lim = &api->limits;
+    if (api_deadline_start(api, lim->request_deadline_s) != 0) {
+        free(api->web_dir);
+        pthread_mutex_destroy(&api->status_mu);
+        pthread_mutex_destroy(&api->write_mu);
+        free(api);
+        return emp_error_set(err, EMP_ENOMEM, NULL, "could not start the request watchdog");
+    }
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+        /* "::" is meant as "everything": take IPv4 too. */
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+        if (memcmp(&s6->sin6_addr, &in6addr_any, sizeof in6addr_any) == 0)
+            flags |= MHD_USE_DUAL_STACK;
+    }
+    errno = 0;
+    api->daemon = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, api,
+        /* First, so that MHD's own complaints about options reach it. */
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)lim->threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)lim->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)lim->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)lim->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)lim->connection_memory_kib * 1024,
+        MHD_OPTION_NOTIFY_CONNECTION, api_deadline_notify, api,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_END);
+    if (api->daemon == NULL) {
+        int e = errno;
+        api_deadline_stop(api);
+        free(api->web_dir);
+        pthread_mutex_destroy(&api->status_mu);
+        pthread_mutex_destroy(&api->write_mu);
+        free(api);
+        return emp_error_set(err, EMP_EIO, e != 0 ? strerror(e) : NULL,
+                             "could not listen on %s port %d", h, port);
+    }
+    atomic_store(&api->running, true);
+    if (api_status_start(api) != 0)
+        emp_warn("could not start the status refresher; /api/v1/status computes on demand", NULL);
+    *out = api;
+    return EMP_OK;
+}
+
+void emp_api_set_prober(struct emp_api *api, struct emp_prober *prober)
+{
+    if (api != NULL)
+        atomic_store(&api->prober, prober);
+}
+
+int emp_api_port(const struct emp_api *api)
+{
+    if (api == NULL || api->daemon == NULL)
+        return -1;
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info != NULL ? (int)info->port : -1;
+}
+
+void emp_api_stop(struct emp_api *api)
+{
+    if (api == NULL)
+        return;
+    if (api->daemon != NULL)
+        MHD_stop_daemon(api->daemon);
+    /* After the daemon: it has closed (and told of) every connection. */
+    api_deadline_stop(api);
+    api_status_stop(api);
+    free(api->web_dir);
+    pthread_mutex_destroy(&api->status_mu);
+    pthread_mutex_destroy(&api->write_mu);
+    api_status_copy_free(api);
+    free(api);
+}

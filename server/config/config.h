@@ -1,0 +1,172 @@
+/* The JSON configuration: what to listen on, who this prober is, the
+ * targets to probe and the SLAs to verify. Loading reports every problem,
+ * each naming the file, the JSON path and what was expected. */
+#ifndef EMP_CONFIG_H
+#define EMP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/err.h"
+#include "core/model.h"
+#include "config/sla.h"
+
+enum emp_target_kind { EMP_KIND_HTTP = 0, EMP_KIND_TCP, EMP_KIND_POSTGRES };
+
+/* Name of a kind as written in the configuration ("http", "tcp", "postgres"). */
+const char *emp_kind_name(enum emp_target_kind kind);
+
+/* Defaults, documented in README.md. */
+#define EMP_DEFAULT_LISTEN "127.0.0.1:8080"
+#define EMP_DEFAULT_PROBER "local"
+#define EMP_DEFAULT_INTERVAL_MS 10000
+#define EMP_DEFAULT_TIMEOUT_MS 5000 /* or interval_ms when that is smaller */
+#define EMP_DEFAULT_FAIL_THRESHOLD 2
+#define EMP_DEFAULT_RECOVER_THRESHOLD 1
+#define EMP_DEFAULT_DEGRADED_MS 0 /* 0: never degraded */
+#define EMP_DEFAULT_QUERY "SELECT 1"
+#define EMP_MIN_INTERVAL_MS 100
+#define EMP_MAX_INTERVAL_MS 86400000
+#define EMP_MIN_TIMEOUT_MS 10
+#define EMP_MAX_THRESHOLD 100
+#define EMP_MAX_EXPECT_STATUS 16
+/* The API's limits (the "api" object); README.md gives their reasons. */
+#define EMP_DEFAULT_API_THREADS 4
+#define EMP_DEFAULT_API_MAX_CONNECTIONS 1024
+#define EMP_DEFAULT_API_MAX_CONNECTIONS_PER_IP 64
+#define EMP_DEFAULT_API_IDLE_TIMEOUT_S 10
+#define EMP_DEFAULT_API_REQUEST_DEADLINE_S 30
+#define EMP_DEFAULT_API_CONNECTION_MEMORY_KIB 64
+#define EMP_DEFAULT_API_MAX_BODY_BYTES 65536
+#define EMP_API_LIMITS_DEFAULT                                                             \
+    {EMP_DEFAULT_API_THREADS,           EMP_DEFAULT_API_MAX_CONNECTIONS,                  \
+     EMP_DEFAULT_API_MAX_CONNECTIONS_PER_IP, EMP_DEFAULT_API_IDLE_TIMEOUT_S,              \
+     EMP_DEFAULT_API_REQUEST_DEADLINE_S, EMP_DEFAULT_API_CONNECTION_MEMORY_KIB,           \
+     EMP_DEFAULT_API_MAX_BODY_BYTES}
+#define EMP_DEFAULT_SLA_PERIOD EMP_SLA_MONTH
+#define EMP_DEFAULT_SLA_RULE EMP_SLA_RULE_OUTAGES
+#define EMP_DEFAULT_EXCLUDE_UNKNOWN true
+#define EMP_DEFAULT_MAX_LAG_MS 50
+#define EMP_MAX_CANARIES 16
+#define EMP_DEFAULT_SPOOL_MAX_MB 256
+#define EMP_DEFAULT_SPOOL_FSYNC EMP_FSYNC_SECOND
+
+/* When the spool is flushed to the disk (fdatasync). Every record reaches
+ * the kernel at once, so a killed process loses nothing in any mode; these
+ * bound what a machine that loses power can lose. */
+enum emp_fsync {
+    EMP_FSYNC_NEVER = 0, /* the kernel writes back when it likes (~30 s) */
+    EMP_FSYNC_SECOND,    /* at most once a second */
+    EMP_FSYNC_ALWAYS,    /* after every append */
+};
+
+/* What the API server allows each client (see README.md, "API limits"). */
+struct emp_api_limits {
+    int threads;                /* request threads */
+    int max_connections;        /* in all; divided among the threads */
+    int max_connections_per_ip; /* 0: no limit */
+    int idle_timeout_s;         /* a connection silent this long is closed */
+    int request_deadline_s;     /* a request not answered this long after it
+                                   began (or after the connection's previous
+                                   request) is cut, however busy the client */
+    int connection_memory_kib;  /* per connection: request line and headers */
+    int max_body_bytes;         /* larger request bodies get 413 */
+};
+
+struct emp_target_config {
+    char *name;   /* unique; [A-Za-z0-9._-], 1..EMP_NAME_MAX bytes */
+    enum emp_target_kind kind;
+    char *group;  /* never NULL; "" when not set */
+    int interval_ms;
+    int timeout_ms;      /* <= interval_ms */
+    int fail_threshold;
+    int recover_threshold;
+    int degraded_ms;     /* 0 = off */
+    /* http */
+    char *url;           /* http:// or https:// with a host */
+    int expect_status[EMP_MAX_EXPECT_STATUS];
+    size_t n_expect_status; /* 0 means any 2xx or 3xx */
+    bool reuse;          /* keep the connection between probes */
+    /* tcp */
+    char *host;
+    int port;
+    /* postgres */
+    char *conninfo;
+    char *query;
+};
+
+struct emp_config {
+    char *path;          /* the file it came from */
+    char *listen;        /* "host:port"; "[::1]:port" for IPv6 */
+    char *listen_host;   /* parsed from listen */
+    int listen_port;
+    struct emp_api_limits api; /* the "api" object, or its defaults */
+    char *prober_name;
+    char *prober_location; /* "" when not set */
+    /* The monitor's doubt of itself: a probe loop later than max_lag_ms
+     * makes the time it could not vouch for unknown; while every canary
+     * target fails, other targets' failures are unknown (the monitor's own
+     * network is the likelier cause). */
+    int max_lag_ms;
+    char **canaries;     /* target names */
+    size_t n_canaries;
+    /* The local spool of events the database has not taken yet. */
+    char *spool_path;    /* default "<prober>.spool", relative to the working directory */
+    int spool_max_mb;
+    enum emp_fsync spool_fsync;
+    struct emp_target_config *targets;
+    size_t n_targets;
+    /* SLAs, each naming the targets and groups it covers (every name checked
+     * against `targets`); see emp_sla_covers. */
+    struct emp_sla *slas;
+    size_t n_slas;
+};
+
+/* Load and validate `path`. On success returns EMP_OK and a new config in
+ * `*out` (caller frees with emp_config_free). On failure returns
+ * EMP_ECONFIG, `*out` is NULL, and every problem found has been written to
+ * `errs` (may be NULL) as one line each:
+ *   FILE:LINE:COLUMN: TEXT           for JSON syntax errors
+ *   FILE: JSON.PATH: TEXT            for everything else, e.g.
+ *   demo.json: targets[3].interval_ms: expected an integer from 100 to 86400000, got "5s"
+ * `nerrs` (may be NULL) receives the number of problems. */
+enum emp_err emp_config_load(const char *path, struct emp_config **out,
+                             FILE *errs, size_t *nerrs);
+
+/* Same, from a string; `path` is used only in messages. */
+enum emp_err emp_config_load_string(const char *text, const char *path,
+                                    struct emp_config **out, FILE *errs,
+                                    size_t *nerrs);
+
+/* Free a config; accepts NULL. */
+void emp_config_free(struct emp_config *cfg);
+
+/* Index of the target called `name`, or -1. */
+int emp_config_find_target(const struct emp_config *cfg, const char *name);
+
+/* Index of the SLA called `name`, or -1. */
+int emp_config_find_sla(const struct emp_config *cfg, const char *name);
+
+/* Parse one target definition, `len` bytes of JSON text in the form of an
+ * element of the configuration's "targets", with the same checks. `name`
+ * (may be NULL) is used when the object has no "name". On success returns
+ * EMP_OK with `*out` filled (free with emp_target_config_cleanup). On
+ * failure returns EMP_ECONFIG (or EMP_ENOMEM), `*out` zeroed, and every
+ * problem written to `errs` (may be NULL) as `SOURCE: JSON.PATH: TEXT`
+ * (the path relative to the object, e.g. "interval_ms") or
+ * `SOURCE:LINE:COLUMN: TEXT` for JSON syntax; `nerrs` (may be NULL) gets
+ * their number. */
+enum emp_err emp_config_parse_target(const char *text, size_t len, const char *source,
+                                     const char *name, struct emp_target_config *out,
+                                     FILE *errs, size_t *nerrs);
+
+/* Whether `s` is a valid name of a target (or of an SLA, prober, token):
+ * 1 to EMP_NAME_MAX of [A-Za-z0-9._-]. */
+bool emp_config_valid_name(const char *s);
+
+/* Free what a target definition owns (not `t` itself); accepts a zeroed
+ * one. */
+void emp_target_config_cleanup(struct emp_target_config *t);
+
+#endif
