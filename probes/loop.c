@@ -4,6 +4,7 @@
 #include "probes/loop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/assert.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 
@@ -32,6 +34,10 @@ struct emp_loop {
     int64_t stall_at_us; /* monotonic time the last stall was noticed; 0: none */
     uint64_t stalls;
     int64_t stall_us;    /* threshold */
+    /* The thread that runs the loop (the last to call emp_loop_run): the
+     * only one that may touch what the loop owns. */
+    pthread_t runner;
+    bool has_runner;
 };
 
 static void on_noop(struct emp_io *io, uint32_t revents)
@@ -84,6 +90,7 @@ void emp_loop_free(struct emp_loop *loop)
 
 int emp_loop_io_set(struct emp_loop *loop, struct emp_io *io, uint32_t events)
 {
+    EMP_ASSERT(emp_loop_on_thread(loop));
     if (events == 0) {
         emp_loop_io_del(loop, io);
         return 0;
@@ -111,6 +118,7 @@ int emp_loop_io_set(struct emp_loop *loop, struct emp_io *io, uint32_t events)
 
 void emp_loop_io_del(struct emp_loop *loop, struct emp_io *io)
 {
+    EMP_ASSERT(emp_loop_on_thread(loop));
     if (!io->added)
         return;
     /* ENOENT/EBADF when the fd was already closed: nothing left to do. */
@@ -121,11 +129,13 @@ void emp_loop_io_del(struct emp_loop *loop, struct emp_io *io)
 
 int emp_loop_timer_start(struct emp_loop *loop, struct emp_timer *t, int64_t due_us)
 {
+    EMP_ASSERT(emp_loop_on_thread(loop));
     return emp_sched_add(&loop->timers, t, due_us);
 }
 
 void emp_loop_timer_stop(struct emp_loop *loop, struct emp_timer *t)
 {
+    EMP_ASSERT(emp_loop_on_thread(loop));
     emp_sched_remove(&loop->timers, t);
 }
 
@@ -252,6 +262,8 @@ int emp_loop_run(struct emp_loop *loop, bool handle_signals)
 {
     sigset_t mask, old;
     int rc = 0;
+    loop->runner = pthread_self();
+    loop->has_runner = true;
     atomic_store(&loop->stop, false);
     if (handle_signals) {
         sigemptyset(&mask);
@@ -301,4 +313,9 @@ int emp_loop_run(struct emp_loop *loop, bool handle_signals)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     return rc;
+}
+
+bool emp_loop_on_thread(const struct emp_loop *loop)
+{
+    return !loop->has_runner || pthread_equal(loop->runner, pthread_self());
 }

@@ -66,4 +66,9 @@ void emp_loop_stop(struct emp_loop *loop);
 /* Iterations and timer firings so far (for tests and metrics). */
 uint64_t emp_loop_iterations(const struct emp_loop *loop);
 
+/* Whether the calling thread may touch what `loop` owns (its timers, its
+ * sockets, the prober's targets): the thread that runs it, or any thread
+ * before it first runs (setting up). For EMP_ASSERT. */
+bool emp_loop_on_thread(const struct emp_loop *loop);
+
 #endif

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "config/kind.h"
 #include "core/err.h"
 #include "probes/loop.h"
 #include "core/model.h"
@@ -45,28 +46,24 @@ void emp_probe_fail(struct emp_probe *pr, const char *err_class,
 void emp_probe_vfail(struct emp_probe *pr, const char *err_class, const char *fmt,
                      va_list ap) __attribute__((format(printf, 3, 0)));
 
+/* Call pr->done(), the probe no longer in flight: exactly once per start
+ * (checked where invariants are), on the loop's thread. Every completion
+ * goes through here. */
+void emp_probe_done(struct emp_probe *pr);
+
 /* Complete the probe: mark it OK, or a failure with class and message, and
  * call done(). The caller has released its own resources first (done may
  * free or restart the probe); the message is formatted before that call by
  * the kind's wrapper, so it may point into them. */
 void emp_probe_complete_ok(struct emp_probe *pr);
 
-/* tcp: non-blocking connect to host:port (host resolved without blocking
- * the loop); OK once connected. */
-enum emp_err emp_probe_tcp_start(struct emp_probe *pr);
-/* Abandon an in-flight probe without calling done() and free kstate. */
-void emp_probe_tcp_cleanup(struct emp_probe *pr);
-
-/* postgres: PQconnectStart/PQconnectPoll then PQsendQuery of cfg->query;
- * OK when the query returns without error. */
-enum emp_err emp_probe_pg_start(struct emp_probe *pr);
-void emp_probe_pg_cleanup(struct emp_probe *pr);
-
-/* http: through the shared libcurl multi handle of the loop. */
-struct emp_http;
-struct emp_http *emp_http_new(struct emp_loop *loop);
-void emp_http_free(struct emp_http *h);
-enum emp_err emp_probe_http_start(struct emp_http *h, struct emp_probe *pr);
-void emp_probe_http_cleanup(struct emp_http *h, struct emp_probe *pr);
+/* Complete the probe after `release(kstate)` has let go of what the probe
+ * held: OK, or a failure whose message is formatted first (its arguments
+ * may point into kstate). What every kind's completion does, in one place. */
+typedef void (*emp_probe_release_fn)(void *kstate);
+void emp_probe_finish_ok(struct emp_probe *pr, emp_probe_release_fn release, void *kstate);
+void emp_probe_finish_fail(struct emp_probe *pr, emp_probe_release_fn release, void *kstate,
+                           const char *err_class, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 #endif

@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 
+#include "config/parse.h"
 #include "core/log.h"
 #include "probes/probe.h"
 
@@ -17,6 +19,18 @@
  * time. */
 #define BODY_CAP (64 * 1024)
 #define HEADER_CAP (64 * 1024)
+
+/* An http target's own keys. */
+#define HTTP_MAX_EXPECT_STATUS 16
+#define STATUS_MIN 100
+#define STATUS_MAX 599
+#define URL_EXPECTED "an http:// or https:// URL with a host"
+struct http_spec {
+    char *url; /* http:// or https:// with a host */
+    int expect_status[HTTP_MAX_EXPECT_STATUS];
+    size_t n_expect_status; /* 0 means any 2xx or 3xx */
+    bool reuse;             /* keep the connection between probes */
+};
 
 struct sock {
     struct emp_io io;
@@ -156,7 +170,7 @@ static bool env_names_proxy(void)
     return false;
 }
 
-struct emp_http *emp_http_new(struct emp_loop *loop)
+static struct emp_http *http_new(struct emp_loop *loop)
 {
     struct emp_http *h = calloc(1, sizeof *h);
     if (h == NULL)
@@ -184,8 +198,9 @@ struct emp_http *emp_http_new(struct emp_loop *loop)
     return h;
 }
 
-void emp_http_free(struct emp_http *h)
+static void http_free(void *shared)
 {
+    struct emp_http *h = shared;
     if (h == NULL)
         return;
     emp_loop_timer_stop(h->loop, &h->timer);
@@ -226,12 +241,12 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-static bool status_expected(const struct emp_target_config *cfg, long code)
+static bool status_expected(const struct http_spec *sp, long code)
 {
-    if (cfg->n_expect_status == 0)
+    if (sp->n_expect_status == 0)
         return code >= 200 && code < 400;
-    for (size_t i = 0; i < cfg->n_expect_status; i++)
-        if (cfg->expect_status[i] == code)
+    for (size_t i = 0; i < sp->n_expect_status; i++)
+        if (sp->expect_status[i] == code)
             return true;
     return false;
 }
@@ -336,11 +351,10 @@ static void finish(struct emp_http *h, CURL *easy, CURLcode rc)
     } else {
         long code = 0;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-        if (!status_expected(pr->cfg, code))
+        if (!status_expected(pr->cfg->spec, code))
             emp_probe_fail(pr, "http_status", "HTTP status %ld", code);
     }
-    pr->in_flight = false;
-    pr->done(pr);
+    emp_probe_done(pr);
 }
 
 /* Finish every completed transfer. All of curl's messages are taken
@@ -384,14 +398,15 @@ static void check_done(struct emp_http *h)
 
 static enum emp_err setup_easy(struct easy_state *es, const struct emp_target_config *cfg)
 {
+    const struct http_spec *sp = cfg->spec;
     CURL *e = es->easy;
     long timeout = cfg->timeout_ms;
-    /* The URL parsed once, with the flags config.c validated it with;
+    /* The URL parsed once, with the flags http_parse validated it with;
      * given as text, libcurl would parse and print it again per probe. */
     es->url = curl_url();
     if (es->url == NULL)
         return EMP_ENOMEM;
-    if (curl_url_set(es->url, CURLUPART_URL, cfg->url, 0) != CURLUE_OK ||
+    if (curl_url_set(es->url, CURLUPART_URL, sp->url, 0) != CURLUE_OK ||
         curl_easy_setopt(e, CURLOPT_CURLU, es->url) != CURLE_OK)
         return EMP_EINVAL;
     /* A DNS cache per target. The multi handle's shared cache is keyed by
@@ -450,15 +465,16 @@ static enum emp_err setup_easy(struct easy_state *es, const struct emp_target_co
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "empiric-probe/" "0.1");
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
-    if (!cfg->reuse) {
+    if (!sp->reuse) {
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
     return EMP_OK;
 }
 
-enum emp_err emp_probe_http_start(struct emp_http *h, struct emp_probe *pr)
+static enum emp_err http_start(struct emp_probe *pr, void *shared)
 {
+    struct emp_http *h = shared;
     struct easy_state *es = pr->kstate;
     if (es == NULL) {
         es = calloc(1, sizeof *es);
@@ -487,8 +503,9 @@ enum emp_err emp_probe_http_start(struct emp_http *h, struct emp_probe *pr)
     return EMP_OK;
 }
 
-void emp_probe_http_cleanup(struct emp_http *h, struct emp_probe *pr)
+static void http_cancel(struct emp_probe *pr, void *shared)
 {
+    struct emp_http *h = shared;
     struct easy_state *es = pr->kstate;
     if (es == NULL)
         return;
@@ -501,3 +518,176 @@ void emp_probe_http_cleanup(struct emp_http *h, struct emp_probe *pr)
     free(es);
     pr->kstate = NULL;
 }
+
+/* ---- the kind ---------------------------------------------------------- */
+
+/* Why `s` is not an acceptable probe URL, or NULL when it is. */
+static const char *url_problem(struct emp_cfg *c, const char *s)
+{
+    for (const char *p = s; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
+            return "contains a space or control character";
+    size_t skip = strncasecmp(s, "http://", 7) == 0    ? 7
+                  : strncasecmp(s, "https://", 8) == 0 ? 8
+                                                       : 0;
+    if (skip == 0)
+        return "scheme must be http:// or https://";
+    /* curl reads "http:///x" as host "x"; we want the host where it is
+     * written: between "//" (after any user@) and the first "/?#" or ":". */
+    const char *auth = s + skip;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', auth_len);
+    const char *host_at = at != NULL ? at + 1 : auth;
+    if (host_at == auth + auth_len || *host_at == ':')
+        return "missing host";
+    CURLU *u = curl_url();
+    if (u == NULL) {
+        c->oom = true;
+        return NULL;
+    }
+    const char *why = NULL;
+    char *host = NULL, *port = NULL;
+    CURLUcode rc = curl_url_set(u, CURLUPART_URL, s, 0);
+    if (rc == CURLUE_OUT_OF_MEMORY) {
+        c->oom = true;
+        goto out;
+    }
+    if (rc != CURLUE_OK) {
+        why = curl_url_strerror(rc);
+        goto out;
+    }
+    rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+    if (rc == CURLUE_OUT_OF_MEMORY) {
+        c->oom = true;
+        goto out;
+    }
+    if (rc != CURLUE_OK || host == NULL || host[0] == '\0') {
+        why = "missing host";
+        goto out;
+    }
+    rc = curl_url_get(u, CURLUPART_PORT, &port, 0);
+    if (rc == CURLUE_OUT_OF_MEMORY) {
+        c->oom = true;
+        goto out;
+    }
+    if (rc == CURLUE_OK && emp_cfg_parse_port(port, strlen(port)) < 0)
+        why = "port must be from 1 to 65535";
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return why;
+}
+
+static void http_parse(struct emp_cfg *c, const json_t *t, const char *base, void **spec)
+{
+    struct http_spec *out = calloc(1, sizeof *out);
+    if (out == NULL) {
+        c->oom = true;
+        return;
+    }
+    *spec = out;
+    const char *s;
+    enum emp_cfg_field f = emp_cfg_get_string(c, t, base, "url", URL_EXPECTED, &s);
+    if (f == EMP_CFG_ABSENT) {
+        emp_cfg_report_missing(c, base, "url", URL_EXPECTED);
+    } else if (f == EMP_CFG_OK) {
+        const char *why = url_problem(c, s);
+        if (why != NULL)
+            emp_cfg_report_value(c, t, base, "url", URL_EXPECTED, why);
+        else
+            out->url = emp_cfg_dup(c, s);
+    }
+
+    const json_t *es = json_object_get(t, "expect_status");
+    if (es != NULL && !json_is_array(es)) {
+        emp_cfg_report(c, emp_cfg_at_key(c, base, "expect_status").s,
+                       "expected an array of at most %d status codes from %d to %d, got %s",
+                       HTTP_MAX_EXPECT_STATUS, STATUS_MIN, STATUS_MAX, emp_cfg_show(c, es).s);
+    } else if (es != NULL) {
+        struct emp_cfg_where w = emp_cfg_at_key(c, base, "expect_status");
+        size_t n = json_array_size(es);
+        if (n > HTTP_MAX_EXPECT_STATUS)
+            emp_cfg_report(c, w.s, "expected at most %d status codes, got %zu",
+                           HTTP_MAX_EXPECT_STATUS, n);
+        size_t i;
+        const json_t *v;
+        json_array_foreach(es, i, v)
+        {
+            if (!json_is_integer(v) || json_integer_value(v) < STATUS_MIN ||
+                json_integer_value(v) > STATUS_MAX) {
+                emp_cfg_report(c, emp_cfg_at_index(w.s, i).s,
+                               "expected an integer from %d to %d, got %s", STATUS_MIN, STATUS_MAX,
+                               emp_cfg_show(c, v).s);
+            } else if (i < HTTP_MAX_EXPECT_STATUS) {
+                out->expect_status[i] = (int)json_integer_value(v);
+            }
+        }
+        out->n_expect_status = n < HTTP_MAX_EXPECT_STATUS ? n : HTTP_MAX_EXPECT_STATUS;
+    }
+
+    const json_t *reuse = json_object_get(t, "reuse");
+    if (reuse != NULL && !json_is_boolean(reuse))
+        emp_cfg_report(c, emp_cfg_at_key(c, base, "reuse").s, "expected true or false, got %s",
+                       emp_cfg_show(c, reuse).s);
+    out->reuse = reuse != NULL && json_is_true(reuse);
+}
+
+static int http_to_json(const void *spec, bool redact, json_t *o)
+{
+    (void)redact;
+    const struct http_spec *sp = spec;
+    int bad = json_object_set_new(o, "url", json_string(sp->url != NULL ? sp->url : ""));
+    /* Empty means any 2xx or 3xx, as an absent key does. */
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < sp->n_expect_status; i++)
+        bad |= json_array_append_new(a, json_integer(sp->expect_status[i]));
+    bad |= json_object_set_new(o, "expect_status", a);
+    bad |= json_object_set_new(o, "reuse", json_boolean(sp->reuse));
+    return bad ? -1 : 0;
+}
+
+static void http_free_spec(void *spec)
+{
+    struct http_spec *sp = spec;
+    if (sp == NULL)
+        return;
+    free(sp->url);
+    free(sp);
+}
+
+static void *http_copy(const void *spec)
+{
+    const struct http_spec *src = spec;
+    struct http_spec *sp = malloc(sizeof *sp);
+    if (sp == NULL)
+        return NULL;
+    *sp = *src;
+    sp->url = src->url != NULL ? strdup(src->url) : NULL;
+    if (src->url != NULL && sp->url == NULL) {
+        free(sp);
+        return NULL;
+    }
+    return sp;
+}
+
+static enum emp_err http_loop_new(struct emp_loop *loop, void **shared)
+{
+    *shared = http_new(loop);
+    return *shared != NULL ? EMP_OK : EMP_ENOMEM;
+}
+
+static const char *const http_keys[] = {"url", "expect_status", "reuse", NULL};
+
+const struct emp_probe_kind emp_kind_http = {
+    .name = "http",
+    .keys = http_keys,
+    .parse = http_parse,
+    .to_json = http_to_json,
+    .copy = http_copy,
+    .free_spec = http_free_spec,
+    .loop_new = http_loop_new,
+    .loop_free = http_free,
+    .start = http_start,
+    .cancel = http_cancel,
+};

@@ -12,9 +12,18 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "config/parse.h"
+#include "core/buf.h"
 #include "probes/probe.h"
 #include "probes/resolve.h"
 #include "core/timeutil.h"
+
+/* A postgres target's own keys. */
+#define PG_DEFAULT_QUERY "SELECT 1"
+struct pg_spec {
+    char *conninfo;
+    char *query;
+};
 
 /* At most this many addresses of one host name go to libpq, which tries
  * them in turn as it would after its own lookup. */
@@ -42,7 +51,7 @@ struct pg_host {
     char err[128];         /* why the lookup failed */
 };
 
-/* Lives in pr->kstate from the first probe to emp_probe_pg_cleanup(). */
+/* Lives in pr->kstate from the first probe to pg_cancel(). */
 struct pg_state {
     struct emp_probe *pr;
     enum pg_phase phase;
@@ -105,26 +114,9 @@ static void first_line(const char *msg, char *buf, size_t size)
     buf[n] = '\0';
 }
 
-static void finish_ok(struct pg_state *st)
+static void release(void *st)
 {
-    struct emp_probe *pr = st->pr;
     reset(st);
-    emp_probe_complete_ok(pr); /* may free or restart us: touch nothing after */
-}
-
-static void finish_fail(struct pg_state *st, const char *err_class,
-                        const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void finish_fail(struct pg_state *st, const char *err_class,
-                        const char *fmt, ...)
-{
-    struct emp_probe *pr = st->pr;
-    va_list ap;
-    va_start(ap, fmt);
-    emp_probe_vfail(pr, err_class, fmt, ap); /* before reset: args may point into st */
-    va_end(ap);
-    reset(st);
-    pr->done(pr);
 }
 
 /* Error class of a failed connection from libpq's text (libpq gives no
@@ -152,7 +144,7 @@ static void fail_conn(struct pg_state *st)
     first_line(msg, line, sizeof line);
     if (line[0] == '\0')
         snprintf(line, sizeof line, "connection failed");
-    finish_fail(st, classify(msg), "%s", line);
+    emp_probe_finish_fail(st->pr, release, st, classify(msg), "%s", line);
 }
 
 static void quiet_notices(void *arg, const char *message)
@@ -177,7 +169,8 @@ static bool watch_new_socket(struct pg_state *st, uint32_t events)
     st->io = (struct emp_io){.fd = fd, .cb = on_io, .data = st};
     if (emp_loop_io_set(loop, &st->io, events) < 0) {
         int e = errno;
-        finish_fail(st, "internal", "could not watch socket: %s", strerror(e));
+        emp_probe_finish_fail(st->pr, release, st, "internal", "could not watch socket: %s",
+                              strerror(e));
         return false;
     }
     return true;
@@ -189,16 +182,17 @@ static void drain(struct pg_state *st)
         PGresult *res = PQgetResult(st->conn);
         if (res == NULL) {
             if (st->query_failed)
-                finish_fail(st, "query", "%s", st->query_err);
+                emp_probe_finish_fail(st->pr, release, st, "query", "%s", st->query_err);
             else
-                finish_ok(st);
+                emp_probe_finish_ok(st->pr, release, st);
             return;
         }
         ExecStatusType s = PQresultStatus(res);
         if (s == PGRES_COPY_IN || s == PGRES_COPY_OUT || s == PGRES_COPY_BOTH) {
             /* libpq would hand out this result forever. */
             PQclear(res);
-            finish_fail(st, "query", "COPY is not supported in a probe query");
+            emp_probe_finish_fail(st->pr, release, st, "query",
+                                  "COPY is not supported in a probe query");
             return;
         }
         if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK && !st->query_failed) {
@@ -223,7 +217,8 @@ static void flush_step(struct pg_state *st)
     uint32_t events = r == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN;
     if (emp_loop_io_set(st->pr->loop, &st->io, events) < 0) {
         int e = errno;
-        finish_fail(st, "internal", "could not watch socket: %s", strerror(e));
+        emp_probe_finish_fail(st->pr, release, st, "internal", "could not watch socket: %s",
+                              strerror(e));
         return;
     }
     if (r == 0) {
@@ -234,7 +229,8 @@ static void flush_step(struct pg_state *st)
 
 static void send_query(struct pg_state *st)
 {
-    const char *query = st->pr->cfg->query ? st->pr->cfg->query : EMP_DEFAULT_QUERY;
+    const struct pg_spec *sp = st->pr->cfg->spec;
+    const char *query = sp->query ? sp->query : PG_DEFAULT_QUERY;
     if (PQsetnonblocking(st->conn, 1) != 0 || PQsendQuery(st->conn, query) == 0) {
         fail_conn(st);
         return;
@@ -436,7 +432,7 @@ out:
     free(hl.hostaddr);
     free(hl.port);
     if (fail_class != NULL) {
-        finish_fail(st, fail_class, "%s", fail_msg);
+        emp_probe_finish_fail(st->pr, release, st, fail_class, "%s", fail_msg);
         return;
     }
     PQsetNoticeProcessor(st->conn, quiet_notices, NULL);
@@ -488,14 +484,14 @@ static char *element(const char *list, size_t i)
 /* Parse the conninfo, resolve what needs it, then connect. */
 static void begin(struct pg_state *st)
 {
-    const struct emp_target_config *cfg = st->pr->cfg;
+    const struct pg_spec *sp = st->pr->cfg->spec;
     char *perr = NULL;
-    st->opts = PQconninfoParse(cfg->conninfo ? cfg->conninfo : "", &perr);
+    st->opts = PQconninfoParse(sp->conninfo ? sp->conninfo : "", &perr);
     if (st->opts == NULL) {
         char line[EMP_ERRMSG_MAX];
         first_line(perr ? perr : "out of memory", line, sizeof line);
         PQfreemem(perr);
-        finish_fail(st, "internal", "invalid conninfo: %s", line);
+        emp_probe_finish_fail(st->pr, release, st, "internal", "invalid conninfo: %s", line);
         return;
     }
     const char *host = opt_value(st->opts, "host");
@@ -516,15 +512,15 @@ static void begin(struct pg_state *st)
     size_t n = count_elements(host);
     size_t n_ports = is_set(port) ? count_elements(port) : 0;
     if (n_ports > 1 && n_ports != n) {
-        finish_fail(st, "connect", "could not match %zu port numbers to %zu hosts",
-                    n_ports, n);
+        emp_probe_finish_fail(st->pr, release, st, "connect",
+                              "could not match %zu port numbers to %zu hosts", n_ports, n);
         return;
     }
     if (n > st->cap_hosts) {
         /* Safe to move: no lookup is active between probes. */
         struct pg_host *hs = realloc(st->hosts, n * sizeof *hs);
         if (hs == NULL) {
-            finish_fail(st, "internal", "out of memory");
+            emp_probe_finish_fail(st->pr, release, st, "internal", "out of memory");
             return;
         }
         memset(hs + st->cap_hosts, 0, (n - st->cap_hosts) * sizeof *hs);
@@ -539,7 +535,7 @@ static void begin(struct pg_state *st)
         h->port = n_ports > 1 ? element(port, i) : NULL;
         st->n_hosts = i + 1;
         if (h->name == NULL || (n_ports > 1 && h->port == NULL)) {
-            finish_fail(st, "internal", "out of memory");
+            emp_probe_finish_fail(st->pr, release, st, "internal", "out of memory");
             return;
         }
         h->lookup = needs_lookup(h->name);
@@ -556,8 +552,8 @@ static void begin(struct pg_state *st)
             continue;
         if (emp_resolve_start(&h->rs, st->pr->loop, h->name, 0, on_host_resolved, h) < 0) {
             int e = errno;
-            finish_fail(st, "internal", "could not start resolving %s: %s", h->name,
-                        strerror(e));
+            emp_probe_finish_fail(st->pr, release, st, "internal",
+                                  "could not start resolving %s: %s", h->name, strerror(e));
             return;
         }
         st->pending++;
@@ -582,26 +578,30 @@ static void on_deadline(struct emp_timer *t)
                 host = st->hosts[i].name;
                 break;
             }
-        finish_fail(st, "dns", "resolving %s did not finish within %d ms", host, ms);
+        emp_probe_finish_fail(st->pr, release, st, "dns",
+                              "resolving %s did not finish within %d ms", host, ms);
         return;
     case PG_CONNECTING:
         host = PQhost(st->conn);
-        finish_fail(st, "timeout", "connecting to %s port %s did not finish within %d ms",
-                    host ? host : "(default)", PQport(st->conn) ? PQport(st->conn) : "",
-                    ms);
+        emp_probe_finish_fail(
+            st->pr, release, st, "timeout", "connecting to %s port %s did not finish within %d ms",
+            host ? host : "(default)", PQport(st->conn) ? PQport(st->conn) : "", ms);
         return;
     case PG_SENDING:
     case PG_READING:
-        finish_fail(st, "timeout", "query did not finish within %d ms", ms);
+        emp_probe_finish_fail(st->pr, release, st, "timeout", "query did not finish within %d ms",
+                              ms);
         return;
     default:
-        finish_fail(st, "timeout", "probe did not start within %d ms", ms);
+        emp_probe_finish_fail(st->pr, release, st, "timeout", "probe did not start within %d ms",
+                              ms);
         return;
     }
 }
 
-enum emp_err emp_probe_pg_start(struct emp_probe *pr)
+static enum emp_err pg_start(struct emp_probe *pr, void *shared)
 {
+    (void)shared;
     struct pg_state *st = pr->kstate;
     if (st == NULL) {
         st = calloc(1, sizeof *st);
@@ -630,8 +630,9 @@ enum emp_err emp_probe_pg_start(struct emp_probe *pr)
     return EMP_OK;
 }
 
-void emp_probe_pg_cleanup(struct emp_probe *pr)
+static void pg_cancel(struct emp_probe *pr, void *shared)
 {
+    (void)shared;
     struct pg_state *st = pr->kstate;
     if (st == NULL)
         return;
@@ -640,3 +641,137 @@ void emp_probe_pg_cleanup(struct emp_probe *pr)
     free(st);
     pr->kstate = NULL;
 }
+
+/* ---- the kind ---------------------------------------------------------- */
+
+/* A conninfo without its passwords, for showing. A new string or NULL. */
+static char *redact_conninfo(const char *conninfo)
+{
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
+    if (opts == NULL) {
+        PQfreemem(errmsg);
+        return NULL;
+    }
+    struct emp_buf b = {0};
+    emp_buf_puts(&b, "");
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL || strstr(o->keyword, "password") != NULL)
+            continue;
+        if (b.len > 0)
+            emp_buf_putc(&b, ' ');
+        emp_buf_puts(&b, o->keyword);
+        emp_buf_puts(&b, "='");
+        for (const char *v = o->val; *v != '\0'; v++) {
+            if (*v == '\'' || *v == '\\')
+                emp_buf_putc(&b, '\\');
+            emp_buf_putc(&b, *v);
+        }
+        emp_buf_putc(&b, '\'');
+    }
+    PQconninfoFree(opts);
+    if (b.oom) {
+        emp_buf_free(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* What was written is kept even when it is reported (the configuration is
+ * refused then), so that a test can give a probe what no configuration
+ * would: the probe copes with any conninfo and query. */
+static void pg_parse(struct emp_cfg *c, const json_t *t, const char *base, void **spec)
+{
+    struct pg_spec *out = calloc(1, sizeof *out);
+    if (out == NULL) {
+        c->oom = true;
+        return;
+    }
+    *spec = out;
+    static const char expected[] = "a libpq connection string";
+    const char *s;
+    enum emp_cfg_field f = emp_cfg_get_string(c, t, base, "conninfo", expected, &s);
+    if (f == EMP_CFG_ABSENT) {
+        emp_cfg_report_missing(c, base, "conninfo", expected);
+    } else if (f == EMP_CFG_OK && s[0] == '\0') {
+        emp_cfg_report_value(c, t, base, "conninfo", expected, NULL);
+    } else if (f == EMP_CFG_OK) {
+        char *msg = NULL;
+        PQconninfoOption *opts = PQconninfoParse(s, &msg);
+        if (opts == NULL && msg == NULL) {
+            c->oom = true;
+        } else if (opts == NULL) {
+            /* libpq's text ends in a newline. The value is not echoed: it
+             * may hold a password. */
+            size_t n = strlen(msg);
+            while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+                msg[--n] = '\0';
+            for (char *p = msg; *p != '\0'; p++)
+                if (*p == '\n')
+                    *p = ' ';
+            emp_cfg_report(c, emp_cfg_at_key(c, base, "conninfo").s, "expected %s: %s", expected,
+                           msg);
+        }
+        PQconninfoFree(opts);
+        PQfreemem(msg);
+    }
+    if (f == EMP_CFG_OK)
+        out->conninfo = emp_cfg_dup(c, s);
+
+    f = emp_cfg_get_string(c, t, base, "query", "a non-empty SQL query", &s);
+    if (f == EMP_CFG_OK && s[0] == '\0')
+        emp_cfg_report_value(c, t, base, "query", "a non-empty SQL query", NULL);
+    if (f != EMP_CFG_BAD)
+        out->query = emp_cfg_dup(c, f == EMP_CFG_OK ? s : PG_DEFAULT_QUERY);
+}
+
+static int pg_to_json(const void *spec, bool redact, json_t *o)
+{
+    const struct pg_spec *sp = spec;
+    const char *conninfo = sp->conninfo != NULL ? sp->conninfo : "";
+    char *shown = redact ? redact_conninfo(conninfo) : NULL;
+    int bad = json_object_set_new(o, "conninfo",
+                                  json_string(redact ? (shown != NULL ? shown : "") : conninfo));
+    free(shown);
+    bad |= json_object_set_new(o, "query", json_string(sp->query != NULL ? sp->query : ""));
+    return bad ? -1 : 0;
+}
+
+static void pg_free_spec(void *spec)
+{
+    struct pg_spec *sp = spec;
+    if (sp == NULL)
+        return;
+    free(sp->conninfo);
+    free(sp->query);
+    free(sp);
+}
+
+static void *pg_copy(const void *spec)
+{
+    const struct pg_spec *src = spec;
+    struct pg_spec *sp = calloc(1, sizeof *sp);
+    if (sp == NULL)
+        return NULL;
+    sp->conninfo = src->conninfo != NULL ? strdup(src->conninfo) : NULL;
+    sp->query = src->query != NULL ? strdup(src->query) : NULL;
+    if ((src->conninfo != NULL && sp->conninfo == NULL) ||
+        (src->query != NULL && sp->query == NULL)) {
+        pg_free_spec(sp);
+        return NULL;
+    }
+    return sp;
+}
+
+static const char *const pg_keys[] = {"conninfo", "query", NULL};
+
+const struct emp_probe_kind emp_kind_postgres = {
+    .name = "postgres",
+    .keys = pg_keys,
+    .parse = pg_parse,
+    .to_json = pg_to_json,
+    .copy = pg_copy,
+    .free_spec = pg_free_spec,
+    .start = pg_start,
+    .cancel = pg_cancel,
+};

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config/parse.h"
 #include "probes/probe.h"
 #include "probes/resolve.h"
 #include "core/timeutil.h"
@@ -20,9 +21,21 @@
 /* "[v6addr%scope]:port" */
 #define ADDR_MAX (INET6_ADDRSTRLEN + 40)
 
+/* A tcp target's own keys. */
+struct tcp_spec {
+    char *host;
+    int port;
+};
+
+static const char *tcp_host(const struct emp_probe *pr)
+{
+    const struct tcp_spec *sp = pr->cfg->spec;
+    return sp->host;
+}
+
 enum tcp_phase { TCP_IDLE = 0, TCP_RESOLVING, TCP_CONNECTING };
 
-/* Lives in pr->kstate from the first probe to emp_probe_tcp_cleanup(). */
+/* Lives in pr->kstate from the first probe to tcp_cancel(). */
 struct tcp_state {
     struct emp_probe *pr;
     enum tcp_phase phase;
@@ -57,26 +70,9 @@ static void reset(struct tcp_state *st)
     st->phase = TCP_IDLE;
 }
 
-static void finish_ok(struct tcp_state *st)
+static void release(void *st)
 {
-    struct emp_probe *pr = st->pr;
     reset(st);
-    emp_probe_complete_ok(pr); /* may free or restart us: touch nothing after */
-}
-
-static void finish_fail(struct tcp_state *st, const char *err_class,
-                        const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void finish_fail(struct tcp_state *st, const char *err_class,
-                        const char *fmt, ...)
-{
-    struct emp_probe *pr = st->pr;
-    va_list ap;
-    va_start(ap, fmt);
-    emp_probe_vfail(pr, err_class, fmt, ap); /* before reset: args may point into st */
-    va_end(ap);
-    reset(st);
-    pr->done(pr);
 }
 
 /* "127.0.0.1:80" or "[::1]:80". */
@@ -140,7 +136,7 @@ static void try_next(struct tcp_state *st)
         }
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
             close(fd);
-            finish_ok(st);
+            emp_probe_finish_ok(st->pr, release, st);
             return;
         }
         if (errno != EINPROGRESS) {
@@ -152,15 +148,16 @@ static void try_next(struct tcp_state *st)
         st->io = (struct emp_io){.fd = fd, .cb = on_io, .data = st};
         if (emp_loop_io_set(pr->loop, &st->io, EPOLLOUT) < 0) {
             int e = errno;
-            finish_fail(st, "internal", "could not watch socket: %s", strerror(e));
+            emp_probe_finish_fail(st->pr, release, st, "internal", "could not watch socket: %s",
+                                  strerror(e));
             return;
         }
         st->phase = TCP_CONNECTING;
         return;
     }
     int e = st->err ? st->err : EADDRNOTAVAIL;
-    finish_fail(st, errno_class(e), "could not connect to %s: %s",
-                st->err_addr[0] ? st->err_addr : pr->cfg->host, strerror(e));
+    emp_probe_finish_fail(st->pr, release, st, errno_class(e), "could not connect to %s: %s",
+                          st->err_addr[0] ? st->err_addr : tcp_host(pr), strerror(e));
 }
 
 static void on_io(struct emp_io *io, uint32_t revents)
@@ -171,7 +168,7 @@ static void on_io(struct emp_io *io, uint32_t revents)
     if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
     if (err == 0 && (revents & EPOLLOUT)) {
-        finish_ok(st);
+        emp_probe_finish_ok(st->pr, release, st);
         return;
     }
     if (err == 0 && !(revents & (EPOLLERR | EPOLLHUP)))
@@ -189,8 +186,8 @@ static void on_resolved(void *arg, struct addrinfo *ai, const char *errmsg)
 {
     struct tcp_state *st = arg;
     if (ai == NULL) {
-        finish_fail(st, "dns", "could not resolve %s: %s", st->pr->cfg->host,
-                    errmsg);
+        emp_probe_finish_fail(st->pr, release, st, "dns", "could not resolve %s: %s",
+                              tcp_host(st->pr), errmsg);
         return;
     }
     st->ai_list = ai;
@@ -202,18 +199,23 @@ static void on_deadline(struct emp_timer *t)
 {
     struct tcp_state *st = t->data;
     const struct emp_target_config *cfg = st->pr->cfg;
+    const struct tcp_spec *sp = cfg->spec;
     st->pr->deadline_passed = true;
     if (st->phase == TCP_RESOLVING)
-        finish_fail(st, "dns", "resolving %s did not finish within %d ms",
-                    cfg->host, cfg->timeout_ms);
+        emp_probe_finish_fail(st->pr, release, st, "dns",
+                              "resolving %s did not finish within %d ms", sp->host,
+                              cfg->timeout_ms);
     else
-        finish_fail(st, "timeout", "connecting to %s did not finish within %d ms",
-                    st->addr[0] ? st->addr : cfg->host, cfg->timeout_ms);
+        emp_probe_finish_fail(st->pr, release, st, "timeout",
+                              "connecting to %s did not finish within %d ms",
+                              st->addr[0] ? st->addr : sp->host, cfg->timeout_ms);
 }
 
-enum emp_err emp_probe_tcp_start(struct emp_probe *pr)
+static enum emp_err tcp_start(struct emp_probe *pr, void *shared)
 {
+    (void)shared;
     const struct emp_target_config *cfg = pr->cfg;
+    const struct tcp_spec *sp = cfg->spec;
     struct tcp_state *st = pr->kstate;
     if (st == NULL) {
         st = calloc(1, sizeof *st);
@@ -233,20 +235,21 @@ enum emp_err emp_probe_tcp_start(struct emp_probe *pr)
         emp_probe_fail(pr, "internal", "out of memory");
         return EMP_ENOMEM;
     }
-    if (emp_resolve_start(&st->rs, pr->loop, cfg->host ? cfg->host : "",
-                          cfg->port, on_resolved, st) < 0) {
+    if (emp_resolve_start(&st->rs, pr->loop, sp->host ? sp->host : "", sp->port, on_resolved, st) <
+        0) {
         int e = errno;
         reset(st);
         emp_probe_fail(pr, "internal", "could not start resolving %s: %s",
-                       cfg->host ? cfg->host : "(no host)", strerror(e));
+                       sp->host ? sp->host : "(no host)", strerror(e));
         return e == ENOMEM ? EMP_ENOMEM : e == EINVAL ? EMP_EINVAL : EMP_EIO;
     }
     st->phase = TCP_RESOLVING;
     return EMP_OK;
 }
 
-void emp_probe_tcp_cleanup(struct emp_probe *pr)
+static void tcp_cancel(struct emp_probe *pr, void *shared)
 {
+    (void)shared;
     struct tcp_state *st = pr->kstate;
     if (st == NULL)
         return;
@@ -254,3 +257,73 @@ void emp_probe_tcp_cleanup(struct emp_probe *pr)
     free(st);
     pr->kstate = NULL;
 }
+
+/* ---- the kind ---------------------------------------------------------- */
+
+static void tcp_parse(struct emp_cfg *c, const json_t *t, const char *base, void **spec)
+{
+    struct tcp_spec *out = calloc(1, sizeof *out);
+    if (out == NULL) {
+        c->oom = true;
+        return;
+    }
+    *spec = out;
+    const char *s;
+    enum emp_cfg_field f = emp_cfg_get_string(c, t, base, "host", EMP_CFG_HOST_EXPECTED, &s);
+    if (f == EMP_CFG_ABSENT)
+        emp_cfg_report_missing(c, base, "host", EMP_CFG_HOST_EXPECTED);
+    else if (f == EMP_CFG_OK && !emp_cfg_valid_host(s))
+        emp_cfg_report_value(c, t, base, "host", EMP_CFG_HOST_EXPECTED, NULL);
+    else if (f == EMP_CFG_OK)
+        out->host = emp_cfg_dup(c, s);
+
+    if (emp_cfg_get_int(c, t, base, "port", 1, EMP_CFG_PORT_MAX, NULL, 0, &out->port) ==
+        EMP_CFG_ABSENT)
+        emp_cfg_report_missing(c, base, "port", "an integer from 1 to 65535");
+}
+
+static int tcp_to_json(const void *spec, bool redact, json_t *o)
+{
+    (void)redact;
+    const struct tcp_spec *sp = spec;
+    int bad = json_object_set_new(o, "host", json_string(sp->host != NULL ? sp->host : ""));
+    bad |= json_object_set_new(o, "port", json_integer(sp->port));
+    return bad ? -1 : 0;
+}
+
+static void tcp_free_spec(void *spec)
+{
+    struct tcp_spec *sp = spec;
+    if (sp == NULL)
+        return;
+    free(sp->host);
+    free(sp);
+}
+
+static void *tcp_copy(const void *spec)
+{
+    const struct tcp_spec *src = spec;
+    struct tcp_spec *sp = malloc(sizeof *sp);
+    if (sp == NULL)
+        return NULL;
+    *sp = *src;
+    sp->host = src->host != NULL ? strdup(src->host) : NULL;
+    if (src->host != NULL && sp->host == NULL) {
+        free(sp);
+        return NULL;
+    }
+    return sp;
+}
+
+static const char *const tcp_keys[] = {"host", "port", NULL};
+
+const struct emp_probe_kind emp_kind_tcp = {
+    .name = "tcp",
+    .keys = tcp_keys,
+    .parse = tcp_parse,
+    .to_json = tcp_to_json,
+    .copy = tcp_copy,
+    .free_spec = tcp_free_spec,
+    .start = tcp_start,
+    .cancel = tcp_cancel,
+};

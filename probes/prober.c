@@ -7,6 +7,8 @@
  * delivers: only the loop's thread touches targets, timers and probes. */
 #include "probes/prober.h"
 
+#include "core/assert.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,8 +20,9 @@
 
 #include "probes/detector.h"
 #include "core/log.h"
+#include "probes/kinds.h"
 #include "probes/probe.h"
-#include "service/target.h"
+#include "config/target.h"
 #include "core/timeutil.h"
 
 #define LAG_RING 65536
@@ -38,6 +41,7 @@ struct ptarget {
     bool canary;             /* named in prober.canaries */
     bool canary_failing;     /* a canary whose last result failed */
     struct emp_target_config own; /* the definition of one added at run time */
+    void *shared;                 /* what its kind shares in this loop (or NULL) */
 };
 
 /* A change queued by emp_prober_submit. */
@@ -52,7 +56,9 @@ struct pcmd {
 struct emp_prober {
     struct emp_loop *loop;
     const struct emp_config *cfg;
-    struct emp_http *http;
+    /* What each kind of probes/kinds.c shares among its probes in this
+     * loop (curl's multi handle for http), by index in the table. */
+    void *shared[EMP_KINDS_MAX];
     struct emp_events *events;
     struct emp_state *state;
     struct ptarget *block;  /* the configuration's targets */
@@ -94,6 +100,8 @@ static void init_target(struct emp_prober *p, struct ptarget *t, size_t index, i
     t->probe.owner = t;
     t->due.cb = on_due;
     t->due.data = t;
+    int k = emp_kinds_index(&emp_probe_kinds, tc->kind);
+    t->shared = k >= 0 ? p->shared[k] : NULL;
     emp_detector_init(&t->det, tc->fail_threshold, tc->recover_threshold);
     t->canary = false;
     for (size_t i = 0; i < p->cfg->n_canaries; i++)
@@ -173,9 +181,14 @@ struct emp_prober *emp_prober_new(struct emp_loop *loop, const struct emp_config
     p->block = calloc(n ? n : 1, sizeof *p->block);
     p->t = calloc(p->cap, sizeof *p->t);
     p->lag = calloc(LAG_RING, sizeof *p->lag);
-    p->http = emp_http_new(loop);
+    bool shared_ok = true;
+    for (size_t k = 0; k < emp_probe_kinds.n && k < EMP_KINDS_MAX; k++) {
+        const struct emp_probe_kind *kind = emp_probe_kinds.v[k];
+        if (kind->loop_new != NULL && kind->loop_new(loop, &p->shared[k]) != EMP_OK)
+            shared_ok = false;
+    }
     p->mu_ok = pthread_mutex_init(&p->mu, NULL) == 0;
-    if (p->block == NULL || p->t == NULL || p->lag == NULL || p->http == NULL || !p->mu_ok ||
+    if (p->block == NULL || p->t == NULL || p->lag == NULL || !shared_ok || !p->mu_ok ||
         !cmd_init(p)) {
         emp_prober_free(p);
         return NULL;
@@ -194,22 +207,13 @@ struct emp_prober *emp_prober_new(struct emp_loop *loop, const struct emp_config
     return p;
 }
 
-static void cleanup_kind(struct emp_prober *p, struct ptarget *t)
-{
-    switch (t->probe.cfg->kind) {
-    case EMP_KIND_HTTP: emp_probe_http_cleanup(p->http, &t->probe); break;
-    case EMP_KIND_TCP: emp_probe_tcp_cleanup(&t->probe); break;
-    case EMP_KIND_POSTGRES: emp_probe_pg_cleanup(&t->probe); break;
-    }
-}
-
 /* Stop probing `t`, abandoning a probe in flight, and free it unless it
  * lives in the configuration's block. */
 static void discard(struct emp_prober *p, struct ptarget *t)
 {
     emp_loop_timer_stop(p->loop, &t->due);
     emp_loop_timer_stop(p->loop, &t->probe.deadline);
-    cleanup_kind(p, t);
+    t->probe.cfg->kind->cancel(&t->probe, t->shared);
     if (t->in_block)
         return;
     emp_target_config_cleanup(&t->own);
@@ -228,7 +232,9 @@ void emp_prober_free(struct emp_prober *p)
         return;
     for (size_t i = 0; p->t != NULL && i < p->n; i++)
         discard(p, p->t[i]);
-    emp_http_free(p->http);
+    for (size_t k = 0; k < emp_probe_kinds.n && k < EMP_KINDS_MAX; k++)
+        if (p->shared[k] != NULL)
+            emp_probe_kinds.v[k]->loop_free(p->shared[k]);
     if (p->cmd_io.fd >= 0) {
         emp_loop_io_del(p->loop, &p->cmd_io);
         close(p->cmd_io.fd);
@@ -266,6 +272,7 @@ void emp_prober_resume(struct emp_prober *p, const struct emp_outage *open, size
 
 int emp_prober_start(struct emp_prober *p)
 {
+    EMP_ASSERT(emp_loop_on_thread(p->loop)); /* only the loop's thread touches targets */
     int64_t now = emp_loop_update_time(p->loop);
     for (size_t i = 0; i < p->n; i++) {
         struct ptarget *t = p->t[i];
@@ -295,6 +302,7 @@ static void push(struct emp_prober *p, enum emp_event_kind kind, struct ptarget 
 
 int emp_prober_put(struct emp_prober *p, int64_t db_id, const struct emp_target_config *tc)
 {
+    EMP_ASSERT(emp_loop_on_thread(p->loop)); /* only the loop's thread touches targets */
     struct ptarget *t = calloc(1, sizeof *t);
     if (t == NULL || emp_target_config_copy(&t->own, tc) != EMP_OK) {
         free(t);
@@ -319,7 +327,7 @@ int emp_prober_put(struct emp_prober *p, int64_t db_id, const struct emp_target_
         p->t[i] = t;
         if (p->state != NULL)
             emp_state_redefine(p->state, (size_t)i, &t->own);
-        emp_info("target redefined", "target=%s kind=%s", t->own.name, emp_kind_name(t->own.kind));
+        emp_info("target redefined", "target=%s kind=%s", t->own.name, t->own.kind->name);
     } else {
         if (p->n == p->cap) {
             struct ptarget **grown = realloc(p->t, 2 * p->cap * sizeof *grown);
@@ -334,7 +342,7 @@ int emp_prober_put(struct emp_prober *p, int64_t db_id, const struct emp_target_
         canary_join(p, t);
         publish_suspect(p);
         p->t[p->n++] = t;
-        emp_info("target added", "target=%s kind=%s", t->own.name, emp_kind_name(t->own.kind));
+        emp_info("target added", "target=%s kind=%s", t->own.name, t->own.kind->name);
     }
     /* Before start, emp_prober_start spreads it with the others. */
     if (p->started && emp_loop_timer_start(p->loop, &t->due, emp_loop_update_time(p->loop)) < 0) {
@@ -350,6 +358,7 @@ fail:
 
 int emp_prober_remove(struct emp_prober *p, int64_t db_id)
 {
+    EMP_ASSERT(emp_loop_on_thread(p->loop)); /* only the loop's thread touches targets */
     long i = find_target(p, db_id);
     if (i < 0)
         return -1;
@@ -496,6 +505,8 @@ static void on_done(struct emp_probe *pr)
     struct ptarget *t = pr->owner;
     struct emp_prober *p = t->p;
     const struct emp_target_config *tc = pr->cfg;
+    EMP_ASSERT(emp_loop_on_thread(p->loop));
+    EMP_ASSERT(!pr->in_flight); /* emp_probe_done cleared it: done() once per start */
     emp_loop_timer_stop(p->loop, &pr->deadline);
     pr->in_flight = false;
     struct emp_result *r = &pr->r;
@@ -637,15 +648,10 @@ static void on_due(struct emp_timer *timer)
     pr->r.started_at_us = emp_now_us();
     pr->started_mono_us = now;
     pr->in_flight = true;
-    enum emp_err rc = EMP_EINVAL;
-    switch (tc->kind) {
-    case EMP_KIND_HTTP: rc = emp_probe_http_start(p->http, pr); break;
-    case EMP_KIND_TCP: rc = emp_probe_tcp_start(pr); break;
-    case EMP_KIND_POSTGRES: rc = emp_probe_pg_start(pr); break;
-    }
+    enum emp_err rc = tc->kind->start(pr, t->shared);
     if (rc != EMP_OK && pr->in_flight) {
         emp_probe_fail(pr, "internal", "could not start probe: %s", emp_strerror(rc));
-        on_done(pr);
+        emp_probe_done(pr);
     }
 }
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "store/db.h"
+#include "core/model.h"
 #include "ingest/events.h"
 #include "probes/state.h"
 #include "probes/loop.h"

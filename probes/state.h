@@ -26,7 +26,7 @@ const char *emp_tstate_name(enum emp_tstate s);
 struct emp_target_status {
     char name[EMP_NAME_MAX + 1];
     char group[EMP_NAME_MAX + 1];
-    enum emp_target_kind kind;
+    const struct emp_probe_kind *kind;
     int64_t db_id;
     int interval_ms;
     enum emp_tstate state;

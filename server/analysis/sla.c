@@ -1,8 +1,8 @@
 /* SLA verification per calendar period (UTC): interval algebra over coverage
  * spans, outages and failing probe results, under the contract's own
  * downtime rule. Pure: no I/O, no clock. The conventions (what is counted,
- * how minutes are judged, which credit tier applies) are in README.md,
- * "SLA verification". */
+ * how minutes are judged, which credit tier applies) are in
+ * docs/measurement.md, "SLA verification". */
 #include "analysis/sla.h"
 
 #include "core/timeutil.h"
@@ -12,12 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ival.h"
 
 #define US_PER_MIN (INT64_C(60) * INT64_C(1000000))
 #define US_PER_DAY (INT64_C(86400) * INT64_C(1000000))
 #define US_PER_MS INT64_C(1000)
-
-
 
 /* ---- calendar ---------------------------------------------------------- */
 
@@ -28,7 +27,6 @@ static int64_t floor_div(int64_t a, int64_t b)
         q--;
     return q;
 }
-
 
 /* ISO 8601 weekday, Monday = 0, of a day number; 1970-01-01 was a Thursday. */
 static int64_t iso_weekday(int64_t days)
@@ -165,116 +163,21 @@ enum emp_err emp_sla_bounds(const struct emp_sla *sla, int64_t from_us, int64_t 
 
 /* ---- interval algebra -------------------------------------------------- */
 
-struct ival {
-    int64_t a, b; /* [a, b) */
-};
-
-static int64_t min64(int64_t x, int64_t y)
-{
-    return x < y ? x : y;
-}
-
-static int64_t max64(int64_t x, int64_t y)
-{
-    return x > y ? x : y;
-}
-
-static int64_t sat_add(int64_t x, int64_t y)
-{
-    int64_t r;
-    if (__builtin_add_overflow(x, y, &r))
-        return y > 0 ? INT64_MAX : INT64_MIN;
-    return r;
-}
-
-static int cmp_ival(const void *pa, const void *pb)
-{
-    const struct ival *x = pa, *y = pb;
-    if (x->a != y->a)
-        return x->a < y->a ? -1 : 1;
-    if (x->b != y->b)
-        return x->b < y->b ? -1 : 1;
-    return 0;
-}
-
 static int cmp_i64(const void *pa, const void *pb)
 {
     int64_t x = *(const int64_t *)pa, y = *(const int64_t *)pb;
     return x < y ? -1 : x > y;
 }
 
-/* Sort and merge overlapping or touching intervals in place; returns the new
- * count. */
-static size_t normalize(struct ival *v, size_t n)
-{
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof *v, cmp_ival);
-    size_t k = 0;
-    for (size_t i = 1; i < n; i++) {
-        if (v[i].a <= v[k].b) {
-            if (v[i].b > v[k].b)
-                v[k].b = v[i].b;
-        } else {
-            v[++k] = v[i];
-        }
-    }
-    return k + 1;
-}
-
-/* Intersection of two normalized lists into `out` (room for na + nb);
- * returns its length, normalized. */
-static size_t intersect(const struct ival *x, size_t nx, const struct ival *y, size_t ny,
-                        struct ival *out)
-{
-    size_t i = 0, j = 0, n = 0;
-    while (i < nx && j < ny) {
-        int64_t a = max64(x[i].a, y[j].a), b = min64(x[i].b, y[j].b);
-        if (a < b)
-            out[n++] = (struct ival){a, b};
-        if (x[i].b < y[j].b)
-            i++;
-        else
-            j++;
-    }
-    return n;
-}
-
-/* First index of a list sorted by a, whose prefix maximum of b is `pmax`
- * (or the list itself when normalized: pmax = NULL), that may overlap
- * [lo, ...): the first whose (prefix max) end is after lo. */
-static size_t first_after(const struct ival *v, const int64_t *pmax, size_t n, int64_t lo)
-{
-    size_t l = 0, h = n;
-    while (l < h) {
-        size_t mid = l + (h - l) / 2;
-        int64_t end = pmax != NULL ? pmax[mid] : v[mid].b;
-        if (end <= lo)
-            l = mid + 1;
-        else
-            h = mid;
-    }
-    return l;
-}
-
-/* Total length of a normalized list inside [lo, hi). */
-static int64_t measure(const struct ival *v, size_t n, int64_t lo, int64_t hi)
-{
-    int64_t sum = 0;
-    for (size_t i = first_after(v, NULL, n, lo); i < n && v[i].a < hi; i++)
-        sum += min64(v[i].b, hi) - max64(v[i].a, lo);
-    return sum;
-}
-
 /* Sum of the overlaps of possibly overlapping intervals (sorted by a, with
  * prefix max ends `pmax`) with [lo, hi): several probers' time counts once
  * per prober. */
-static int64_t overlap_sum(const struct ival *v, const int64_t *pmax, size_t n, int64_t lo,
+static int64_t overlap_sum(const struct emp_ival *v, const int64_t *pmax, size_t n, int64_t lo,
                            int64_t hi)
 {
     int64_t sum = 0;
-    for (size_t i = first_after(v, pmax, n, lo); i < n && v[i].a < hi; i++) {
-        int64_t a = max64(v[i].a, lo), b = min64(v[i].b, hi);
+    for (size_t i = emp_ival_first_after(v, pmax, n, lo); i < n && v[i].a < hi; i++) {
+        int64_t a = emp_max64(v[i].a, lo), b = emp_min64(v[i].b, hi);
         if (a < b)
             sum += b - a;
     }
@@ -283,11 +186,11 @@ static int64_t overlap_sum(const struct ival *v, const int64_t *pmax, size_t n, 
 
 /* Time of the whole minutes touched by a normalized list inside [lo, hi),
  * lo on a minute boundary; the minute holding hi - 1 counts only up to hi. */
-static int64_t known_minutes_us(const struct ival *v, size_t n, int64_t lo, int64_t hi)
+static int64_t known_minutes_us(const struct emp_ival *v, size_t n, int64_t lo, int64_t hi)
 {
     int64_t count = 0, last = INT64_MIN;
-    for (size_t i = first_after(v, NULL, n, lo); i < n && v[i].a < hi; i++) {
-        int64_t a = max64(v[i].a, lo), b = min64(v[i].b, hi);
+    for (size_t i = emp_ival_first_after(v, NULL, n, lo); i < n && v[i].a < hi; i++) {
+        int64_t a = emp_max64(v[i].a, lo), b = emp_min64(v[i].b, hi);
         int64_t m0 = floor_div(a, US_PER_MIN), m1 = floor_div(b - 1, US_PER_MIN);
         if (last != INT64_MIN && m0 <= last)
             m0 = last + 1;
@@ -307,17 +210,17 @@ static int64_t known_minutes_us(const struct ival *v, size_t n, int64_t lo, int6
 
 /* What the whole input becomes once, before the periods are walked. */
 struct prep {
-    struct ival *obs;      /* observed time, normalized */
+    struct emp_ival *obs; /* observed time, normalized */
     size_t n_obs;
-    struct ival *raw;      /* observed time per span, sorted by a, not merged */
+    struct emp_ival *raw;  /* observed time per span, sorted by a, not merged */
     int64_t *raw_pmax;     /* prefix maximum of raw[].b */
     size_t n_raw;
-    struct ival *down;     /* observed outage time, normalized */
+    struct emp_ival *down; /* observed outage time, normalized */
     size_t n_down;
     int64_t *fail_at;      /* failure times, sorted */
     size_t n_fail;
     size_t *out_order;     /* outage indices sorted by start */
-    struct ival *out_iv;   /* outage i as [start, effective end] in out_order */
+    struct emp_ival *out_iv; /* outage i as [start, effective end] in out_order */
     int64_t *out_pmax;
     size_t n_out;
 };
@@ -360,7 +263,7 @@ static enum emp_err prepare(const struct emp_sla_input *in, int64_t now_us, stru
     p->obs = alloc_n(nsp, sizeof *p->obs);
     p->raw = alloc_n(nsp, sizeof *p->raw);
     p->raw_pmax = alloc_n(nsp, sizeof *p->raw_pmax);
-    struct ival *outs = alloc_n(nout, sizeof *outs);
+    struct emp_ival *outs = alloc_n(nout, sizeof *outs);
     p->down = alloc_n(nsp + nout, sizeof *p->down);
     p->fail_at = alloc_n(in->n_failures, sizeof *p->fail_at);
     struct out_key *keys = alloc_n(nout, sizeof *keys);
@@ -383,28 +286,28 @@ static enum emp_err prepare(const struct emp_sla_input *in, int64_t now_us, stru
         const struct emp_span *s = &in->spans[i];
         int64_t b = s->ended_at_us;
         if (i + 1 == nsp && s->grace_us > 0)
-            b = max64(b, min64(now_us, sat_add(b, s->grace_us)));
-        b = min64(b, now_us);
+            b = emp_max64(b, emp_min64(now_us, emp_sat_add(b, s->grace_us)));
+        b = emp_min64(b, now_us);
         if (s->started_at_us < b)
-            p->raw[p->n_raw++] = (struct ival){s->started_at_us, b};
+            p->raw[p->n_raw++] = (struct emp_ival){s->started_at_us, b};
     }
-    qsort(p->raw, p->n_raw, sizeof *p->raw, cmp_ival);
+    qsort(p->raw, p->n_raw, sizeof *p->raw, emp_ival_cmp);
     for (size_t i = 0; i < p->n_raw; i++) {
         p->obs[i] = p->raw[i];
-        p->raw_pmax[i] = i == 0 ? p->raw[i].b : max64(p->raw_pmax[i - 1], p->raw[i].b);
+        p->raw_pmax[i] = i == 0 ? p->raw[i].b : emp_max64(p->raw_pmax[i - 1], p->raw[i].b);
     }
-    p->n_obs = normalize(p->obs, p->n_raw);
+    p->n_obs = emp_ival_normalize(p->obs, p->n_raw);
 
     /* Outage time that was observed is downtime. */
     size_t n_outs = 0;
     for (size_t i = 0; i < nout; i++) {
         const struct emp_outage *o = &in->outages[i];
-        int64_t b = min64(o->ended_at_us == 0 ? now_us : o->ended_at_us, now_us);
+        int64_t b = emp_min64(o->ended_at_us == 0 ? now_us : o->ended_at_us, now_us);
         if (o->started_at_us < b)
-            outs[n_outs++] = (struct ival){o->started_at_us, b};
+            outs[n_outs++] = (struct emp_ival){o->started_at_us, b};
     }
-    n_outs = normalize(outs, n_outs);
-    p->n_down = intersect(p->obs, p->n_obs, outs, n_outs, p->down);
+    n_outs = emp_ival_normalize(outs, n_outs);
+    p->n_down = emp_ival_intersect(p->obs, p->n_obs, outs, n_outs, p->down);
     free(outs);
 
     for (size_t i = 0; i < in->n_failures; i++)
@@ -418,10 +321,10 @@ static enum emp_err prepare(const struct emp_sla_input *in, int64_t now_us, stru
     qsort(keys, nout, sizeof *keys, cmp_out_key);
     for (size_t k = 0; k < nout; k++) {
         const struct emp_outage *o = &in->outages[keys[k].idx];
-        int64_t b = o->ended_at_us == 0 ? max64(now_us, o->started_at_us) : o->ended_at_us;
+        int64_t b = o->ended_at_us == 0 ? emp_max64(now_us, o->started_at_us) : o->ended_at_us;
         p->out_order[k] = keys[k].idx;
-        p->out_iv[k] = (struct ival){o->started_at_us, max64(b, o->started_at_us)};
-        p->out_pmax[k] = k == 0 ? p->out_iv[k].b : max64(p->out_pmax[k - 1], p->out_iv[k].b);
+        p->out_iv[k] = (struct emp_ival){o->started_at_us, emp_max64(b, o->started_at_us)};
+        p->out_pmax[k] = k == 0 ? p->out_iv[k].b : emp_max64(p->out_pmax[k - 1], p->out_iv[k].b);
     }
     p->n_out = nout;
     free(keys);
@@ -435,9 +338,9 @@ static enum emp_err prepare(const struct emp_sla_input *in, int64_t now_us, stru
 static size_t evidence(const struct prep *p, int64_t lo, int64_t hi, size_t *dst)
 {
     size_t n = 0;
-    size_t i = first_after(p->out_iv, p->out_pmax, p->n_out, lo - 1);
+    size_t i = emp_ival_first_after(p->out_iv, p->out_pmax, p->n_out, lo - 1);
     for (; i < p->n_out && p->out_iv[i].a < hi; i++) {
-        const struct ival *v = &p->out_iv[i];
+        const struct emp_ival *v = &p->out_iv[i];
         bool hit = v->a == v->b ? v->a >= lo : v->b > lo;
         if (!hit)
             continue;
@@ -468,7 +371,7 @@ static int64_t minutes_down(const struct prep *p, const struct emp_sla *sla,
     size_t i = l;
     while (i < p->n_fail && p->fail_at[i] < hi) {
         int64_t minute = floor_div(p->fail_at[i], US_PER_MIN);
-        int64_t ms = minute * US_PER_MIN, me = min64(ms + US_PER_MIN, hi);
+        int64_t ms = minute * US_PER_MIN, me = emp_min64(ms + US_PER_MIN, hi);
         int64_t failed = 0;
         while (i < p->n_fail && p->fail_at[i] < me) {
             failed++;
@@ -497,10 +400,10 @@ static int64_t budget_us(int64_t counted_us, double pct)
 static void evaluate(const struct prep *p, const struct emp_sla *sla, int64_t interval_us,
                      int64_t now_us, struct emp_sla_period_result *r)
 {
-    int64_t lo = r->start_us, hi = min64(r->end_us, now_us);
+    int64_t lo = r->start_us, hi = emp_min64(r->end_us, now_us);
     r->partial = r->end_us > now_us;
     r->elapsed_us = hi - lo;
-    r->observed_us = measure(p->obs, p->n_obs, lo, hi);
+    r->observed_us = emp_ival_measure(p->obs, p->n_obs, lo, hi);
     r->unknown_us = r->elapsed_us - r->observed_us;
     r->objective_pct = sla->objective_pct;
 
@@ -510,7 +413,7 @@ static void evaluate(const struct prep *p, const struct emp_sla *sla, int64_t in
         r->downtime_us = minutes_down(p, sla, interval_us, lo, hi, &r->down_minutes);
     } else {
         known_us = r->observed_us;
-        r->downtime_us = measure(p->down, p->n_down, lo, hi);
+        r->downtime_us = emp_ival_measure(p->down, p->n_down, lo, hi);
     }
     r->counted_us = sla->exclude_unknown ? known_us : r->elapsed_us;
     r->allowed_downtime_us = budget_us(r->counted_us, sla->objective_pct);

@@ -9,107 +9,14 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-struct ival {
-    int64_t a, b; /* [a, b) */
-};
-
-static int64_t min64(int64_t x, int64_t y)
-{
-    return x < y ? x : y;
-}
-
-static int64_t max64(int64_t x, int64_t y)
-{
-    return x > y ? x : y;
-}
-
-static int64_t sat_add(int64_t x, int64_t y)
-{
-    int64_t r;
-    if (__builtin_add_overflow(x, y, &r))
-        return y > 0 ? INT64_MAX : INT64_MIN;
-    return r;
-}
-
-static int64_t sat_sub(int64_t x, int64_t y)
-{
-    int64_t r;
-    if (__builtin_sub_overflow(x, y, &r))
-        return y < 0 ? INT64_MAX : INT64_MIN;
-    return r;
-}
-
-static int cmp_ival(const void *pa, const void *pb)
-{
-    const struct ival *x = pa, *y = pb;
-    if (x->a != y->a)
-        return x->a < y->a ? -1 : 1;
-    if (x->b != y->b)
-        return x->b < y->b ? -1 : 1;
-    return 0;
-}
-
-/* Sort; rows from the store arrive oldest or newest first, so check for
- * those orders before paying for qsort. */
-static void sort_ivals(struct ival *v, size_t n)
-{
-    bool asc = true, desc = true;
-    for (size_t i = 1; i < n && (asc || desc); i++) {
-        int c = cmp_ival(&v[i - 1], &v[i]);
-        asc = asc && c <= 0;
-        desc = desc && c >= 0;
-    }
-    if (asc)
-        return;
-    if (desc) {
-        for (size_t i = 0, j = n - 1; i < j; i++, j--) {
-            struct ival t = v[i];
-            v[i] = v[j];
-            v[j] = t;
-        }
-        return;
-    }
-    qsort(v, n, sizeof *v, cmp_ival);
-}
-
-/* Sort and merge overlapping or touching intervals in place; returns the new
- * count. */
-static size_t normalize(struct ival *v, size_t n)
-{
-    if (n == 0)
-        return 0;
-    sort_ivals(v, n);
-    size_t k = 0;
-    for (size_t i = 1; i < n; i++) {
-        if (v[i].a <= v[k].b) {
-            if (v[i].b > v[k].b)
-                v[k].b = v[i].b;
-        } else {
-            v[++k] = v[i];
-        }
-    }
-    return k + 1;
-}
-
-/* Clip [a, b) to [lo, hi) and append it to v when something is left. */
-static void push_clipped(struct ival *v, size_t *n, int64_t a, int64_t b,
-                         int64_t lo, int64_t hi)
-{
-    a = max64(a, lo);
-    b = min64(b, hi);
-    if (a < b) {
-        v[*n].a = a;
-        v[*n].b = b;
-        (*n)++;
-    }
-}
+#include "core/ival.h"
 
 static void set_all_unknown(int64_t from_us, int64_t to_us, struct emp_uptime *out)
 {
     out->from_us = from_us;
     out->to_us = to_us;
     out->up_us = out->down_us = 0;
-    out->unknown_us = to_us > from_us ? sat_sub(to_us, from_us) : 0;
+    out->unknown_us = to_us > from_us ? emp_sat_sub(to_us, from_us) : 0;
     out->availability = NAN;
     out->coverage = 0.0;
     out->streak_current_us = out->streak_longest_us = 0;
@@ -143,8 +50,8 @@ enum emp_err emp_timeline_build(int64_t from_us, int64_t to_us, int64_t now_us,
         return EMP_OK;
 
     /* Nothing after `now` or `to` can have been observed. */
-    int64_t end_us = min64(to_us, now_us);
-    struct ival *obs = NULL, *down = NULL;
+    int64_t end_us = emp_min64(to_us, now_us);
+    struct emp_ival *obs = NULL, *down = NULL;
     struct emp_segment *seg = NULL;
     size_t n_obs = 0, n_down = 0, n_seg = 0;
     enum emp_err rc = EMP_ENOMEM;
@@ -165,16 +72,16 @@ enum emp_err emp_timeline_build(int64_t from_us, int64_t to_us, int64_t now_us,
         /* The live span is assumed observed for `grace` past its last probe:
          * the next probe is not due yet. */
         if (i + 1 == n_spans && spans[i].grace_us > 0)
-            b = max64(b, min64(now_us, sat_add(b, spans[i].grace_us)));
-        push_clipped(obs, &n_obs, spans[i].started_at_us, b, from_us, end_us);
+            b = emp_max64(b, emp_min64(now_us, emp_sat_add(b, spans[i].grace_us)));
+        emp_ival_push_clipped(obs, &n_obs, spans[i].started_at_us, b, from_us, end_us);
     }
-    n_obs = normalize(obs, n_obs);
+    n_obs = emp_ival_normalize(obs, n_obs);
 
     for (size_t i = 0; i < n_outages; i++) {
         int64_t b = outages[i].ended_at_us == 0 ? now_us : outages[i].ended_at_us;
-        push_clipped(down, &n_down, outages[i].started_at_us, b, from_us, end_us);
+        emp_ival_push_clipped(down, &n_down, outages[i].started_at_us, b, from_us, end_us);
     }
-    n_down = normalize(down, n_down);
+    n_down = emp_ival_normalize(down, n_down);
 
     seg = malloc((4 * n_obs + 2 * n_down + 2) * sizeof *seg);
     if (seg == NULL)
@@ -194,13 +101,13 @@ enum emp_err emp_timeline_build(int64_t from_us, int64_t to_us, int64_t now_us,
         while (cur < b) {
             int64_t up_end = b;
             if (k < n_down && down[k].a < b)
-                up_end = max64(cur, down[k].a);
+                up_end = emp_max64(cur, down[k].a);
             emit(seg, &n_seg, cur, up_end, EMP_SEG_UP);
             cur = up_end;
             if (cur >= b)
                 break;
             /* cur is inside outage k. */
-            int64_t d_end = min64(b, down[k].b);
+            int64_t d_end = emp_min64(b, down[k].b);
             emit(seg, &n_seg, cur, d_end, EMP_SEG_DOWN);
             cur = d_end;
             if (down[k].b <= b)
@@ -221,6 +128,29 @@ out:
     return rc;
 }
 
+enum emp_err emp_timeline_build_times(int64_t from_us, int64_t to_us, int64_t now_us,
+                                      const struct emp_span *spans, size_t n_spans,
+                                      const struct emp_outage_time *outages, size_t n_outages,
+                                      struct emp_segment **out, size_t *n)
+{
+    /* Only the times are read: the rest of each element stays unset. */
+    struct emp_outage *o = malloc((n_outages ? n_outages : 1) * sizeof *o);
+    if (o == NULL) {
+        *out = NULL;
+        *n = 0;
+        return EMP_ENOMEM;
+    }
+    for (size_t k = 0; k < n_outages; k++) {
+        o[k].target_id = outages[k].target_id;
+        o[k].started_at_us = outages[k].started_at_us;
+        o[k].ended_at_us = outages[k].ended_at_us;
+    }
+    enum emp_err e = emp_timeline_build(from_us, to_us, now_us, spans, n_spans, o, n_outages,
+                                        out, n);
+    free(o);
+    return e;
+}
+
 void emp_uptime_from_timeline(int64_t from_us, int64_t to_us, int64_t now_us,
                               const struct emp_segment *seg, size_t n,
                               struct emp_uptime *out)
@@ -228,13 +158,13 @@ void emp_uptime_from_timeline(int64_t from_us, int64_t to_us, int64_t now_us,
     set_all_unknown(from_us, to_us, out);
     if (to_us <= from_us)
         return;
-    int64_t end_us = min64(to_us, now_us);
+    int64_t end_us = emp_min64(to_us, now_us);
     int64_t up = 0, down = 0, longest = 0, current = 0;
     for (size_t i = 0; i < n; i++) {
         int64_t len = seg[i].end_us - seg[i].start_us;
         if (seg[i].state == EMP_SEG_UP) {
             up += len;
-            longest = max64(longest, len);
+            longest = emp_max64(longest, len);
             /* A streak is current only if up time reaches the end of what
              * could be observed (min(to, now)); ending in an outage or in
              * unknown time (the prober died or fell behind) breaks it. */
@@ -244,7 +174,7 @@ void emp_uptime_from_timeline(int64_t from_us, int64_t to_us, int64_t now_us,
             down += len;
         }
     }
-    int64_t window = sat_sub(to_us, from_us);
+    int64_t window = emp_sat_sub(to_us, from_us);
     int64_t observed = up + down;
     out->up_us = up;
     out->down_us = down;

@@ -50,6 +50,13 @@ enum emp_err emp_timeline_build(int64_t from_us, int64_t to_us, int64_t now_us,
                                 const struct emp_outage *outages, size_t n_outages,
                                 struct emp_segment **out, size_t *n);
 
+/* The same from outages' times alone (struct emp_outage_time, as the
+ * group and status queries fetch them). */
+enum emp_err emp_timeline_build_times(int64_t from_us, int64_t to_us, int64_t now_us,
+                                      const struct emp_span *spans, size_t n_spans,
+                                      const struct emp_outage_time *outages, size_t n_outages,
+                                      struct emp_segment **out, size_t *n);
+
 /* Summarise a timeline built by emp_timeline_build with the same from, to
  * and now into `out` (the same figures emp_uptime_compute gives). */
 void emp_uptime_from_timeline(int64_t from_us, int64_t to_us, int64_t now_us,

@@ -2,7 +2,7 @@
  * (SHA-256) and compared with every stored hash in constant time; tokens
  * are read from the store at each write, so a revoked one stops working at
  * once. Whatever is wrong with a token, the reply is the same 401. */
-#include "api/api_internal.h"
+#include "api/reply.h"
 
 #include <stdlib.h>
 #include <string.h>

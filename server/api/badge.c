@@ -2,7 +2,7 @@
  * GET /badge/{name}/state.svg (the current state): SVG badges for READMEs
  * and dashboards. Errors (unknown target, bad window, database away) are
  * the API's JSON errors with their usual status. */
-#include "api/api_internal.h"
+#include "api/handlers.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

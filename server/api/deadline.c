@@ -8,7 +8,7 @@
  * past it is shutdown(2): MHD sees the socket end and closes it as usual.
  * MHD tells of a closed connection before it closes the socket, under the
  * same lock, so a descriptor shut down here is never one reused since. */
-#include "api/api_internal.h"
+#include "api/deadline.h"
 
 #include <errno.h>
 #include <stdlib.h>

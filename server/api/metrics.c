@@ -218,7 +218,7 @@ static void target_labels(struct emp_buf *b, const char *name, const struct emp_
     emp_buf_puts(b, "{target=\"");
     label_value(b, t->name);
     emp_buf_puts(b, "\",kind=\"");
-    label_value(b, emp_kind_name(t->kind));
+    label_value(b, t->kind != NULL ? t->kind->name : "");
     emp_buf_puts(b, "\",group=\"");
     label_value(b, t->group);
     emp_buf_puts(b, "\"");

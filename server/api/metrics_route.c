@@ -4,7 +4,7 @@
  * empiric_database_up 0. GET /api/v1/monitor: the monitor's account of
  * itself (is it on time, is its network suspect, is the database taking
  * its events) as JSON, from memory alone. */
-#include "api/api_internal.h"
+#include "api/handlers.h"
 
 #include <stdlib.h>
 

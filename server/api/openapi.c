@@ -2,7 +2,7 @@
  * kept in server/openapi.json and embedded at build time, so that an
  * installed binary needs no file to serve it. tests/unit/test_api_openapi.c
  * checks it against the routing table both ways. */
-#include "api/api_internal.h"
+#include "api/handlers.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * intervals, the distributions of time to failure and to repair, the
  * survival of up periods and the Weibull and lognormal fits, over a window.
  * The JSON of a struct emp_reliability is shared with the group endpoint. */
-#include "api/api_internal.h"
+#include "api/handlers.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* GET /api/v1/targets/{name}/sla: every SLA of the configuration that covers
  * the target, verified per calendar period against what was observed. Each
  * period lists the outages that are its evidence. */
-#include "api/api_internal.h"
+#include "api/handlers.h"
 
 #include <math.h>
 #include <stdbool.h>

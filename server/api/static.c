@@ -4,7 +4,7 @@
  * segment is refused before the file system is touched (MHD has already
  * decoded %2e). The Content-Security-Policy keeps the page from loading
  * anything from another host. */
-#include "api/api_internal.h"
+#include "api/handlers.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,9 +3,9 @@
  * streak, availability over 24 h / 7 d / 30 d / 90 d, 90 daily bars (UTC
  * days, with how much of each day was observed), MTTF and MTTR with their
  * 95% intervals over 90 days, recent incidents, and per group the
- * correlation summary. Three queries fetch the rows of all targets; each
- * target's timeline is built once and everything else is derived from it. */
-#include "api/api_internal.h"
+ * correlation summary. The figures come from service/status.h; here they
+ * become JSON, kept for a few seconds by a refresher thread. */
+#include "api/handlers.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -16,59 +16,11 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "store/db_status.h"
-#include "analysis/stats.h"
-#include "analysis/stats_corr.h"
 #include "core/log.h"
 #include "core/timeutil.h"
-#include "analysis/uptime.h"
+#include "service/status.h"
 
-#define DAY_US (INT64_C(86400) * EMP_US_PER_S)
-#define STATUS_DAYS 90
-#define STATUS_INCIDENTS 5
-
-/* One target's rows and derived timeline; slices borrowed from struct all. */
-struct tgt {
-    const struct emp_target_row *row;
-    const struct emp_span *spans;
-    size_t n_spans;
-    const struct emp_outage_time *ot;
-    size_t n_ot;
-    const struct emp_outage *recent;
-    size_t n_recent;
-    struct emp_segment *seg; /* owned */
-    size_t n_seg;
-};
-
-struct all {
-    struct emp_target_row *rows;
-    size_t n_rows;
-    struct emp_span *spans;
-    size_t n_spans;
-    struct emp_outage_time *ot;
-    size_t n_ot;
-    struct emp_outage *recent;
-    size_t n_recent;
-    struct emp_target_status *live;
-    size_t n_live;
-    struct tgt *t;
-    size_t n_t;
-    struct emp_outage *scratch;
-    size_t scratch_cap;
-};
-
-static void all_free(struct all *a)
-{
-    for (size_t i = 0; a->t != NULL && i < a->n_t; i++)
-        free(a->t[i].seg);
-    free(a->t);
-    free(a->rows);
-    free(a->spans);
-    free(a->ot);
-    free(a->recent);
-    free(a->live);
-    free(a->scratch);
-}
+#define STATUS_DAYS EMP_STATUS_DAYS
 
 static int cmp_live(const void *pa, const void *pb)
 {
@@ -76,47 +28,6 @@ static int cmp_live(const void *pa, const void *pb)
     return strcmp(a->name, b->name);
 }
 
-/* Targets ordered by group (ungrouped last), then name. */
-static int cmp_tgt(const void *pa, const void *pb)
-{
-    const struct tgt *a = pa, *b = pb;
-    bool ga = a->row->group[0] != '\0', gb = b->row->group[0] != '\0';
-    if (ga != gb)
-        return ga ? -1 : 1;
-    int c = strcmp(a->row->group, b->row->group);
-    return c != 0 ? c : strcmp(a->row->name, b->row->name);
-}
-
-/* First index in [0, n) of rows with target_id >= id; rows sorted by it. */
-#define LOWER_BOUND(arr, n, id, out)                                                      \
-    do {                                                                                  \
-        size_t lo_ = 0, hi_ = (n);                                                        \
-        while (lo_ < hi_) {                                                               \
-            size_t mid_ = lo_ + (hi_ - lo_) / 2;                                          \
-            if ((arr)[mid_].target_id < (id))                                             \
-                lo_ = mid_ + 1;                                                           \
-            else                                                                          \
-                hi_ = mid_;                                                               \
-        }                                                                                 \
-        (out) = lo_;                                                                      \
-    } while (0)
-
-/* Up and down time of a timeline inside [a, b). */
-static void sum_window(const struct emp_segment *seg, size_t n, int64_t a, int64_t b,
-                       int64_t *up, int64_t *down)
-{
-    *up = *down = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t s = seg[i].start_us > a ? seg[i].start_us : a;
-        int64_t e = seg[i].end_us < b ? seg[i].end_us : b;
-        if (e <= s)
-            continue;
-        if (seg[i].state == EMP_SEG_UP)
-            *up += e - s;
-        else if (seg[i].state == EMP_SEG_DOWN)
-            *down += e - s;
-    }
-}
 
 /* A number, written as an integer when it is one: most daily figures are
  * exactly 0 or 1, and integers serialise several times faster than reals
@@ -133,46 +44,20 @@ static json_t *avail_json(int64_t up, int64_t down)
     return up + down > 0 ? num_json((double)up / (double)(up + down)) : json_null();
 }
 
-/* The 90 daily bars, from `day0` (a UTC midnight) to `now`, by one sweep
- * over the segments: parallel arrays, one element per day. */
-static json_t *days_json(const struct tgt *t, int64_t day0, int64_t now)
+/* The 90 daily bars from `day0`: parallel arrays, one element per day. */
+static json_t *days_json(const struct emp_status_figures *f, int64_t day0, int64_t now)
 {
-    int64_t up[STATUS_DAYS] = {0}, down[STATUS_DAYS] = {0};
-    int64_t outages[STATUS_DAYS] = {0};
-    for (size_t i = 0; i < t->n_seg; i++) {
-        const struct emp_segment *s = &t->seg[i];
-        if (s->state == EMP_SEG_UNKNOWN || s->end_us <= day0)
-            continue;
-        int64_t a = s->start_us > day0 ? s->start_us : day0;
-        int64_t e = s->end_us < now ? s->end_us : now;
-        while (a < e) {
-            int64_t d = (a - day0) / DAY_US;
-            if (d >= STATUS_DAYS)
-                break;
-            int64_t de = day0 + (d + 1) * DAY_US;
-            int64_t x = e < de ? e : de;
-            if (s->state == EMP_SEG_UP)
-                up[d] += x - a;
-            else
-                down[d] += x - a;
-            a = x;
-        }
-    }
-    for (size_t i = 0; i < t->n_ot; i++) {
-        int64_t s = t->ot[i].started_at_us;
-        if (s >= day0 && s < now && (s - day0) / DAY_US < STATUS_DAYS)
-            outages[(s - day0) / DAY_US]++;
-    }
     json_t *av = json_array(), *cov = json_array(), *dn = json_array(), *no = json_array();
     int bad = av == NULL || cov == NULL || dn == NULL || no == NULL;
     for (int d = 0; d < STATUS_DAYS && !bad; d++) {
-        int64_t ds = day0 + d * DAY_US;
-        int64_t de = ds + DAY_US < now ? ds + DAY_US : now;
+        int64_t ds = day0 + d * EMP_DAY_US;
+        int64_t de = ds + EMP_DAY_US < now ? ds + EMP_DAY_US : now;
         double span = de > ds ? (double)(de - ds) : 1.0;
-        bad |= json_array_append_new(av, avail_json(up[d], down[d]));
-        bad |= json_array_append_new(cov, num_json((double)(up[d] + down[d]) / span));
-        bad |= json_array_append_new(dn, num_json((double)down[d] / 1e6));
-        bad |= json_array_append_new(no, json_integer(outages[d]));
+        int64_t up = f->day_up_us[d], down = f->day_down_us[d];
+        bad |= json_array_append_new(av, avail_json(up, down));
+        bad |= json_array_append_new(cov, num_json((double)(up + down) / span));
+        bad |= json_array_append_new(dn, num_json((double)down / 1e6));
+        bad |= json_array_append_new(no, json_integer(f->day_outages[d]));
     }
     if (bad) {
         json_decref(av);
@@ -191,7 +76,7 @@ static json_t *estimate_json(const struct emp_estimate *e)
                      api_json_real(e->lo), api_json_real(e->hi));
 }
 
-static json_t *incidents_json(const struct tgt *t, int64_t now)
+static json_t *incidents_json(const struct emp_status_target *t, int64_t now)
 {
     json_t *list = json_array();
     for (size_t i = 0; list != NULL && i < t->n_recent; i++) {
@@ -212,82 +97,49 @@ static json_t *incidents_json(const struct tgt *t, int64_t now)
     return list;
 }
 
-/* Build the timeline of t over [from, now). */
-static enum emp_err build_timeline(struct all *a, struct tgt *t, int64_t from, int64_t now)
-{
-    if (t->n_ot > a->scratch_cap) {
-        struct emp_outage *sc = realloc(a->scratch, t->n_ot * sizeof *sc);
-        if (sc == NULL)
-            return EMP_ENOMEM;
-        a->scratch = sc;
-        a->scratch_cap = t->n_ot;
-    }
-    for (size_t k = 0; k < t->n_ot; k++) {
-        a->scratch[k].target_id = t->ot[k].target_id;
-        a->scratch[k].started_at_us = t->ot[k].started_at_us;
-        a->scratch[k].ended_at_us = t->ot[k].ended_at_us;
-    }
-    return emp_timeline_build(from, now, now, t->spans, t->n_spans, a->scratch, t->n_ot,
-                              &t->seg, &t->n_seg);
-}
-
-static json_t *target_json(struct all *a, struct tgt *t, int64_t from, int64_t day0,
-                           int64_t now, enum emp_err *e)
+static json_t *target_json(const struct emp_status_page *st, const struct emp_target_status *live,
+                           size_t n_live, const struct emp_status_target *t, enum emp_err *e)
 {
     const struct emp_target_row *row = t->row;
     struct emp_target_status key;
     memset(&key, 0, sizeof key);
     snprintf(key.name, sizeof key.name, "%s", row->name);
-    const struct emp_target_status *live =
-        a->n_live > 0 ? bsearch(&key, a->live, a->n_live, sizeof *a->live, cmp_live) : NULL;
-
-    struct emp_uptime u;
-    emp_uptime_from_timeline(from, now, now, t->seg, t->n_seg, &u);
-    int64_t up1, dn1, up7, dn7, up30, dn30;
-    sum_window(t->seg, t->n_seg, now - DAY_US, now, &up1, &dn1);
-    sum_window(t->seg, t->n_seg, now - 7 * DAY_US, now, &up7, &dn7);
-    sum_window(t->seg, t->n_seg, now - 30 * DAY_US, now, &up30, &dn30);
-
-    struct emp_stats_target st = {.seg = t->seg, .n_seg = t->n_seg, .outage_times = t->ot,
-                                  .n_outages = t->n_ot};
-    struct emp_stats_opts opts;
-    emp_stats_opts_default(&opts);
-    opts.survival_max_points = 2;
-    struct emp_reliability rel;
-    memset(&rel, 0, sizeof rel);
-    *e = emp_stats_reliability(&st, 1, from, now, now, &opts, &rel);
+    const struct emp_target_status *lv =
+        n_live > 0 ? bsearch(&key, live, n_live, sizeof *live, cmp_live) : NULL;
+    int64_t now = st->now_us;
+    struct emp_status_figures f;
+    *e = emp_status_figures(st, t, &f);
     if (*e != EMP_OK)
         return NULL;
-    json_t *rj = json_pack("{s:o,s:o,s:o,s:I,s:I}", "mttf_s", estimate_json(&rel.mttf_s),
-                           "mttr_s", estimate_json(&rel.mttr_s), "mtbf_s",
-                           api_json_real(rel.mtbf_s), "failures", (json_int_t)rel.failures,
-                           "repairs", (json_int_t)rel.repairs);
-    emp_reliability_cleanup(&rel);
+    const struct emp_uptime u = f.window;
+    json_t *rj = json_pack("{s:o,s:o,s:o,s:I,s:I}", "mttf_s", estimate_json(&f.mttf_s),
+                           "mttr_s", estimate_json(&f.mttr_s), "mtbf_s", api_json_real(f.mtbf_s),
+                           "failures", (json_int_t)f.failures, "repairs",
+                           (json_int_t)f.repairs);
 
     json_t *o = json_object();
     int bad = o == NULL || rj == NULL;
     bad |= json_object_set_new(o, "name", api_json_text(row->name, sizeof row->name));
-    bad |= json_object_set_new(o, "kind",
-                               live != NULL ? json_string(emp_kind_name(live->kind))
-                                            : api_json_text(row->kind, sizeof row->kind));
+    bad |= json_object_set_new(o, "kind", lv != NULL ? json_string(lv->kind->name)
+                                                     : api_json_text(row->kind, sizeof row->kind));
     bad |= json_object_set_new(o, "group", row->group[0] != '\0'
                                                ? api_json_text(row->group, sizeof row->group)
                                                : json_null());
-    bad |= json_object_set_new(o, "configured", json_boolean(live != NULL));
-    bad |= json_object_set_new(o, "state", json_string(live != NULL
-                                                           ? emp_tstate_name(live->state)
-                                                           : "unknown"));
-    bad |= json_object_set_new(o, "since", live != NULL && live->since_us != 0
-                                               ? api_json_time(live->since_us)
+    bad |= json_object_set_new(o, "configured", json_boolean(lv != NULL));
+    bad |= json_object_set_new(o, "state",
+                               json_string(lv != NULL ? emp_tstate_name(lv->state) : "unknown"));
+    bad |= json_object_set_new(o, "since", lv != NULL && lv->since_us != 0
+                                               ? api_json_time(lv->since_us)
                                                : json_null());
     bad |= json_object_set_new(o, "streak_s", api_json_seconds(u.streak_current_us));
     bad |= json_object_set_new(o, "streak_longest_s", api_json_seconds(u.streak_longest_us));
     bad |= json_object_set_new(
         o, "availability",
-        json_pack("{s:o,s:o,s:o,s:o}", "24h", avail_json(up1, dn1), "7d", avail_json(up7, dn7),
-                  "30d", avail_json(up30, dn30), "90d", avail_json(u.up_us, u.down_us)));
+        json_pack("{s:o,s:o,s:o,s:o}", "24h", avail_json(f.up_us[0], f.down_us[0]), "7d",
+                  avail_json(f.up_us[1], f.down_us[1]), "30d",
+                  avail_json(f.up_us[2], f.down_us[2]), "90d", avail_json(u.up_us, u.down_us)));
     bad |= json_object_set_new(o, "coverage_90d", api_json_real(u.coverage));
-    bad |= json_object_set_new(o, "days", days_json(t, day0, now));
+    bad |= json_object_set_new(o, "days", days_json(&f, st->day0_us, now));
     bad |= json_object_set_new(o, "reliability", rj);
     bad |= json_object_set_new(o, "incidents", incidents_json(t, now));
     if (bad) {
@@ -298,76 +150,32 @@ static json_t *target_json(struct all *a, struct tgt *t, int64_t from, int64_t d
     return o;
 }
 
-/* The correlation summary of the members t[lo..hi) over [from, now). */
-static json_t *group_json(const struct tgt *t, size_t lo, size_t hi, int64_t from, int64_t now,
-                          enum emp_err *e)
+/* The correlation summary of the `n` members at `t`. */
+static json_t *group_json(const struct emp_status_page *st, const struct emp_status_target *t,
+                          size_t n, enum emp_err *e)
 {
-    size_t n = hi - lo;
-    struct emp_corr_member *m = calloc(n, sizeof *m);
-    struct emp_corr_ival *iv = NULL;
-    int64_t *starts = NULL;
-    size_t n_iv = 0, n_starts = 0;
-    for (size_t i = lo; i < hi; i++) {
-        n_iv += 2 * t[i].n_seg;
-        n_starts += t[i].n_ot;
-    }
-    iv = calloc(n_iv ? n_iv : 1, sizeof *iv);
-    starts = calloc(n_starts ? n_starts : 1, sizeof *starts);
-    json_t *members = json_array();
-    json_t *out = NULL;
     struct emp_corr_result c;
-    memset(&c, 0, sizeof c);
-    *e = EMP_ENOMEM;
-    if (m == NULL || iv == NULL || starts == NULL || members == NULL)
-        goto out;
-    size_t vi = 0, si = 0;
-    for (size_t k = 0; k < n; k++) {
-        const struct tgt *x = &t[lo + k];
-        struct emp_corr_ival *obs = iv + vi;
-        size_t nobs = 0;
-        for (size_t q = 0; q < x->n_seg; q++)
-            if (x->seg[q].state != EMP_SEG_UNKNOWN)
-                obs[nobs++] = (struct emp_corr_ival){x->seg[q].start_us, x->seg[q].end_us};
-        vi += nobs;
-        struct emp_corr_ival *dn = iv + vi;
-        size_t nd = 0;
-        for (size_t q = 0; q < x->n_seg; q++)
-            if (x->seg[q].state == EMP_SEG_DOWN)
-                dn[nd++] = (struct emp_corr_ival){x->seg[q].start_us, x->seg[q].end_us};
-        vi += nd;
-        int64_t *fs = starts + si;
-        size_t nf = 0;
-        for (size_t q = 0; q < x->n_ot; q++) {
-            int64_t s = x->ot[q].started_at_us;
-            if (s >= from && s < now)
-                fs[nf++] = s;
-        }
-        si += nf;
-        m[k] = (struct emp_corr_member){obs, nobs, dn, nd, fs, nf};
-        if (json_array_append_new(members, api_json_text(x->row->name, sizeof x->row->name)))
-            goto out;
+    json_t *members = json_array(), *out = NULL;
+    *e = emp_status_group(st, t, n, &c);
+    for (size_t k = 0; *e == EMP_OK && k < n; k++)
+        if (members == NULL ||
+            json_array_append_new(members, api_json_text(t[k].row->name,
+                                                         sizeof t[k].row->name)) != 0)
+            *e = EMP_ENOMEM;
+    if (*e == EMP_OK) {
+        out = json_pack("{s:o,s:O,s:I,s:I,s:I,s:o,s:o,s:o,s:o}", "name",
+                        api_json_text(t[0].row->group, sizeof t[0].row->group), "members",
+                        members, "failures", (json_int_t)c.n_failures, "bursts",
+                        (json_int_t)c.n_bursts, "largest_burst", (json_int_t)c.largest_burst,
+                        "common_observed_s", api_json_seconds(c.common_observed_us),
+                        "all_down_observed", api_json_real(c.observed_at_least[n]),
+                        "all_down_independent", api_json_real(c.independent_at_least[n]),
+                        "all_down_ratio", api_json_real(c.all_down_ratio));
+        if (out == NULL)
+            *e = EMP_ENOMEM;
     }
-    struct emp_error err;
-    emp_error_clear(&err);
-    *e = emp_corr_compute(m, n, NULL, &c, &err);
-    if (*e != EMP_OK)
-        goto out;
-    out = json_pack("{s:o,s:O,s:I,s:I,s:I,s:o,s:o,s:o,s:o}", "name",
-                    api_json_text(t[lo].row->group, sizeof t[lo].row->group), "members",
-                    members, "failures", (json_int_t)c.n_failures, "bursts",
-                    (json_int_t)c.n_bursts, "largest_burst", (json_int_t)c.largest_burst,
-                    "common_observed_s", api_json_seconds(c.common_observed_us),
-                    "all_down_observed", api_json_real(c.observed_at_least[n]),
-                    "all_down_independent", api_json_real(c.independent_at_least[n]),
-                    "all_down_ratio", api_json_real(c.all_down_ratio));
-    if (out == NULL)
-        *e = EMP_ENOMEM;
-out:
     emp_corr_result_cleanup(&c);
     json_decref(members);
-    free(m);
-    free(iv);
-    free(starts);
     return out;
 }
 
@@ -409,8 +217,6 @@ static char *assemble(const char *head, char *const *g, size_t g0, size_t g1,
     return b.p;
 }
 
-/* Fetch everything from the store. Returns true, or false with a reply
- * queued in *ret. */
 /* Why a status could not be built, for the reply. */
 struct build_err {
     int status;            /* HTTP status */
@@ -447,8 +253,10 @@ static void build_db_fail(struct build_err *be, struct emp_db *db, enum emp_err 
         build_fail(be, 500, "internal", "could not %s", what);
 }
 
-static bool load(struct emp_api *api, struct all *a, const char *group, int64_t from,
-                 int64_t now, struct build_err *be)
+/* The status's rows from the store. Returns true, or false with *be
+ * filled. */
+static bool load(struct emp_api *api, struct emp_status_page *st, const char *group, int64_t now,
+                 struct build_err *be)
 {
     struct emp_db *db = NULL;
     struct emp_error err;
@@ -458,28 +266,16 @@ static bool load(struct emp_api *api, struct all *a, const char *group, int64_t 
         build_db_fail(be, NULL, e != EMP_OK ? e : EMP_EDB, &err, "connect to the database");
         return false;
     }
-    const char *what = "list targets";
-    e = emp_db_list_targets(db, &a->rows, &a->n_rows, &err);
-    if (e == EMP_OK) {
-        what = "list coverage";
-        e = emp_db_status_spans(db, group, from, now, &a->spans, &a->n_spans, &err);
-    }
-    if (e == EMP_OK) {
-        what = "list outages";
-        e = emp_db_status_outage_times(db, group, from, now, &a->ot, &a->n_ot, &err);
-    }
-    if (e == EMP_OK) {
-        what = "list recent outages";
-        e = emp_db_status_recent_outages(db, group, now, STATUS_INCIDENTS, &a->recent,
-                                         &a->n_recent, &err);
-    }
-    if (e != EMP_OK) {
+    const char *what = "";
+    e = emp_status_load(db, group, now, st, &what, &err);
+    if (e == EMP_ENOTFOUND)
+        build_fail(be, 404, "not_found", "no such group: %.64s", group);
+    else if (e != EMP_OK && strcmp(what, "compute the status") == 0)
+        build_fail(be, 500, "internal", "out of memory");
+    else if (e != EMP_OK)
         build_db_fail(be, db, e, &err, what);
-        emp_db_pool_put(api->pool, db);
-        return false;
-    }
     emp_db_pool_put(api->pool, db);
-    return true;
+    return e == EMP_OK;
 }
 
 #define STATUS_CACHE_US (INT64_C(5) * EMP_US_PER_S)
@@ -694,7 +490,7 @@ void api_status_stop(struct emp_api *api)
     api->status_thread_on = false;
 }
 
-void emp_api_warm_status(struct emp_api *api)
+void api_status_warm(struct emp_api *api)
 {
     if (api == NULL || !api->status_thread_on)
         return;
@@ -763,79 +559,50 @@ static bool status_build(struct emp_api *api, const char *group, int64_t now,
                          struct status_out *out, struct build_err *be)
 {
     memset(out, 0, sizeof *out);
-    int64_t from = now - STATUS_DAYS * DAY_US;
-    int64_t today = now >= 0 ? now / DAY_US * DAY_US : -((-now + DAY_US - 1) / DAY_US) * DAY_US;
-    int64_t day0 = today - (STATUS_DAYS - 1) * DAY_US;
-    struct all a;
-    memset(&a, 0, sizeof a);
+    struct emp_status_page st;
+    memset(&st, 0, sizeof st); /* freed even when the pool gives no connection */
     int64_t t_load = emp_mono_us();
-    if (!load(api, &a, group, from, now, be)) {
-        all_free(&a);
+    if (!load(api, &st, group, now, be)) {
+        emp_status_cleanup(&st);
         return false;
     }
-    a.live = emp_state_snapshot(api->state, now, &a.n_live);
-    a.t = calloc(a.n_rows ? a.n_rows : 1, sizeof *a.t);
-    if (a.live == NULL || a.t == NULL) {
-        all_free(&a);
+    size_t n_live = 0;
+    struct emp_target_status *live = emp_state_snapshot(api->state, now, &n_live);
+    if (live == NULL) {
+        emp_status_cleanup(&st);
         build_fail(be, 500, "internal", "out of memory");
         return false;
     }
-    qsort(a.live, a.n_live, sizeof *a.live, cmp_live);
-    for (size_t i = 0; i < a.n_rows; i++) {
-        const struct emp_target_row *row = &a.rows[i];
-        if (group != NULL && strcmp(row->group, group) != 0)
-            continue;
-        struct tgt *t = &a.t[a.n_t++];
-        t->row = row;
-        size_t s0, s1, o0, o1, r0, r1;
-        LOWER_BOUND(a.spans, a.n_spans, row->id, s0);
-        LOWER_BOUND(a.spans, a.n_spans, row->id + 1, s1);
-        LOWER_BOUND(a.ot, a.n_ot, row->id, o0);
-        LOWER_BOUND(a.ot, a.n_ot, row->id + 1, o1);
-        LOWER_BOUND(a.recent, a.n_recent, row->id, r0);
-        LOWER_BOUND(a.recent, a.n_recent, row->id + 1, r1);
-        t->spans = a.spans + s0;
-        t->n_spans = s1 - s0;
-        t->ot = a.ot + o0;
-        t->n_ot = o1 - o0;
-        t->recent = a.recent + r0;
-        t->n_recent = r1 - r0;
-    }
-    if (group != NULL && a.n_t == 0) {
-        all_free(&a);
-        build_fail(be, 404, "not_found", "no such group: %.64s", group);
-        return false;
-    }
-    qsort(a.t, a.n_t, sizeof *a.t, cmp_tgt);
+    qsort(live, n_live, sizeof *live, cmp_live);
 
     /* Each target and group is dumped as soon as it is built: the reply is
      * assembled from the pieces (assemble), and so are the replies of the
      * single groups. */
     int64_t t_targets = emp_mono_us();
     enum emp_err e = EMP_OK;
-    size_t n_t = a.n_t, n_g = 0;
+    size_t n_t = st.n_t, n_g = 0;
     char **tt = calloc(n_t ? n_t : 1, sizeof *tt), **gt = calloc(n_t ? n_t : 1, sizeof *gt);
     char **gname = calloc(n_t ? n_t : 1, sizeof *gname);
     size_t *glo = calloc(n_t ? n_t : 1, sizeof *glo), *ghi = calloc(n_t ? n_t : 1, sizeof *ghi);
     if (tt == NULL || gt == NULL || gname == NULL || glo == NULL || ghi == NULL)
         e = EMP_ENOMEM;
     for (size_t i = 0; e == EMP_OK && i < n_t; i++) {
-        e = build_timeline(&a, &a.t[i], from, now);
+        e = emp_status_timeline(&st, i);
         if (e != EMP_OK)
             break;
-        json_t *o = target_json(&a, &a.t[i], from, day0, now, &e);
+        json_t *o = target_json(&st, live, n_live, &st.t[i], &e);
         if (o != NULL && (tt[i] = dump_json(o)) == NULL)
             e = EMP_ENOMEM;
     }
     int64_t t_groups = emp_mono_us();
-    for (size_t lo = 0; e == EMP_OK && lo < n_t && a.t[lo].row->group[0] != '\0';) {
+    for (size_t lo = 0; e == EMP_OK && lo < n_t && st.t[lo].row->group[0] != '\0';) {
         size_t hi = lo + 1;
-        while (hi < n_t && strcmp(a.t[hi].row->group, a.t[lo].row->group) == 0)
+        while (hi < n_t && strcmp(st.t[hi].row->group, st.t[lo].row->group) == 0)
             hi++;
-        json_t *g = group_json(a.t, lo, hi, from, now, &e);
+        json_t *g = group_json(&st, &st.t[lo], hi - lo, &e);
         if (g != NULL) {
             gt[n_g] = dump_json(g);
-            gname[n_g] = strdup(a.t[lo].row->group);
+            gname[n_g] = strdup(st.t[lo].row->group);
             glo[n_g] = lo;
             ghi[n_g] = hi;
             if (gt[n_g++] == NULL || gname[n_g - 1] == NULL)
@@ -843,7 +610,8 @@ static bool status_build(struct emp_api *api, const char *group, int64_t now,
         }
         lo = hi;
     }
-    all_free(&a);
+    emp_status_cleanup(&st);
+    free(live);
     int64_t t_dump = emp_mono_us();
     char *head = NULL;
     if (e == EMP_OK) {

@@ -1,7 +1,7 @@
 /* Handlers of /api/v1/targets: the live list (from the in-memory state, no
  * database), and per target the outages and the uptime over a window (from
  * the store). Query parameters are checked before the database is touched. */
-#include "api/api_internal.h"
+#include "api/handlers.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,7 +24,7 @@ enum MHD_Result api_get_targets(struct api_req *r)
         const struct emp_target_status *t = &st[i];
         json_t *o = json_object();
         bad |= json_object_set_new(o, "name", api_json_text(t->name, sizeof t->name));
-        bad |= json_object_set_new(o, "kind", json_string(emp_kind_name(t->kind)));
+        bad |= json_object_set_new(o, "kind", json_string(t->kind != NULL ? t->kind->name : ""));
         bad |= json_object_set_new(o, "group", t->group[0] != '\0'
                                                    ? api_json_text(t->group, sizeof t->group)
                                                    : json_null());

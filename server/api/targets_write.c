@@ -6,7 +6,7 @@
  * of truth of targets made this way: the change is written there first,
  * then handed to the running prober, which applies it on its own thread.
  * Targets of the configuration file belong to the file: 409 here. */
-#include "api/api_internal.h"
+#include "api/handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +15,8 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "probes/prober.h"
-#include "service/target.h"
+#include "config/target.h"
+#include "probes/kinds.h"
 
 /* How long a write waits for the prober to apply it before answering. */
 #define APPLY_WAIT_MS 2000
@@ -64,20 +65,19 @@ static json_t *target_json(struct api_req *r, const char *name, const char *kind
     return o;
 }
 
-/* A stored definition (JSON text) as shown: the conninfo's passwords left
- * out. A new object, or NULL. */
+/* A stored definition (JSON text) as shown: read as a target, whose kind
+ * leaves its secrets out (a conninfo's passwords). A new object; JSON null
+ * when it no longer reads as a target (what it holds cannot be vouched
+ * for); NULL when out of memory. */
 static json_t *shown_definition(const char *text)
 {
-    json_t *def = json_loads(text, 0, NULL);
-    const char *conninfo = json_string_value(json_object_get(def, "conninfo"));
-    if (conninfo != NULL) {
-        char *safe = emp_db_redact_conninfo(conninfo);
-        if (json_object_set_new(def, "conninfo", json_string(safe != NULL ? safe : "")) != 0) {
-            json_decref(def);
-            def = NULL;
-        }
-        free(safe);
-    }
+    struct emp_target_config tc;
+    enum emp_err e = emp_config_parse_target(text, strlen(text), "stored definition", NULL,
+                                             &emp_probe_kinds, &tc, NULL, NULL);
+    if (e != EMP_OK)
+        return e == EMP_ENOMEM ? NULL : json_null();
+    json_t *def = emp_target_config_json(&tc, true);
+    emp_target_config_cleanup(&tc);
     return def;
 }
 
@@ -90,8 +90,8 @@ enum MHD_Result api_get_target(struct api_req *r)
         json_t *def = emp_target_config_json(tc, true);
         if (def == NULL)
             return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
-        return api_reply(r, MHD_HTTP_OK, target_json(r, tc->name, emp_kind_name(tc->kind),
-                                                     tc->group, "config", def));
+        return api_reply(r, MHD_HTTP_OK,
+                         target_json(r, tc->name, tc->kind->name, tc->group, "config", def));
     }
     struct emp_db *db;
     enum MHD_Result got;
@@ -191,7 +191,7 @@ static enum MHD_Result write_target(struct api_req *r, const char *path_name, bo
     FILE *errs = open_memstream(&problems, &plen);
     struct emp_target_config tc;
     enum emp_err e = emp_config_parse_target(r->body, r->body_len, "request body", path_name,
-                                             &tc, errs, NULL);
+                                             &emp_probe_kinds, &tc, errs, NULL);
     if (errs != NULL)
         fclose(errs);
     if (e == EMP_ENOMEM) {
@@ -244,8 +244,7 @@ static enum MHD_Result write_target(struct api_req *r, const char *path_name, bo
     emp_db_pool_put(r->api->pool, db);
     if (e != EMP_OK)
         goto out;
-    json_t *body = target_json(r, tc.name, emp_kind_name(tc.kind), tc.group, "api",
-                               shown_definition(text));
+    json_t *body = target_json(r, tc.name, tc.kind->name, tc.group, "api", shown_definition(text));
     if (created) {
         char location[sizeof "/api/v1/targets/" + EMP_NAME_MAX];
         snprintf(location, sizeof location, "/api/v1/targets/%s", tc.name);

@@ -1,15 +1,14 @@
 /* `empiric token`: create (the token is printed once, only its hash is
  * stored), list (names and when they were made and last used) and revoke
  * the API's bearer tokens. */
-#include "service/token.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/app.h"
 #include "core/timeutil.h"
-
-#define EXIT_USAGE 2
+#include "service/token.h"
+#include "store/db.h"
 
 static int usage(void)
 {
@@ -83,7 +82,7 @@ static int revoke(struct emp_db *db, const char *name)
     return EXIT_SUCCESS;
 }
 
-int emp_token_cli(const char *conninfo, int argc, char **argv)
+int emp_app_token(const char *conninfo, int argc, char **argv)
 {
     if (argc < 1)
         return usage();

@@ -10,14 +10,10 @@
 
 #include "core/err.h"
 #include "core/model.h"
+#include "config/kind.h"
 #include "config/sla.h"
 
-enum emp_target_kind { EMP_KIND_HTTP = 0, EMP_KIND_TCP, EMP_KIND_POSTGRES };
-
-/* Name of a kind as written in the configuration ("http", "tcp", "postgres"). */
-const char *emp_kind_name(enum emp_target_kind kind);
-
-/* Defaults, documented in README.md. */
+/* Defaults, documented in docs/configuration.md. */
 #define EMP_DEFAULT_LISTEN "127.0.0.1:8080"
 #define EMP_DEFAULT_PROBER "local"
 #define EMP_DEFAULT_INTERVAL_MS 10000
@@ -25,13 +21,11 @@ const char *emp_kind_name(enum emp_target_kind kind);
 #define EMP_DEFAULT_FAIL_THRESHOLD 2
 #define EMP_DEFAULT_RECOVER_THRESHOLD 1
 #define EMP_DEFAULT_DEGRADED_MS 0 /* 0: never degraded */
-#define EMP_DEFAULT_QUERY "SELECT 1"
 #define EMP_MIN_INTERVAL_MS 100
 #define EMP_MAX_INTERVAL_MS 86400000
 #define EMP_MIN_TIMEOUT_MS 10
 #define EMP_MAX_THRESHOLD 100
-#define EMP_MAX_EXPECT_STATUS 16
-/* The API's limits (the "api" object); README.md gives their reasons. */
+/* The API's limits (the "api" object); docs/api.md gives their reasons. */
 #define EMP_DEFAULT_API_THREADS 4
 #define EMP_DEFAULT_API_MAX_CONNECTIONS 1024
 #define EMP_DEFAULT_API_MAX_CONNECTIONS_PER_IP 64
@@ -61,7 +55,7 @@ enum emp_fsync {
     EMP_FSYNC_ALWAYS,    /* after every append */
 };
 
-/* What the API server allows each client (see README.md, "API limits"). */
+/* What the API server allows each client (see docs/api.md, "API limits"). */
 struct emp_api_limits {
     int threads;                /* request threads */
     int max_connections;        /* in all; divided among the threads */
@@ -76,24 +70,14 @@ struct emp_api_limits {
 
 struct emp_target_config {
     char *name;   /* unique; [A-Za-z0-9._-], 1..EMP_NAME_MAX bytes */
-    enum emp_target_kind kind;
+    const struct emp_probe_kind *kind; /* from the kinds table (config/kind.h) */
+    void *spec;                        /* the kind's own keys, parsed; owned (kind->free_spec) */
     char *group;  /* never NULL; "" when not set */
     int interval_ms;
     int timeout_ms;      /* <= interval_ms */
     int fail_threshold;
     int recover_threshold;
     int degraded_ms;     /* 0 = off */
-    /* http */
-    char *url;           /* http:// or https:// with a host */
-    int expect_status[EMP_MAX_EXPECT_STATUS];
-    size_t n_expect_status; /* 0 means any 2xx or 3xx */
-    bool reuse;          /* keep the connection between probes */
-    /* tcp */
-    char *host;
-    int port;
-    /* postgres */
-    char *conninfo;
-    char *query;
 };
 
 struct emp_config {
@@ -130,14 +114,15 @@ struct emp_config {
  *   FILE:LINE:COLUMN: TEXT           for JSON syntax errors
  *   FILE: JSON.PATH: TEXT            for everything else, e.g.
  *   demo.json: targets[3].interval_ms: expected an integer from 100 to 86400000, got "5s"
- * `nerrs` (may be NULL) receives the number of problems. */
-enum emp_err emp_config_load(const char *path, struct emp_config **out,
-                             FILE *errs, size_t *nerrs);
+ * `nerrs` (may be NULL) receives the number of problems. A target's "kind"
+ * names one of `kinds` (probes/kinds.h has Empiric's: emp_probe_kinds). */
+enum emp_err emp_config_load(const char *path, const struct emp_kinds *kinds,
+                             struct emp_config **out, FILE *errs, size_t *nerrs);
 
 /* Same, from a string; `path` is used only in messages. */
 enum emp_err emp_config_load_string(const char *text, const char *path,
-                                    struct emp_config **out, FILE *errs,
-                                    size_t *nerrs);
+                                    const struct emp_kinds *kinds, struct emp_config **out,
+                                    FILE *errs, size_t *nerrs);
 
 /* Free a config; accepts NULL. */
 void emp_config_free(struct emp_config *cfg);
@@ -158,8 +143,8 @@ int emp_config_find_sla(const struct emp_config *cfg, const char *name);
  * `SOURCE:LINE:COLUMN: TEXT` for JSON syntax; `nerrs` (may be NULL) gets
  * their number. */
 enum emp_err emp_config_parse_target(const char *text, size_t len, const char *source,
-                                     const char *name, struct emp_target_config *out,
-                                     FILE *errs, size_t *nerrs);
+                                     const char *name, const struct emp_kinds *kinds,
+                                     struct emp_target_config *out, FILE *errs, size_t *nerrs);
 
 /* Whether `s` is a valid name of a target (or of an SLA, prober, token):
  * 1 to EMP_NAME_MAX of [A-Za-z0-9._-]. */

@@ -5,6 +5,7 @@
 #define EMP_CONFIG_SLA_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stddef.h>
 
 /* Calendar periods, all in UTC. A week is an ISO 8601 week: Monday 00:00
@@ -55,5 +56,10 @@ bool emp_sla_covers(const struct emp_sla *sla, const char *name, const char *gro
 
 /* Free what `sla` owns and zero it; accepts NULL. */
 void emp_sla_cleanup(struct emp_sla *sla);
+
+struct emp_cfg;
+struct emp_config;
+/* The configuration's "slas", after its targets (config.c uses it). */
+void emp_cfg_load_slas(struct emp_cfg *c, const json_t *root, struct emp_config *cfg);
 
 #endif

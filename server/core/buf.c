@@ -2,6 +2,7 @@
 #include "core/buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,13 @@ void emp_buf_put(struct emp_buf *b, const char *s, size_t n)
         return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
+        while (cap < b->len + n + 1) {
+            if (cap > SIZE_MAX / 2) {
+                b->oom = true;
+                return;
+            }
             cap *= 2;
+        }
         char *p = realloc(b->p, cap);
         if (p == NULL) {
             b->oom = true;
@@ -25,6 +31,11 @@ void emp_buf_put(struct emp_buf *b, const char *s, size_t n)
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
+}
+
+void emp_buf_putc(struct emp_buf *b, char c)
+{
+    emp_buf_put(b, &c, 1);
 }
 
 void emp_buf_puts(struct emp_buf *b, const char *s)

@@ -14,6 +14,7 @@ struct emp_buf {
 };
 
 void emp_buf_put(struct emp_buf *b, const char *s, size_t n);
+void emp_buf_putc(struct emp_buf *b, char c);
 void emp_buf_puts(struct emp_buf *b, const char *s);
 /* printf-style; a line longer than 1 KiB counts as a failure (oom). */
 void emp_buf_printf(struct emp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,89 +1,16 @@
-/* Target definitions apart from a configuration file: the prober's own
- * copies of targets added at run time, the JSON form the API stores and
- * shows, and loading the API's targets from the store at start. */
+/* The targets made through the API, loaded from the store into the prober
+ * at start. */
 #include "service/target.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/target.h"
 #include "core/log.h"
 #include "probes/prober.h"
-
-/* A copy of `s` into `*dst` (NULL stays NULL); false when out of memory. */
-static bool copy_str(char **dst, const char *s)
-{
-    *dst = NULL;
-    if (s == NULL)
-        return true;
-    *dst = strdup(s);
-    return *dst != NULL;
-}
-
-enum emp_err emp_target_config_copy(struct emp_target_config *dst,
-                                    const struct emp_target_config *src)
-{
-    *dst = *src;
-    bool ok = copy_str(&dst->name, src->name);
-    ok &= copy_str(&dst->group, src->group);
-    ok &= copy_str(&dst->url, src->url);
-    ok &= copy_str(&dst->host, src->host);
-    ok &= copy_str(&dst->conninfo, src->conninfo);
-    ok &= copy_str(&dst->query, src->query);
-    if (ok)
-        return EMP_OK;
-    emp_target_config_cleanup(dst);
-    memset(dst, 0, sizeof *dst);
-    return EMP_ENOMEM;
-}
-
-static int set_string(json_t *o, const char *key, const char *v)
-{
-    return json_object_set_new(o, key, json_string(v != NULL ? v : ""));
-}
-
-json_t *emp_target_config_json(const struct emp_target_config *t, bool redact)
-{
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    int bad = set_string(o, "name", t->name);
-    bad |= set_string(o, "kind", emp_kind_name(t->kind));
-    bad |= set_string(o, "group", t->group);
-    bad |= json_object_set_new(o, "interval_ms", json_integer(t->interval_ms));
-    bad |= json_object_set_new(o, "timeout_ms", json_integer(t->timeout_ms));
-    bad |= json_object_set_new(o, "fail_threshold", json_integer(t->fail_threshold));
-    bad |= json_object_set_new(o, "recover_threshold", json_integer(t->recover_threshold));
-    bad |= json_object_set_new(o, "degraded_ms", json_integer(t->degraded_ms));
-    switch (t->kind) {
-    case EMP_KIND_HTTP: {
-        bad |= set_string(o, "url", t->url);
-        /* Empty means any 2xx or 3xx, as an absent key does. */
-        json_t *a = json_array();
-        for (size_t i = 0; a != NULL && i < t->n_expect_status; i++)
-            bad |= json_array_append_new(a, json_integer(t->expect_status[i]));
-        bad |= json_object_set_new(o, "expect_status", a);
-        bad |= json_object_set_new(o, "reuse", json_boolean(t->reuse));
-        break;
-    }
-    case EMP_KIND_TCP:
-        bad |= set_string(o, "host", t->host);
-        bad |= json_object_set_new(o, "port", json_integer(t->port));
-        break;
-    case EMP_KIND_POSTGRES: {
-        char *shown = redact && t->conninfo != NULL ? emp_db_redact_conninfo(t->conninfo) : NULL;
-        bad |= set_string(o, "conninfo", redact ? (shown != NULL ? shown : "") : t->conninfo);
-        free(shown);
-        bad |= set_string(o, "query", t->query);
-        break;
-    }
-    }
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
+#include "store/db.h"
+#include "probes/kinds.h"
 
 enum emp_err emp_target_load_api(struct emp_db *db, const struct emp_config *cfg,
                                  struct emp_prober *p, size_t *n_loaded,
@@ -108,7 +35,7 @@ enum emp_err emp_target_load_api(struct emp_db *db, const struct emp_config *cfg
         struct emp_target_config tc;
         size_t nerrs = 0;
         enum emp_err e = emp_config_parse_target(t[i].definition, strlen(t[i].definition), source,
-                                                 NULL, &tc, stderr, &nerrs);
+                                                 NULL, &emp_probe_kinds, &tc, stderr, &nerrs);
         if (e == EMP_ENOMEM)
             rc = emp_error_set(err, EMP_ENOMEM, NULL, "out of memory");
         else if (e != EMP_OK || strcmp(tc.name, t[i].name) != 0)

@@ -40,10 +40,5 @@ long emp_token_find(const struct emp_token_row *rows, size_t n,
  * scheme, empty, or longer than EMP_TOKEN_PRESENTED_MAX. */
 bool emp_token_from_header(const char *header, const char **token, size_t *len);
 
-/* `empiric token create NAME | list | revoke NAME` (token_cli.c): `argv`
- * holds the words after "token". create prints the new token on stdout,
- * the only time it is shown. Returns the exit status: 0, 1 (database, a
- * name taken or unknown), 2 (usage). */
-int emp_token_cli(const char *conninfo, int argc, char **argv);
 
 #endif

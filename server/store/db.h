@@ -1,6 +1,8 @@
-/* The store: every SQL statement of Empiric lives in db*.c (and schema/).
- * These are the only files that include libpq-fe.h apart from the postgres
- * probe. A struct emp_db is one connection, used by one thread at a time. */
+/* The store: every SQL statement of Empiric lives in store/ (and schema/),
+ * one file per concern, each section below naming its file; store/dbi.h
+ * holds what they share. Only store/ and the postgres probe include
+ * libpq-fe.h. A struct emp_db is one connection, used by one thread at a
+ * time. */
 #ifndef EMP_DB_H
 #define EMP_DB_H
 
@@ -14,6 +16,8 @@
 
 struct emp_db;
 
+/* ---- connections (conn.c) ------------------------------------------ */
+
 /* Connect with a libpq connection string ("" = the PG* environment). Returns
  * EMP_OK and a new handle (free with emp_db_close) or EMP_EDB. */
 enum emp_err emp_db_connect(const char *conninfo, struct emp_db **out,
@@ -23,6 +27,8 @@ void emp_db_close(struct emp_db *db);
 /* False when the connection is broken (the caller should reconnect). */
 bool emp_db_ok(struct emp_db *db);
 
+/* ---- migrations (migrate.c) ---------------------------------------- */
+
 /* Apply schema/NNN_*.sql from `schema_dir` in order, each once and each in
  * its own transaction, recorded in schema_migrations. Safe to run twice, and
  * twice at once (an advisory lock serialises runners). `*applied` (may be
@@ -30,12 +36,14 @@ bool emp_db_ok(struct emp_db *db);
 enum emp_err emp_db_migrate(struct emp_db *db, const char *schema_dir,
                             int *applied, struct emp_error *err);
 
+/* ---- targets (targets.c) ------------------------------------------- */
+
 /* Insert or update the configured targets; ids[i] receives targets.id of
  * cfg->targets[i]. */
 enum emp_err emp_db_sync_targets(struct emp_db *db, const struct emp_config *cfg,
                                  int64_t *ids, struct emp_error *err);
 
-/* ---- targets made through the API (db.c) ----------------------------
+/* ---- targets made through the API (targets.c) -----------------------
  * Such a target's definition is kept whole in targets.api_definition (the
  * store is their source of truth: serve loads them at start); NULL there
  * means a configured target, imported history, or one the API removed
@@ -71,15 +79,11 @@ enum emp_err emp_db_api_target_get(struct emp_db *db, const char *name,
                                    struct emp_target_row *row, char **definition,
                                    struct emp_error *err);
 
-/* Whether the `len` bytes at `s` (NUL-terminated after them) are text
- * PostgreSQL takes: valid UTF-8 without NUL bytes. */
-bool emp_db_text_ok(const char *s, size_t len);
+/* targets.id of the target called `name`, or EMP_ENOTFOUND. */
+enum emp_err emp_db_find_target(struct emp_db *db, const char *name, int64_t *id,
+                                struct emp_error *err);
 
-/* `conninfo` without its passwords, so that it can be shown: a new string
- * (free()) or NULL when it does not parse or memory ran out. */
-char *emp_db_redact_conninfo(const char *conninfo);
-
-/* ---- the API's bearer tokens (db_token.c) ---------------------------
+/* ---- the API's bearer tokens (tokens.c) -----------------------------
  * Only each token's SHA-256 is stored. */
 #define EMP_TOKEN_HASH_BYTES 32
 struct emp_token_row {
@@ -101,9 +105,7 @@ enum emp_err emp_db_token_revoke(struct emp_db *db, const char *name, struct emp
 /* Note that token `id` was just used. */
 enum emp_err emp_db_token_touch(struct emp_db *db, int64_t id, struct emp_error *err);
 
-/* targets.id of the target called `name`, or EMP_ENOTFOUND. */
-enum emp_err emp_db_find_target(struct emp_db *db, const char *name,
-                                int64_t *id, struct emp_error *err);
+/* ---- probers and runs (runs.c) ------------------------------------- */
 
 /* Probers and their runs. A run is one process lifetime; its heartbeats
  * (last_beat_at) bound the time it was alive. */
@@ -131,6 +133,8 @@ enum emp_err emp_db_list_runs(struct emp_db *db, int64_t prober_id,
 enum emp_err emp_db_open_outages(struct emp_db *db, int64_t prober_id,
                                  struct emp_outage **out, size_t *n,
                                  struct emp_error *err);
+
+/* ---- a target's history over a window (history.c) ------------------ */
 
 /* Outages of a target overlapping [from, to), newest first. */
 enum emp_err emp_db_list_outages(struct emp_db *db, int64_t target_id,
@@ -163,6 +167,8 @@ enum emp_err emp_db_list_failure_times(struct emp_db *db, int64_t target_id,
                                        int64_t from_us, int64_t to_us,
                                        struct emp_failure **out, size_t *n,
                                        struct emp_error *err);
+
+/* ---- batched writes of the probe loop's events (write.c) ----------- */
 
 /* What the writer carries from batch to batch: the coverage span each
  * target is in, and the rollups counted but not yet written. Rollups are
@@ -216,7 +222,7 @@ enum emp_err emp_db_ensure_partitions(struct emp_db *db, int64_t from_us, int64_
 enum emp_err emp_db_flush_rollups(struct emp_db *db, int64_t prober_id,
                                   struct emp_write_state *st, struct emp_error *err);
 
-/* ---- targets and groups as the store knows them (db_group.c) ------- */
+/* ---- targets and groups as the store knows them (groups.c) ---------- */
 
 /* Every target in the store (configured or imported), by name. */
 enum emp_err emp_db_list_targets(struct emp_db *db, struct emp_target_row **out,
@@ -245,6 +251,8 @@ enum emp_err emp_db_group_outage_times(struct emp_db *db, const char *group,
 enum emp_err emp_db_group_spans(struct emp_db *db, const char *group, int64_t from_us,
                                 int64_t to_us, struct emp_span **out, size_t *n,
                                 struct emp_error *err);
+
+/* ---- the API threads' pool (conn.c) -------------------------------- */
 
 /* A small pool of connections for the API threads. Their statements are
  * cut off after EMP_DB_POOL_STATEMENT_TIMEOUT_MS (PostgreSQL's

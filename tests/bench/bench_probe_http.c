@@ -19,6 +19,7 @@
 #include "probes/loop.h"
 #include "probes/prober.h"
 #include "core/timeutil.h"
+#include "probes/kinds.h"
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version,
@@ -141,7 +142,7 @@ int main(int argc, char **argv)
                               i ? "," : "", i, port, i, interval_ms, interval_ms / 2);
     snprintf(json + o, cap - o, "]}");
     struct emp_config *cfg = NULL;
-    if (emp_config_load_string(json, "bench", &cfg, stderr, NULL) != EMP_OK)
+    if (emp_config_load_string(json, "bench", &emp_probe_kinds, &cfg, stderr, NULL) != EMP_OK)
         return 1;
     free(json);
 

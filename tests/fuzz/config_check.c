@@ -1,6 +1,6 @@
 /* What a loaded configuration must look like whatever the input: every
- * value inside the bounds README.md documents, names valid and unique,
- * each kind's required fields present; and a refusal that reports each
+ * value inside the bounds docs/configuration.md documents, names valid and
+ * unique, each kind's required fields present; and a refusal that reports each
  * problem as one line naming the file, and returns nothing. */
 #include "config_check.h"
 
@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "fuzz.h"
+#include "tests/support/target.h"
 
 void fuzz_check_target(const struct emp_target_config *t)
 {
@@ -23,27 +24,31 @@ void fuzz_check_target(const struct emp_target_config *t)
     FUZZ_CHECK(t->fail_threshold >= 1 && t->fail_threshold <= EMP_MAX_THRESHOLD);
     FUZZ_CHECK(t->recover_threshold >= 1 && t->recover_threshold <= EMP_MAX_THRESHOLD);
     FUZZ_CHECK(t->degraded_ms >= 0 && t->degraded_ms <= t->timeout_ms);
-    switch (t->kind) {
-    case EMP_KIND_HTTP:
-        FUZZ_CHECK(t->url != NULL);
-        FUZZ_CHECK(strncasecmp(t->url, "http://", 7) == 0 ||
-                   strncasecmp(t->url, "https://", 8) == 0);
-        FUZZ_CHECK(t->n_expect_status <= EMP_MAX_EXPECT_STATUS);
-        for (size_t k = 0; k < t->n_expect_status; k++)
-            FUZZ_CHECK(t->expect_status[k] >= 100 && t->expect_status[k] <= 599);
-        break;
-    case EMP_KIND_TCP:
-        FUZZ_CHECK(t->host != NULL && t->host[0] != '\0');
-        FUZZ_CHECK(t->port >= 1 && t->port <= 65535);
-        break;
-    case EMP_KIND_POSTGRES:
-        FUZZ_CHECK(t->conninfo != NULL && t->conninfo[0] != '\0');
-        FUZZ_CHECK(t->query != NULL && t->query[0] != '\0');
-        break;
-    default:
+    /* The kind's own fields, read through its JSON form (a spec is
+     * private to its probe file). */
+    FUZZ_CHECK(t->kind != NULL && emp_kinds_find(&emp_probe_kinds, t->kind->name) == t->kind);
+    FUZZ_CHECK(t->spec != NULL);
+    char s[2048];
+    if (strcmp(t->kind->name, "http") == 0) {
+        const char *url = test_target_str(t, "url", s, sizeof s);
+        FUZZ_CHECK(strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0);
+        json_t *es = test_target_field(t, "expect_status");
+        FUZZ_CHECK(json_is_array(es) && json_array_size(es) <= 16);
+        size_t k;
+        json_t *v;
+        json_array_foreach(es, k, v)
+            FUZZ_CHECK(json_integer_value(v) >= 100 && json_integer_value(v) <= 599);
+        json_decref(es);
+    } else if (strcmp(t->kind->name, "tcp") == 0) {
+        FUZZ_CHECK(test_target_str(t, "host", s, sizeof s)[0] != '\0');
+        long long port = test_target_int(t, "port");
+        FUZZ_CHECK(port >= 1 && port <= 65535);
+    } else if (strcmp(t->kind->name, "postgres") == 0) {
+        FUZZ_CHECK(test_target_str(t, "conninfo", s, sizeof s)[0] != '\0');
+        FUZZ_CHECK(test_target_str(t, "query", s, sizeof s)[0] != '\0');
+    } else {
         FUZZ_CHECK(!"unknown kind");
     }
-    FUZZ_CHECK(strcmp(emp_kind_name(t->kind), "unknown") != 0);
 }
 
 static void check_sla(const struct emp_config *cfg, size_t i)
@@ -101,7 +106,7 @@ size_t fuzz_config_load_and_check(const char *text, const char *name)
     FUZZ_CHECK(errs != NULL);
     struct emp_config *cfg = (struct emp_config *)1;
     size_t nerrs = 12345;
-    enum emp_err rc = emp_config_load_string(text, name, &cfg, errs, &nerrs);
+    enum emp_err rc = emp_config_load_string(text, name, &emp_probe_kinds, &cfg, errs, &nerrs);
     FUZZ_CHECK(fclose(errs) == 0);
     fuzz_check_messages(msgs, msgs_len, name, nerrs);
     free(msgs);

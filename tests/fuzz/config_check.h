@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "probes/kinds.h"
 
 /* Load `text` (`name` in messages) and check the result; aborts on a
  * broken promise. Returns the number of targets accepted (0 when the text

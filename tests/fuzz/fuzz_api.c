@@ -28,11 +28,12 @@
 #include <jansson.h>
 
 #include "api/api.h"
-#include "api/api_internal.h"
+#include "api/handlers.h"
 #include "config/config.h"
 #include "store/db.h"
 #include "fuzz.h"
 #include "core/log.h"
+#include "probes/kinds.h"
 #include "probes/state.h"
 #include "core/timeutil.h"
 
@@ -112,8 +113,8 @@ static void start(void)
      * request would drown the fuzzer's own output. */
     emp_log_threshold = (enum emp_log_level)(EMP_LOG_ERROR + 1);
     struct emp_error err;
-    FUZZ_CHECK(emp_config_load_string(config_text, "fuzz-api.json", &g.cfg, stderr, NULL) ==
-               EMP_OK);
+    FUZZ_CHECK(emp_config_load_string(config_text, "fuzz-api.json", &emp_probe_kinds, &g.cfg,
+                                      stderr, NULL) == EMP_OK);
     FUZZ_CHECK(emp_state_init(&g.state, g.cfg, NULL) == 0);
     int64_t now = emp_now_us();
     emp_state_update(&g.state, 0, EMP_TS_UP, now - 60 * EMP_US_PER_S, now);

@@ -8,7 +8,7 @@
  * log line or its quotes early). Also emp_time_format on any 64-bit time. */
 #include <string.h>
 
-#include "api/api_internal.h"
+#include "api/handlers.h"
 #include "api/badge_svg.h"
 #include "fuzz.h"
 #include "ingest/import.h"

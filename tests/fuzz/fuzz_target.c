@@ -8,26 +8,22 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "config/target.h"
 #include "config_check.h"
 #include "fuzz.h"
 
 #define SOURCE "body"
 
-static bool same_str(const char *a, const char *b)
-{
-    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
+/* Equal definitions: the same JSON form, every field given (the kind's
+ * own fields included). */
 static bool same_target(const struct emp_target_config *a, const struct emp_target_config *b)
 {
-    return same_str(a->name, b->name) && a->kind == b->kind && same_str(a->group, b->group) &&
-           a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
-           a->fail_threshold == b->fail_threshold &&
-           a->recover_threshold == b->recover_threshold && a->degraded_ms == b->degraded_ms &&
-           same_str(a->url, b->url) && a->n_expect_status == b->n_expect_status &&
-           memcmp(a->expect_status, b->expect_status, sizeof a->expect_status) == 0 &&
-           a->reuse == b->reuse && same_str(a->host, b->host) && a->port == b->port &&
-           same_str(a->conninfo, b->conninfo) && same_str(a->query, b->query);
+    json_t *ja = emp_target_config_json(a, false), *jb = emp_target_config_json(b, false);
+    FUZZ_CHECK(ja != NULL && jb != NULL);
+    bool same = a->kind == b->kind && json_equal(ja, jb);
+    json_decref(ja);
+    json_decref(jb);
+    return same;
 }
 
 /* Parse and check; true when accepted (then *out is filled). */
@@ -38,14 +34,14 @@ static bool parse(const uint8_t *data, size_t size, const char *name,
     size_t msgs_len = 0, nerrs = 12345;
     FILE *errs = open_memstream(&msgs, &msgs_len);
     FUZZ_CHECK(errs != NULL);
-    enum emp_err rc =
-        emp_config_parse_target((const char *)data, size, SOURCE, name, out, errs, &nerrs);
+    enum emp_err rc = emp_config_parse_target((const char *)data, size, SOURCE, name,
+                                              &emp_probe_kinds, out, errs, &nerrs);
     FUZZ_CHECK(fclose(errs) == 0);
     fuzz_check_messages(msgs, msgs_len, SOURCE, nerrs);
     free(msgs);
     if (rc != EMP_OK) {
         FUZZ_CHECK((rc == EMP_ECONFIG || rc == EMP_ENOMEM) && nerrs > 0);
-        FUZZ_CHECK(out->name == NULL && out->group == NULL && out->url == NULL);
+        FUZZ_CHECK(out->name == NULL && out->group == NULL && out->spec == NULL);
         return false;
     }
     FUZZ_CHECK(nerrs == 0);
@@ -73,7 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(text + sizeof before - 1, data, size);
         memcpy(text + sizeof before - 1 + size, after, sizeof after);
         struct emp_config *cfg = NULL;
-        enum emp_err rc = emp_config_load_string(text, "config", &cfg, NULL, NULL);
+        enum emp_err rc =
+            emp_config_load_string(text, "config", &emp_probe_kinds, &cfg, NULL, NULL);
         if (ok) {
             FUZZ_CHECK(rc == EMP_OK && cfg->n_targets == 1);
             FUZZ_CHECK(same_target(&t, &cfg->targets[0]));

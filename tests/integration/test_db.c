@@ -33,6 +33,7 @@
 #include "testdb.h"
 #include "analysis/uptime.h"
 #include "ingest/writer.h"
+#include "tests/support/target.h"
 
 #ifndef EMPIRIC_SOURCE_SCHEMA_DIR
 #error "EMPIRIC_SOURCE_SCHEMA_DIR must name the schema/ directory"
@@ -91,21 +92,24 @@ static void sync_names(struct emp_db *db, const char **names, int n, int interva
     struct emp_config cfg = {0};
     assert_true(n <= 8);
     memset(t, 0, sizeof t);
+    /* One tcp spec (host and port) that every target borrows. */
+    struct emp_target_config tcp = test_target(
+        "{\"name\": \"x\", \"kind\": \"tcp\", \"host\": \"127.0.0.1\", \"port\": 5432}");
     for (int i = 0; i < n; i++) {
         t[i].name = (char *)names[i];
-        t[i].kind = EMP_KIND_TCP;
+        t[i].kind = test_kind("tcp");
         t[i].group = (char *)"g";
         t[i].interval_ms = interval_ms;
         t[i].timeout_ms = interval_ms / 2;
         t[i].fail_threshold = 2;
         t[i].recover_threshold = 1;
-        t[i].host = (char *)"127.0.0.1";
-        t[i].port = 5432;
+        t[i].spec = tcp.spec;
     }
     cfg.targets = t;
     cfg.n_targets = (size_t)n;
     struct emp_error err = {0};
     assert_int_equal(emp_db_sync_targets(db, &cfg, ids, &err), EMP_OK);
+    emp_target_config_cleanup(&tcp);
 }
 
 static int64_t target(const char *name, int interval_ms)
@@ -440,16 +444,11 @@ static void test_sync_targets(void **state)
 
     /* The spec is JSON of the kind's fields; a postgres conninfo is stored
      * without its password. */
-    struct emp_target_config pg = {0};
-    pg.name = (char *)"sync-pg";
-    pg.kind = EMP_KIND_POSTGRES;
-    pg.group = (char *)"";
-    pg.interval_ms = 1000;
-    pg.timeout_ms = 500;
-    pg.fail_threshold = 1;
-    pg.recover_threshold = 1;
-    pg.conninfo = (char *)"host=db.example user=mon password=s3cret dbname=app";
-    pg.query = (char *)"SELECT 1";
+    struct emp_target_config pg =
+        test_target("{\"name\": \"sync-pg\", \"kind\": \"postgres\", \"group\": \"\","
+                    " \"interval_ms\": 1000, \"timeout_ms\": 500, \"fail_threshold\": 1,"
+                    " \"recover_threshold\": 1, \"query\": \"SELECT 1\","
+                    " \"conninfo\": \"host=db.example user=mon password=s3cret dbname=app\"}");
     struct emp_config cfg = {.targets = &pg, .n_targets = 1};
     assert_int_equal(emp_db_sync_targets(F.db, &cfg, &id, &err), EMP_OK);
     assert_int_equal(testdb_scalar(F.pq, "SELECT count(*) FROM targets WHERE name = 'sync-pg'"
@@ -458,6 +457,7 @@ static void test_sync_targets(void **state)
                                          " AND spec->>'conninfo' LIKE '%db.example%'"
                                          " AND spec::text NOT LIKE '%s3cret%'"),
                      1);
+    emp_target_config_cleanup(&pg);
 }
 
 /* ---- microseconds ---------------------------------------------------- */

@@ -16,10 +16,11 @@
 
 #include "config/config.h"
 #include "store/db.h"
-#include "service/target.h"
+#include "config/target.h"
 #include "testdb.h"
 #include "core/timeutil.h"
 #include "service/token.h"
+#include "tests/support/target.h"
 
 #ifndef EMPIRIC_SOURCE_SCHEMA_DIR
 #error "EMPIRIC_SOURCE_SCHEMA_DIR must name the schema/ directory"
@@ -133,13 +134,19 @@ static void test_tokens(void **state)
     free(rows);
 }
 
-static struct emp_target_config target(char *name, char *group, int port)
+/* A tcp target (free with emp_target_config_cleanup). */
+static struct emp_target_config target(const char *name, const char *group, int port)
 {
-    static char host[] = "127.0.0.1";
-    return (struct emp_target_config){.name = name, .kind = EMP_KIND_TCP, .group = group,
-                                      .interval_ms = 1000, .timeout_ms = 500,
-                                      .fail_threshold = 2, .recover_threshold = 1,
-                                      .host = host, .port = port};
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s, s:i}", "name", name, "kind", "tcp",
+                  "group", group, "interval_ms", 1000, "timeout_ms", 500, "fail_threshold", 2,
+                  "recover_threshold", 1, "host", "127.0.0.1", "port", port);
+    char *text = json_dumps(o, JSON_COMPACT);
+    assert_non_null(text);
+    struct emp_target_config t = test_target("%s", text);
+    free(text);
+    json_decref(o);
+    return t;
 }
 
 static char *definition(const struct emp_target_config *t)
@@ -166,7 +173,8 @@ static void test_api_targets(void **state)
     assert_int_equal(emp_db_api_target_put(F.db, &t, def, true, &id2, &created, &err),
                      EMP_EEXIST);
     /* Replace. */
-    t.port = 6543;
+    emp_target_config_cleanup(&t);
+    t = target(name, group, 6543);
     char *def2 = definition(&t);
     assert_int_equal(emp_db_api_target_put(F.db, &t, def2, false, &id2, &created, &err), EMP_OK);
     assert_false(created);
@@ -185,9 +193,9 @@ static void test_api_targets(void **state)
     /* The stored definition reads back as the replacement. */
     struct emp_target_config back;
     assert_int_equal(emp_config_parse_target(list[0].definition, strlen(list[0].definition),
-                                             "stored", NULL, &back, stderr, NULL),
+                                             "stored", NULL, &emp_probe_kinds, &back, stderr, NULL),
                      EMP_OK);
-    assert_int_equal(back.port, 6543);
+    assert_int_equal(test_target_int(&back, "port"), 6543);
     assert_string_equal(back.group, group);
     emp_target_config_cleanup(&back);
     emp_db_api_targets_free(list, n);
@@ -225,6 +233,7 @@ static void test_api_targets(void **state)
     assert_int_equal(emp_db_api_targets(F.db, &list, &n, &err), EMP_OK);
     assert_int_equal(n, 0);
     emp_db_api_targets_free(list, n);
+    emp_target_config_cleanup(&t);
     free(def);
     free(def2);
 }

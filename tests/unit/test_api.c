@@ -29,6 +29,7 @@
 #include "store/db.h"
 #include "probes/state.h"
 #include "core/timeutil.h"
+#include "tests/support/target.h"
 
 /* ---- a fake database server: counts connections and hangs up ---------- */
 
@@ -96,13 +97,13 @@ static int setup(void **state)
     assert_non_null(fx);
     fake_db_start(&fx->db);
     fx->targets[0] = (struct emp_target_config){
-        .name = "web", .kind = EMP_KIND_HTTP, .group = "front", .interval_ms = 1000};
+        .name = "web", .kind = test_kind("http"), .group = "front", .interval_ms = 1000};
     fx->targets[1] = (struct emp_target_config){
-        .name = "db.main", .kind = EMP_KIND_POSTGRES, .group = "", .interval_ms = 1000};
+        .name = "db.main", .kind = test_kind("postgres"), .group = "", .interval_ms = 1000};
     fx->targets[2] = (struct emp_target_config){
-        .name = "cache_1", .kind = EMP_KIND_TCP, .group = "", .interval_ms = 1000};
+        .name = "cache_1", .kind = test_kind("tcp"), .group = "", .interval_ms = 1000};
     fx->targets[3] = (struct emp_target_config){
-        .name = "old-one", .kind = EMP_KIND_TCP, .group = "back", .interval_ms = 1000};
+        .name = "old-one", .kind = test_kind("tcp"), .group = "back", .interval_ms = 1000};
     fx->cfg.targets = fx->targets;
     fx->cfg.n_targets = 4;
     int64_t ids[4] = {1, 2, 3, 4};
@@ -349,7 +350,7 @@ static void test_not_found(void **state)
 {
     struct fixture *fx = *state;
     static const char *paths[] = {
-        /* "/" is the status page (api_static.c). */
+        /* "/" is the status page (api/static.c). */
         "/nope", "/healthz/", "//healthz", "/healthzz", "/HEALTHZ", "/api/v1",
         "/api/v1/targets/", "/api/v1/targets/web/", "/api/v1/targets//uptime",
         "/api/v1/targets/web/uptime/", "/api/v1/targets/web/uptime/x",

@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "service/target.h"
+#include "config/target.h"
+#include "probes/kinds.h"
+#include "tests/support/target.h"
 
 /* Load `text`; returns the problems written (a new string). */
 static char *load(const char *text, struct emp_config **cfg, enum emp_err *rc)
@@ -24,7 +26,7 @@ static char *load(const char *text, struct emp_config **cfg, enum emp_err *rc)
     size_t size = 0;
     FILE *f = open_memstream(&errs, &size);
     assert_non_null(f);
-    *rc = emp_config_load_string(text, "t.json", cfg, f, NULL);
+    *rc = emp_config_load_string(text, "t.json", &emp_probe_kinds, cfg, f, NULL);
     fclose(f);
     return errs;
 }
@@ -103,8 +105,8 @@ static char *parse(const char *text, const char *name, struct emp_target_config 
     size_t size = 0;
     FILE *f = open_memstream(&errs, &size);
     assert_non_null(f);
-    *rc = emp_config_parse_target(text, text != NULL ? strlen(text) : 0, "body", name, t, f,
-                                  nerrs);
+    *rc = emp_config_parse_target(text, text != NULL ? strlen(text) : 0, "body", name,
+                                  &emp_probe_kinds, t, f, nerrs);
     fclose(f);
     return errs;
 }
@@ -123,10 +125,12 @@ static void test_parse_target(void **state)
     assert_string_equal(errs, "");
     assert_string_equal(t.name, "web");
     assert_string_equal(t.group, "g");
-    assert_int_equal(t.kind, EMP_KIND_HTTP);
+    assert_ptr_equal(t.kind, test_kind("http"));
     assert_int_equal(t.interval_ms, 1000);
     assert_int_equal(t.timeout_ms, 1000); /* min(5000, interval) */
-    assert_int_equal(t.n_expect_status, 2);
+    json_t *es = test_target_field(&t, "expect_status");
+    assert_int_equal(json_array_size(es), 2);
+    json_decref(es);
     emp_target_config_cleanup(&t);
     free(errs);
 
@@ -173,7 +177,7 @@ static void test_parse_target_errors(void **state)
             fail_msg("case %zu: expected a problem, got none", i);
         assert_true(n > 0);
         assert_null(t.name);
-        assert_null(t.url);
+        assert_null(t.spec);
         assert_int_equal(strncmp(errs, "body", 4), 0);
         if (cases[i].want != NULL)
             assert_string_equal(errs, cases[i].want);
@@ -211,25 +215,30 @@ static void test_json_round_trip(void **state)
         free(errs);
         assert_string_equal(a.name, b.name);
         assert_string_equal(a.group, b.group);
-        assert_int_equal(a.kind, b.kind);
+        assert_ptr_equal(a.kind, b.kind);
         assert_int_equal(a.interval_ms, b.interval_ms);
         assert_int_equal(a.timeout_ms, b.timeout_ms);
         assert_int_equal(a.fail_threshold, b.fail_threshold);
         assert_int_equal(a.recover_threshold, b.recover_threshold);
         assert_int_equal(a.degraded_ms, b.degraded_ms);
-        assert_int_equal(a.n_expect_status, b.n_expect_status);
-        assert_memory_equal(a.expect_status, b.expect_status,
-                            a.n_expect_status * sizeof a.expect_status[0]);
-        assert_int_equal(a.reuse, b.reuse);
-        assert_int_equal(a.port, b.port);
-        if (a.url != NULL)
-            assert_string_equal(a.url, b.url);
-        if (a.host != NULL)
-            assert_string_equal(a.host, b.host);
-        if (a.conninfo != NULL) {
-            assert_string_equal(a.conninfo, b.conninfo);
-            assert_string_equal(a.query, b.query);
-            assert_ptr_not_equal(a.conninfo, c.conninfo);
+        /* The kind's own fields, every one, through their JSON form. */
+        json_t *ja = emp_target_config_json(&a, false), *jb = emp_target_config_json(&b, false);
+        assert_true(json_equal(ja, jb));
+        json_decref(jb);
+        char v1[256], v2[256];
+        assert_int_equal(test_target_int(&a, "port"), test_target_int(&b, "port"));
+        assert_int_equal(test_target_bool(&a, "reuse"), test_target_bool(&b, "reuse"));
+        static const char *const keys[] = {"url", "host", "conninfo", "query"};
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            assert_string_equal(test_target_str(&a, keys[k], v1, sizeof v1),
+                                test_target_str(&b, keys[k], v2, sizeof v2));
+        /* The copy is deep: its own spec, equal to the original's. */
+        assert_ptr_not_equal(a.spec, c.spec);
+        json_t *jc = emp_target_config_json(&c, false);
+        assert_true(json_equal(ja, jc));
+        json_decref(jc);
+        json_decref(ja);
+        if (strcmp(a.kind->name, "postgres") == 0) {
             json_t *shown = emp_target_config_json(&a, true);
             const char *ci = json_string_value(json_object_get(shown, "conninfo"));
             assert_non_null(ci);

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "api/api_internal.h"
+#include "api/handlers.h"
 
 /* `path` with every "{...}" written as "{}": the router says {name} where
  * the description says {name} or {group}. */

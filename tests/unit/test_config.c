@@ -18,6 +18,8 @@
 #include <jansson.h>
 
 #include "config/config.h"
+#include "probes/kinds.h"
+#include "tests/support/target.h"
 
 struct result {
     enum emp_err rc;
@@ -56,7 +58,7 @@ static void load_text(const char *text, struct result *r)
     FILE *errs = open_memstream(&r->errs, &size);
     assert_non_null(errs);
     r->cfg = (struct emp_config *)(uintptr_t)1; /* must be overwritten */
-    r->rc = emp_config_load_string(text, "t.json", &r->cfg, errs, &r->nerrs);
+    r->rc = emp_config_load_string(text, "t.json", &emp_probe_kinds, &r->cfg, errs, &r->nerrs);
     assert_int_equal(fclose(errs), 0);
     check_invariants(r);
 }
@@ -66,7 +68,7 @@ static void load_path(const char *path, struct result *r)
     size_t size = 0;
     FILE *errs = open_memstream(&r->errs, &size);
     assert_non_null(errs);
-    r->rc = emp_config_load(path, &r->cfg, errs, &r->nerrs);
+    r->rc = emp_config_load(path, &emp_probe_kinds, &r->cfg, errs, &r->nerrs);
     assert_int_equal(fclose(errs), 0);
     check_invariants(r);
 }
@@ -166,34 +168,38 @@ static void test_full_config_loads_every_field(void **state)
 
     const struct emp_target_config *w = &c->targets[0];
     assert_string_equal(w->name, "web");
-    assert_int_equal(w->kind, EMP_KIND_HTTP);
-    assert_string_equal(w->url, "http://127.0.0.1:9000/health");
+    char buf[256];
+    assert_ptr_equal(w->kind, test_kind("http"));
+    assert_string_equal(test_target_str(w, "url", buf, sizeof buf), "http://127.0.0.1:9000/health");
     assert_int_equal(w->interval_ms, 1000);
     assert_int_equal(w->timeout_ms, 500);
     assert_int_equal(w->fail_threshold, 3);
     assert_int_equal(w->recover_threshold, 2);
     assert_int_equal(w->degraded_ms, 300);
-    assert_int_equal(w->n_expect_status, 2);
-    assert_int_equal(w->expect_status[0], 200);
-    assert_int_equal(w->expect_status[1], 204);
+    json_t *es = test_target_field(w, "expect_status");
+    assert_int_equal(json_array_size(es), 2);
+    assert_int_equal(json_integer_value(json_array_get(es, 0)), 200);
+    assert_int_equal(json_integer_value(json_array_get(es, 1)), 204);
+    json_decref(es);
     assert_string_equal(w->group, "frontend");
-    assert_true(w->reuse);
-    assert_null(w->host);
-    assert_null(w->conninfo);
+    assert_true(test_target_bool(w, "reuse"));
+    assert_null(test_target_field(w, "host"));
+    assert_null(test_target_field(w, "conninfo"));
 
     const struct emp_target_config *t = &c->targets[1];
     assert_string_equal(t->name, "cache");
-    assert_int_equal(t->kind, EMP_KIND_TCP);
-    assert_string_equal(t->host, "127.0.0.1");
-    assert_int_equal(t->port, 6379);
+    assert_ptr_equal(t->kind, test_kind("tcp"));
+    assert_string_equal(test_target_str(t, "host", buf, sizeof buf), "127.0.0.1");
+    assert_int_equal(test_target_int(t, "port"), 6379);
     assert_int_equal(t->interval_ms, 5000);
-    assert_null(t->url);
+    assert_null(test_target_field(t, "url"));
 
     const struct emp_target_config *p = &c->targets[2];
     assert_string_equal(p->name, "db");
-    assert_int_equal(p->kind, EMP_KIND_POSTGRES);
-    assert_string_equal(p->conninfo, "host=127.0.0.1 port=5432 dbname=app");
-    assert_string_equal(p->query, "SELECT 2");
+    assert_ptr_equal(p->kind, test_kind("postgres"));
+    assert_string_equal(test_target_str(p, "conninfo", buf, sizeof buf),
+                        "host=127.0.0.1 port=5432 dbname=app");
+    assert_string_equal(test_target_str(p, "query", buf, sizeof buf), "SELECT 2");
     result_free(&r);
 }
 
@@ -221,15 +227,18 @@ static void test_defaults_apply(void **state)
     assert_int_equal(a->fail_threshold, EMP_DEFAULT_FAIL_THRESHOLD);
     assert_int_equal(a->recover_threshold, EMP_DEFAULT_RECOVER_THRESHOLD);
     assert_int_equal(a->degraded_ms, EMP_DEFAULT_DEGRADED_MS);
-    assert_int_equal(a->n_expect_status, 0);
-    assert_false(a->reuse);
+    json_t *es = test_target_field(a, "expect_status");
+    assert_int_equal(json_array_size(es), 0);
+    json_decref(es);
+    assert_false(test_target_bool(a, "reuse"));
     assert_non_null(a->group);
     assert_string_equal(a->group, "");
 
     /* timeout defaults to the interval when that is shorter than 5 s */
     assert_int_equal(c->targets[1].timeout_ms, 1000);
     assert_string_equal(c->targets[1].group, "");
-    assert_string_equal(c->targets[2].query, EMP_DEFAULT_QUERY);
+    char query[64];
+    assert_string_equal(test_target_str(&c->targets[2], "query", query, sizeof query), "SELECT 1");
     result_free(&r);
 }
 
@@ -776,10 +785,12 @@ static void test_find_target_and_kind_name(void **state)
     assert_int_equal(emp_config_find_target(r.cfg, NULL), -1);
     assert_int_equal(emp_config_find_target(NULL, "web"), -1);
     result_free(&r);
-    assert_string_equal(emp_kind_name(EMP_KIND_HTTP), "http");
-    assert_string_equal(emp_kind_name(EMP_KIND_TCP), "tcp");
-    assert_string_equal(emp_kind_name(EMP_KIND_POSTGRES), "postgres");
-    assert_string_equal(emp_kind_name((enum emp_target_kind)42), "unknown");
+    /* The kinds, by name from the table. */
+    assert_string_equal(emp_kinds_find(&emp_probe_kinds, "http")->name, "http");
+    assert_string_equal(emp_kinds_find(&emp_probe_kinds, "tcp")->name, "tcp");
+    assert_string_equal(emp_kinds_find(&emp_probe_kinds, "postgres")->name, "postgres");
+    assert_null(emp_kinds_find(&emp_probe_kinds, "unknown"));
+    assert_null(emp_kinds_find(&emp_probe_kinds, NULL));
 }
 
 static void test_arguments_and_null_errs(void **state)
@@ -788,17 +799,21 @@ static void test_arguments_and_null_errs(void **state)
     struct emp_config *cfg = (struct emp_config *)(uintptr_t)1;
     size_t n = 99;
     /* with no stream the problems are still counted */
-    assert_int_equal(emp_config_load_string("{\"a\": 1, \"b\": 2}", "x.json", &cfg, NULL, &n),
-                     EMP_ECONFIG);
+    assert_int_equal(
+        emp_config_load_string("{\"a\": 1, \"b\": 2}", "x.json", &emp_probe_kinds, &cfg, NULL, &n),
+        EMP_ECONFIG);
     assert_null(cfg);
     assert_int_equal(n, 2);
-    assert_int_equal(emp_config_load_string("{}", NULL, &cfg, NULL, NULL), EMP_OK);
+    assert_int_equal(emp_config_load_string("{}", NULL, &emp_probe_kinds, &cfg, NULL, NULL),
+                     EMP_OK);
     assert_string_equal(cfg->path, "(string)");
     emp_config_free(cfg);
-    assert_int_equal(emp_config_load_string(NULL, "x", &cfg, NULL, NULL), EMP_EINVAL);
+    assert_int_equal(emp_config_load_string(NULL, "x", &emp_probe_kinds, &cfg, NULL, NULL),
+                     EMP_EINVAL);
     assert_null(cfg);
-    assert_int_equal(emp_config_load_string("{}", "x", NULL, NULL, NULL), EMP_EINVAL);
-    assert_int_equal(emp_config_load(NULL, &cfg, NULL, NULL), EMP_EINVAL);
+    assert_int_equal(emp_config_load_string("{}", "x", &emp_probe_kinds, NULL, NULL, NULL),
+                     EMP_EINVAL);
+    assert_int_equal(emp_config_load(NULL, &emp_probe_kinds, &cfg, NULL, NULL), EMP_EINVAL);
     emp_config_free(NULL);
 }
 

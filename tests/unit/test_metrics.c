@@ -19,6 +19,7 @@
 #include "api/metrics.h"
 #include "probes/state.h"
 #include "core/timeutil.h"
+#include "tests/support/target.h"
 
 #define NOW_US (INT64_C(1700000000) * EMP_US_PER_S)
 
@@ -32,14 +33,16 @@ static int setup(void **st)
 {
     struct fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    f->tc[0] = (struct emp_target_config){.name = "api", .kind = EMP_KIND_HTTP,
-                                          .group = "web", .interval_ms = 1000};
+    f->tc[0] = (struct emp_target_config){
+        .name = "api", .kind = test_kind("http"), .group = "web", .interval_ms = 1000};
     /* Names are [A-Za-z0-9._-]; a group is any text: quote, backslash and
      * line feed must be escaped. */
-    f->tc[1] = (struct emp_target_config){.name = "db.main", .kind = EMP_KIND_POSTGRES,
-                                          .group = "we\"ird\\grp\nx", .interval_ms = 1000};
-    f->tc[2] = (struct emp_target_config){.name = "never", .kind = EMP_KIND_TCP,
-                                          .group = "", .interval_ms = 1000};
+    f->tc[1] = (struct emp_target_config){.name = "db.main",
+                                          .kind = test_kind("postgres"),
+                                          .group = "we\"ird\\grp\nx",
+                                          .interval_ms = 1000};
+    f->tc[2] = (struct emp_target_config){
+        .name = "never", .kind = test_kind("tcp"), .group = "", .interval_ms = 1000};
     f->cfg.targets = f->tc;
     f->cfg.n_targets = 3;
     int64_t ids[3] = {1, 2, 3};

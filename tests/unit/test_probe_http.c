@@ -18,9 +18,13 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "core/timeutil.h"
 #include "probes/loop.h"
 #include "probes/probe.h"
-#include "core/timeutil.h"
+#include "tests/support/target.h"
+
+/* The http kind, and what it shares in a loop (curl's multi handle). */
+#define HTTP test_kind("http")
 
 /* --- a server whose behaviour depends on the request path ------------- */
 
@@ -170,31 +174,31 @@ static void on_done(struct emp_probe *pr)
     emp_loop_stop(pr->loop);
 }
 
-static void run_probe(struct emp_http *h, struct emp_loop *loop, struct emp_probe *pr)
+static void run_probe(void *h, struct emp_loop *loop, struct emp_probe *pr)
 {
     pr->loop = loop;
     pr->done = on_done;
     memset(&pr->r, 0, sizeof pr->r);
     pr->r.started_at_us = emp_now_us();
     pr->started_mono_us = emp_loop_update_time(loop);
-    assert_int_equal(emp_probe_http_start(h, pr), EMP_OK);
+    assert_int_equal(HTTP->start(pr, h), EMP_OK);
     emp_loop_run(loop, false);
 }
 
-static struct emp_target_config target(char *url, int timeout_ms)
+/* An http target of `url` (free with emp_target_config_cleanup); `more`
+ * adds keys, e.g. ", \"reuse\": true". */
+static struct emp_target_config target(const char *url, int timeout_ms, const char *more)
 {
-    struct emp_target_config tc = {
-        .name = "t", .kind = EMP_KIND_HTTP, .group = "", .url = url,
-        .interval_ms = 1000, .timeout_ms = timeout_ms, .fail_threshold = 1,
-        .recover_threshold = 1,
-    };
-    return tc;
+    return test_target("{\"name\": \"t\", \"kind\": \"http\", \"url\": \"%s\","
+                       " \"interval_ms\": %d, \"timeout_ms\": %d, \"fail_threshold\": 1,"
+                       " \"recover_threshold\": 1%s}",
+                       url, timeout_ms > 1000 ? timeout_ms : 1000, timeout_ms, more);
 }
 
 struct fixture {
     struct server srv;
     struct emp_loop *loop;
-    struct emp_http *http;
+    void *http; /* the http kind's shared state */
 };
 
 static int setup(void **state)
@@ -202,7 +206,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     server_start(&f->srv);
     f->loop = emp_loop_new();
-    f->http = emp_http_new(f->loop);
+    assert_int_equal(HTTP->loop_new(f->loop, &f->http), EMP_OK);
     *state = f;
     return 0;
 }
@@ -210,7 +214,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    emp_http_free(f->http);
+    HTTP->loop_free(f->http);
     emp_loop_free(f->loop);
     server_stop(&f->srv);
     free(f);
@@ -222,13 +226,17 @@ static struct emp_result probe_path(struct fixture *f, const char *path, int tim
 {
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", f->srv.port, path);
-    struct emp_target_config tc = target(url, timeout_ms);
+    char more[256] = "";
     for (size_t i = 0; i < n_expect; i++)
-        tc.expect_status[i] = expect[i];
-    tc.n_expect_status = n_expect;
+        snprintf(more + strlen(more), sizeof more - strlen(more), "%s%d",
+                 i == 0 ? ", \"expect_status\": [" : ", ", expect[i]);
+    if (n_expect > 0)
+        strcat(more, "]");
+    struct emp_target_config tc = target(url, timeout_ms, more);
     struct emp_probe pr = {.cfg = &tc};
     run_probe(f->http, f->loop, &pr);
-    emp_probe_http_cleanup(f->http, &pr);
+    HTTP->cancel(&pr, f->http);
+    emp_target_config_cleanup(&tc);
     return pr.r;
 }
 
@@ -296,10 +304,11 @@ static void test_refused(void **state)
     close(fd); /* a port nobody listens on */
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(a.sin_port));
-    struct emp_target_config tc = target(url, 1000);
+    struct emp_target_config tc = target(url, 1000, "");
     struct emp_probe pr = {.cfg = &tc};
     run_probe(f->http, f->loop, &pr);
-    emp_probe_http_cleanup(f->http, &pr);
+    HTTP->cancel(&pr, f->http);
+    emp_target_config_cleanup(&tc);
     assert_int_equal(pr.r.status, EMP_STATUS_FAIL);
     assert_string_equal(pr.r.err_class, "refused");
 }
@@ -309,22 +318,24 @@ static void test_fresh_connection_unless_reuse(void **state)
     struct fixture *f = *state;
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", f->srv.port);
-    struct emp_target_config tc = target(url, 1000);
+    struct emp_target_config tc = target(url, 1000, "");
     struct emp_probe pr = {.cfg = &tc};
     int before = atomic_load(&f->srv.connections);
     run_probe(f->http, f->loop, &pr);
     run_probe(f->http, f->loop, &pr);
-    emp_probe_http_cleanup(f->http, &pr);
+    HTTP->cancel(&pr, f->http);
     assert_int_equal(atomic_load(&f->srv.connections) - before, 2);
 
-    tc.reuse = true;
+    emp_target_config_cleanup(&tc);
+    tc = target(url, 1000, ", \"reuse\": true");
     struct emp_probe pr2 = {.cfg = &tc};
     before = atomic_load(&f->srv.connections);
     run_probe(f->http, f->loop, &pr2);
     assert_int_equal(pr2.r.status, EMP_STATUS_OK);
     run_probe(f->http, f->loop, &pr2);
     assert_int_equal(pr2.r.status, EMP_STATUS_OK);
-    emp_probe_http_cleanup(f->http, &pr2);
+    HTTP->cancel(&pr2, f->http);
+    emp_target_config_cleanup(&tc);
     assert_int_equal(atomic_load(&f->srv.connections) - before, 1);
 }
 
@@ -335,14 +346,14 @@ static void test_timeout_on_kept_connection(void **state)
     struct fixture *f = *state;
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/once", f->srv.port);
-    struct emp_target_config tc = target(url, 300);
-    tc.reuse = true;
+    struct emp_target_config tc = target(url, 300, ", \"reuse\": true");
     struct emp_probe pr = {.cfg = &tc};
     run_probe(f->http, f->loop, &pr);
     assert_int_equal(pr.r.status, EMP_STATUS_OK);
     pr.deadline_passed = false;
     run_probe(f->http, f->loop, &pr);
-    emp_probe_http_cleanup(f->http, &pr);
+    HTTP->cancel(&pr, f->http);
+    emp_target_config_cleanup(&tc);
     assert_int_equal(pr.r.status, EMP_STATUS_FAIL);
     assert_string_equal(pr.r.err_class, "timeout");
     assert_true(pr.deadline_passed);
@@ -369,7 +380,7 @@ static void test_burst_of_completions(void **state)
     char ok_url[64], bad_url[64];
     snprintf(ok_url, sizeof ok_url, "http://127.0.0.1:%d/ok", f->srv.port);
     snprintf(bad_url, sizeof bad_url, "http://127.0.0.1:%d/500", f->srv.port);
-    struct emp_target_config ok = target(ok_url, 2000), bad = target(bad_url, 2000);
+    struct emp_target_config ok = target(ok_url, 2000, ""), bad = target(bad_url, 2000, "");
     struct emp_probe *pr = calloc(N, sizeof *pr);
     assert_non_null(pr);
     struct burst b = {.n = N};
@@ -377,7 +388,7 @@ static void test_burst_of_completions(void **state)
         pr[i] = (struct emp_probe){.cfg = i % 2 ? &bad : &ok, .loop = f->loop,
                                    .done = on_burst_done, .owner = &b};
         pr[i].started_mono_us = emp_loop_update_time(f->loop);
-        assert_int_equal(emp_probe_http_start(f->http, &pr[i]), EMP_OK);
+        assert_int_equal(HTTP->start(&pr[i], f->http), EMP_OK);
     }
     emp_loop_run(f->loop, false);
     assert_int_equal(b.done, N);
@@ -389,9 +400,11 @@ static void test_burst_of_completions(void **state)
         } else {
             assert_int_equal(pr[i].r.status, EMP_STATUS_OK);
         }
-        emp_probe_http_cleanup(f->http, &pr[i]);
+        HTTP->cancel(&pr[i], f->http);
     }
     free(pr);
+    emp_target_config_cleanup(&ok);
+    emp_target_config_cleanup(&bad);
 }
 
 /* Probes go through a proxy named in the environment, as libcurl's own
@@ -408,7 +421,7 @@ static void test_environment_proxy_is_honoured(void **state)
     char proxy[64], url[64];
     snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", ntohs(a.sin_port));
     snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", f->srv.port);
-    struct emp_target_config tc = target(url, 1000);
+    struct emp_target_config tc = target(url, 1000, "");
 
     /* libcurl reads the variables at each transfer; no_proxy would let
      * loopback bypass the proxy. */
@@ -420,12 +433,12 @@ static void test_environment_proxy_is_honoured(void **state)
         unsetenv(no_proxy_names[i]);
     }
     setenv("http_proxy", proxy, 1);
-    struct emp_http *via_proxy = emp_http_new(f->loop);
-    assert_non_null(via_proxy);
+    void *via_proxy = NULL;
+    assert_int_equal(HTTP->loop_new(f->loop, &via_proxy), EMP_OK);
     struct emp_probe pr = {.cfg = &tc};
     run_probe(via_proxy, f->loop, &pr);
-    emp_probe_http_cleanup(via_proxy, &pr);
-    emp_http_free(via_proxy);
+    HTTP->cancel(&pr, via_proxy);
+    HTTP->loop_free(via_proxy);
     unsetenv("http_proxy");
     for (int i = 0; i < 2; i++) {
         if (no_proxy[i] != NULL)
@@ -437,7 +450,8 @@ static void test_environment_proxy_is_honoured(void **state)
 
     struct emp_probe direct = {.cfg = &tc};
     run_probe(f->http, f->loop, &direct);
-    emp_probe_http_cleanup(f->http, &direct);
+    HTTP->cancel(&direct, f->http);
+    emp_target_config_cleanup(&tc);
     assert_int_equal(direct.r.status, EMP_STATUS_OK);
 }
 

@@ -22,90 +22,29 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "probes/loop.h"
-#include "probes/probe.h"
-#include "probes/resolve.h"
-#include "core/timeutil.h"
+#include "probes/kinds.h"
+#include "probe_harness.h"
 
-struct harness {
-    struct emp_loop *loop;
-    struct emp_target_config cfg;
-    struct emp_probe pr;
-    int done_calls;
-    struct emp_timer guard;
-    bool guard_fired;
-    int fds_at_setup;
-    char conninfo[1024];
-};
+#define harness probe_harness
 
-static void on_done(struct emp_probe *pr)
-{
-    struct harness *h = pr->owner;
-    h->done_calls++;
-    pr->in_flight = false;
-    emp_loop_stop(h->loop);
-}
-
-static void on_guard(struct emp_timer *t)
-{
-    struct harness *h = t->data;
-    h->guard_fired = true;
-    emp_loop_stop(h->loop);
-}
-
-/* Open file descriptors of the process, to catch leaked sockets. */
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    while (readdir(d) != NULL)
-        n++;
-    closedir(d);
-    return n;
-}
+/* The target's own keys, set by each test before it starts a probe. */
+static char pg_conninfo[1024];
+static const char *pg_query;
 
 static int setup(void **state)
 {
-    static struct harness h;
-    memset(&h, 0, sizeof h);
-    h.fds_at_setup = count_fds();
-    h.loop = emp_loop_new();
-    if (h.fds_at_setup < 0 || h.loop == NULL)
+    static struct probe_harness h;
+    if (probe_harness_init(&h, "postgres") != 0)
         return -1;
-    h.cfg.name = "pg";
-    h.cfg.kind = EMP_KIND_POSTGRES;
-    h.cfg.group = "";
-    h.cfg.interval_ms = 10000;
-    h.cfg.timeout_ms = 5000;
-    h.cfg.query = "SELECT 1";
-    h.cfg.conninfo = h.conninfo;
-    h.pr.loop = h.loop;
-    h.pr.cfg = &h.cfg;
-    h.pr.done = on_done;
-    h.pr.owner = &h;
-    h.guard.cb = on_guard;
-    h.guard.data = &h;
+    pg_conninfo[0] = '\0';
+    pg_query = "SELECT 1";
     *state = &h;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct harness *h = *state;
-    emp_probe_pg_cleanup(&h->pr);
-    assert_null(h->pr.kstate);
-    emp_loop_free(h->loop);
-    /* Abandoned lookups hold an eventfd until glibc finishes them. */
-    for (int i = 0; i < 500 && emp_resolve_live() > 0; i++)
-        usleep(10000);
-    assert_int_equal(emp_resolve_live(), 0);
-    /* The resolver's worker threads may still hold a file (ld.so.cache,
-     * /etc/hosts) for a moment after the lookup itself is done. */
-    for (int i = 0; i < 500 && count_fds() != h->fds_at_setup; i++)
-        usleep(10000);
-    assert_int_equal(count_fds(), h->fds_at_setup);
+    probe_harness_cleanup(*state);
     return 0;
 }
 
@@ -131,53 +70,39 @@ static void add_param(char *buf, size_t size, const char *key, const char *val)
     snprintf(buf + n, size - n, "'");
 }
 
-/* h->conninfo := the test database with `key` set to `val` (or removed
+/* pg_conninfo := the test database with `key` set to `val` (or removed
  * when val is NULL), twice over for key2/val2 (key2 may be NULL). */
-static void db_with(struct harness *h, const char *key, const char *val,
-                    const char *key2, const char *val2)
+static void db_with(const char *key, const char *val, const char *key2, const char *val2)
 {
     char *err = NULL;
     PQconninfoOption *opts = PQconninfoParse(test_db(), &err);
     if (opts == NULL)
         fail_msg("EMPIRIC_TEST_DB: %s", err ? err : "out of memory");
-    h->conninfo[0] = '\0';
+    pg_conninfo[0] = '\0';
     for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
         if (o->val == NULL || (key && strcmp(o->keyword, key) == 0) ||
             (key2 && strcmp(o->keyword, key2) == 0))
             continue;
-        add_param(h->conninfo, sizeof h->conninfo, o->keyword, o->val);
+        add_param(pg_conninfo, sizeof pg_conninfo, o->keyword, o->val);
     }
     if (key && val)
-        add_param(h->conninfo, sizeof h->conninfo, key, val);
+        add_param(pg_conninfo, sizeof pg_conninfo, key, val);
     if (key2 && val2)
-        add_param(h->conninfo, sizeof h->conninfo, key2, val2);
+        add_param(pg_conninfo, sizeof pg_conninfo, key2, val2);
     PQconninfoFree(opts);
 }
 
+/* Start a probe of the conninfo and query set now. */
 static void start_probe(struct harness *h)
 {
-    memset(&h->pr.r, 0, sizeof h->pr.r);
-    h->pr.started_mono_us = emp_loop_update_time(h->loop);
-    h->pr.r.started_at_us = emp_now_us();
-    h->pr.in_flight = true;
-    h->done_calls = 0;
-    assert_int_equal(emp_probe_pg_start(&h->pr), EMP_OK);
-    assert_int_equal(h->done_calls, 0); /* never from inside start */
-}
-
-static void run_loop(struct harness *h, int ms)
-{
-    h->guard_fired = false;
-    emp_loop_timer_start(h->loop, &h->guard,
-                         emp_loop_update_time(h->loop) + ms * EMP_US_PER_MS);
-    assert_int_equal(emp_loop_run(h->loop, false), 0);
-    emp_loop_timer_stop(h->loop, &h->guard);
+    probe_harness_spec_json(h, json_pack("{s:s, s:s}", "conninfo", pg_conninfo, "query", pg_query));
+    probe_harness_start(h);
 }
 
 static void run_probe(struct harness *h)
 {
     start_probe(h);
-    run_loop(h, 20000);
+    probe_harness_run(h, 20000);
     assert_false(h->guard_fired);
     assert_int_equal(h->done_calls, 1);
     if (h->pr.r.status == EMP_STATUS_FAIL)
@@ -221,13 +146,13 @@ static int closed_port(void)
 static void test_select_ok(void **state)
 {
     struct harness *h = *state;
-    snprintf(h->conninfo, sizeof h->conninfo, "%s", test_db());
+    snprintf(pg_conninfo, sizeof pg_conninfo, "%s", test_db());
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
     assert_string_equal(h->pr.r.err_class, "");
     void *kstate = h->pr.kstate;
     /* Again, reusing the kind's state; several statements, all fine. */
-    h->cfg.query = "SELECT 1; SET application_name = 'empiric'; SELECT 2";
+    pg_query = "SELECT 1; SET application_name = 'empiric'; SELECT 2";
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
     assert_ptr_equal(h->pr.kstate, kstate);
@@ -237,7 +162,7 @@ static void test_localhost_name(void **state)
 {
     struct harness *h = *state;
     /* A name: resolved by the probe, passed to libpq as hostaddr. */
-    db_with(h, "host", "localhost", "hostaddr", NULL);
+    db_with("host", "localhost", "hostaddr", NULL);
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
 }
@@ -259,8 +184,7 @@ static void test_uri(void **state)
         else if (strcmp(o->keyword, "dbname") == 0)
             db = o->val;
     }
-    snprintf(h->conninfo, sizeof h->conninfo, "postgresql://%s@localhost:%s/%s", user,
-             port, db);
+    snprintf(pg_conninfo, sizeof pg_conninfo, "postgresql://%s@localhost:%s/%s", user, port, db);
     PQconninfoFree(opts);
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
@@ -281,12 +205,12 @@ static void test_multi_host(void **state)
     char ports[64];
     snprintf(ports, sizeof ports, "%d,%s", closed_port(), port);
     PQconninfoFree(opts);
-    db_with(h, "host", "localhost,127.0.0.1", "port", ports);
+    db_with("host", "localhost,127.0.0.1", "port", ports);
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
 
     /* Port and host lists that do not match. */
-    db_with(h, "host", "localhost,127.0.0.1", "port", "1,2,3");
+    db_with("host", "localhost,127.0.0.1", "port", "1,2,3");
     run_probe(h);
     expect_fail(h, "connect");
 }
@@ -294,29 +218,29 @@ static void test_multi_host(void **state)
 static void test_bad_query(void **state)
 {
     struct harness *h = *state;
-    snprintf(h->conninfo, sizeof h->conninfo, "%s", test_db());
-    h->cfg.query = "SELEC 1";
+    snprintf(pg_conninfo, sizeof pg_conninfo, "%s", test_db());
+    pg_query = "SELEC 1";
     run_probe(h);
     expect_fail(h, "query");
     assert_non_null(strstr(h->pr.r.message, "syntax error"));
 
     /* The first failing statement is the one reported. */
-    h->cfg.query = "SELECT 1; SELECT * FROM no_such_table_here; SELECT 2";
+    pg_query = "SELECT 1; SELECT * FROM no_such_table_here; SELECT 2";
     run_probe(h);
     expect_fail(h, "query");
     assert_non_null(strstr(h->pr.r.message, "no_such_table_here"));
 
-    h->cfg.query = "";
+    pg_query = "";
     run_probe(h);
     expect_fail(h, "query");
 
     /* COPY would hand out results forever: refused, not hung. */
-    h->cfg.query = "COPY (SELECT 1) TO STDOUT";
+    pg_query = "COPY (SELECT 1) TO STDOUT";
     run_probe(h);
     expect_fail(h, "query");
 
     /* Notices are swallowed, not printed. */
-    h->cfg.query = "DO $$ BEGIN RAISE NOTICE 'hello'; END $$";
+    pg_query = "DO $$ BEGIN RAISE NOTICE 'hello'; END $$";
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
 }
@@ -324,7 +248,7 @@ static void test_bad_query(void **state)
 static void test_no_such_database(void **state)
 {
     struct harness *h = *state;
-    db_with(h, "dbname", "empiric_no_such_database", NULL, NULL);
+    db_with("dbname", "empiric_no_such_database", NULL, NULL);
     run_probe(h);
     expect_fail(h, "connect");
     assert_non_null(strstr(h->pr.r.message, "does not exist"));
@@ -333,8 +257,8 @@ static void test_no_such_database(void **state)
 static void test_query_timeout(void **state)
 {
     struct harness *h = *state;
-    snprintf(h->conninfo, sizeof h->conninfo, "%s", test_db());
-    h->cfg.query = "SELECT pg_sleep(10)";
+    snprintf(pg_conninfo, sizeof pg_conninfo, "%s", test_db());
+    pg_query = "SELECT pg_sleep(10)";
     h->cfg.timeout_ms = 300;
     int64_t t0 = emp_mono_us();
     run_probe(h);
@@ -347,12 +271,12 @@ static void test_query_timeout(void **state)
 static void test_refused(void **state)
 {
     struct harness *h = *state;
-    snprintf(h->conninfo, sizeof h->conninfo,
+    snprintf(pg_conninfo, sizeof pg_conninfo,
              "host=127.0.0.1 port=%d user=postgres dbname=postgres", closed_port());
     run_probe(h);
     expect_fail(h, "refused");
 
-    snprintf(h->conninfo, sizeof h->conninfo,
+    snprintf(pg_conninfo, sizeof pg_conninfo,
              "host=localhost port=%d user=postgres dbname=postgres", closed_port());
     run_probe(h);
     expect_fail(h, "refused");
@@ -362,7 +286,7 @@ static void test_dns(void **state)
 {
     struct harness *h = *state;
     /* Rejected by the resolver before any query is sent. */
-    snprintf(h->conninfo, sizeof h->conninfo, "host=a..invalid user=postgres");
+    snprintf(pg_conninfo, sizeof pg_conninfo, "host=a..invalid user=postgres");
     run_probe(h);
     expect_fail(h, "dns");
     assert_non_null(strstr(h->pr.r.message, "a..invalid"));
@@ -371,7 +295,7 @@ static void test_dns(void **state)
 static void test_bad_conninfo(void **state)
 {
     struct harness *h = *state;
-    snprintf(h->conninfo, sizeof h->conninfo, "this is not a conninfo");
+    snprintf(pg_conninfo, sizeof pg_conninfo, "this is not a conninfo");
     run_probe(h);
     expect_fail(h, "internal");
 }
@@ -403,7 +327,7 @@ static void test_silent_server_times_out(void **state)
     int port;
     int lfd = listener(16, &port); /* the kernel completes the handshakes */
     assert_true(lfd >= 0);
-    snprintf(h->conninfo, sizeof h->conninfo,
+    snprintf(pg_conninfo, sizeof pg_conninfo,
              "host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", port);
     h->cfg.timeout_ms = 500;
     struct ticker k = {.loop = h->loop};
@@ -421,7 +345,7 @@ static void test_silent_server_times_out(void **state)
     assert_true(k.max_gap_us < 100 * EMP_US_PER_MS);
 
     /* With SSL negotiation (the default "prefer") as well. */
-    snprintf(h->conninfo, sizeof h->conninfo,
+    snprintf(pg_conninfo, sizeof pg_conninfo,
              "host=localhost port=%d user=postgres dbname=postgres", port);
     h->cfg.timeout_ms = 200;
     run_probe(h);
@@ -441,22 +365,21 @@ static void test_cleanup_in_flight(void **state)
         "host=127.0.0.1 port=%d user=postgres", /* connecting, silent */
     };
     for (size_t i = 0; i < 2; i++) {
-        snprintf(h->conninfo, sizeof h->conninfo, fmt[i], port);
+        snprintf(pg_conninfo, sizeof pg_conninfo, fmt[i], port);
         start_probe(h);
         if (i == 1)
-            run_loop(h, 50);
+            probe_harness_run(h, 50);
         assert_int_equal(h->done_calls, 0);
-        emp_probe_pg_cleanup(&h->pr);
-        assert_null(h->pr.kstate);
+        probe_harness_cancel(h);
         assert_false(emp_timer_active(&h->pr.deadline));
-        run_loop(h, 50);
+        probe_harness_run(h, 50);
         assert_true(h->guard_fired);
         assert_int_equal(h->done_calls, 0);
     }
     /* Before the kick timer ran at all. */
     start_probe(h);
-    emp_probe_pg_cleanup(&h->pr);
-    run_loop(h, 20);
+    probe_harness_cancel(h);
+    probe_harness_run(h, 20);
     assert_int_equal(h->done_calls, 0);
     close(lfd);
 }
@@ -464,13 +387,13 @@ static void test_cleanup_in_flight(void **state)
 static void test_cleanup_during_query(void **state)
 {
     struct harness *h = *state;
-    snprintf(h->conninfo, sizeof h->conninfo, "%s", test_db());
-    h->cfg.query = "SELECT pg_sleep(10)";
+    snprintf(pg_conninfo, sizeof pg_conninfo, "%s", test_db());
+    pg_query = "SELECT pg_sleep(10)";
     start_probe(h);
-    run_loop(h, 300); /* connected and waiting for the query by now */
+    probe_harness_run(h, 300); /* connected and waiting for the query by now */
     assert_int_equal(h->done_calls, 0);
-    emp_probe_pg_cleanup(&h->pr);
-    run_loop(h, 20);
+    probe_harness_cancel(h);
+    probe_harness_run(h, 20);
     assert_int_equal(h->done_calls, 0);
 }
 

@@ -19,118 +19,36 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "probes/loop.h"
-#include "probes/probe.h"
-#include "probes/resolve.h"
-#include "core/timeutil.h"
+#include "probes/kinds.h"
+#include "probe_harness.h"
 
-struct harness {
-    struct emp_loop *loop;
-    struct emp_target_config cfg;
-    struct emp_probe pr;
-    int done_calls;
-    struct emp_timer guard;
-    bool guard_fired;
-    int fds_at_setup;
-};
-
-static void on_done(struct emp_probe *pr)
-{
-    struct harness *h = pr->owner;
-    h->done_calls++;
-    pr->in_flight = false;
-    emp_loop_stop(h->loop);
-}
-
-static void on_guard(struct emp_timer *t)
-{
-    struct harness *h = t->data;
-    h->guard_fired = true;
-    emp_loop_stop(h->loop);
-}
-
-/* Open file descriptors of the process, to catch leaked sockets. */
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    while (readdir(d) != NULL)
-        n++;
-    closedir(d);
-    return n;
-}
+#define harness probe_harness
 
 static int setup(void **state)
 {
-    static struct harness h;
-    memset(&h, 0, sizeof h);
-    h.fds_at_setup = count_fds();
-    h.loop = emp_loop_new();
-    if (h.fds_at_setup < 0 || h.loop == NULL)
+    static struct probe_harness h;
+    if (probe_harness_init(&h, "tcp") != 0)
         return -1;
-    h.cfg.name = "t";
-    h.cfg.kind = EMP_KIND_TCP;
-    h.cfg.group = "";
-    h.cfg.interval_ms = 10000;
-    h.cfg.timeout_ms = 5000;
-    h.cfg.host = "127.0.0.1";
-    h.pr.loop = h.loop;
-    h.pr.cfg = &h.cfg;
-    h.pr.done = on_done;
-    h.pr.owner = &h;
-    h.guard.cb = on_guard;
-    h.guard.data = &h;
     *state = &h;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct harness *h = *state;
-    emp_probe_tcp_cleanup(&h->pr);
-    assert_null(h->pr.kstate);
-    emp_loop_free(h->loop);
-    /* Abandoned lookups hold an eventfd until glibc finishes them. */
-    for (int i = 0; i < 500 && emp_resolve_live() > 0; i++)
-        usleep(10000);
-    assert_int_equal(emp_resolve_live(), 0);
-    /* The resolver's worker threads may still hold a file (ld.so.cache,
-     * /etc/hosts, a resolver socket) for a moment after the lookup itself
-     * is done; on a busy machine that moment passed 1 s once. */
-    for (int i = 0; i < 500 && count_fds() != h->fds_at_setup; i++)
-        usleep(10000);
-    assert_int_equal(count_fds(), h->fds_at_setup);
+    probe_harness_cleanup(*state);
     return 0;
 }
 
-/* Start a probe now, as the prober would. */
-static void start_probe(struct harness *h)
+/* The target: host and port. */
+static void target_at(struct harness *h, const char *host, int port)
 {
-    memset(&h->pr.r, 0, sizeof h->pr.r);
-    h->pr.started_mono_us = emp_loop_update_time(h->loop);
-    h->pr.r.started_at_us = emp_now_us();
-    h->pr.in_flight = true;
-    h->done_calls = 0;
-    assert_int_equal(emp_probe_tcp_start(&h->pr), EMP_OK);
-    assert_int_equal(h->done_calls, 0); /* never from inside start */
-}
-
-/* Run the loop until the probe is done (or `ms` pass). */
-static void run_loop(struct harness *h, int ms)
-{
-    h->guard_fired = false;
-    emp_loop_timer_start(h->loop, &h->guard,
-                         emp_loop_update_time(h->loop) + ms * EMP_US_PER_MS);
-    assert_int_equal(emp_loop_run(h->loop, false), 0);
-    emp_loop_timer_stop(h->loop, &h->guard);
+    probe_harness_spec(h, "{\"host\": \"%s\", \"port\": %d}", host, port);
 }
 
 static void run_probe(struct harness *h)
 {
-    start_probe(h);
-    run_loop(h, 20000);
+    probe_harness_start(h);
+    probe_harness_run(h, 20000);
     assert_false(h->guard_fired);
     assert_int_equal(h->done_calls, 1);
     if (h->pr.r.status == EMP_STATUS_FAIL)
@@ -182,7 +100,7 @@ static void test_connect_ok(void **state)
     int port;
     int lfd = listener(AF_INET, 16, &port);
     assert_true(lfd >= 0);
-    h->cfg.port = port;
+    target_at(h, "127.0.0.1", port);
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
     assert_string_equal(h->pr.r.err_class, "");
@@ -202,8 +120,7 @@ static void test_connect_localhost(void **state)
     int port;
     int lfd = listener(AF_INET, 16, &port);
     assert_true(lfd >= 0);
-    h->cfg.host = "localhost";
-    h->cfg.port = port;
+    target_at(h, "localhost", port);
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
     close(lfd);
@@ -216,8 +133,7 @@ static void test_connect_ipv6(void **state)
     int lfd = listener(AF_INET6, 16, &port);
     if (lfd < 0)
         skip(); /* no IPv6 loopback here */
-    h->cfg.host = "::1";
-    h->cfg.port = port;
+    target_at(h, "::1", port);
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_OK);
     close(lfd);
@@ -226,12 +142,13 @@ static void test_connect_ipv6(void **state)
 static void test_refused(void **state)
 {
     struct harness *h = *state;
-    h->cfg.port = closed_port();
+    int port = closed_port();
+    target_at(h, "127.0.0.1", port);
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_FAIL);
     assert_string_equal(h->pr.r.err_class, "refused");
     char want[64];
-    snprintf(want, sizeof want, "127.0.0.1:%d", h->cfg.port);
+    snprintf(want, sizeof want, "127.0.0.1:%d", port);
     assert_non_null(strstr(h->pr.r.message, want));
     assert_non_null(strstr(h->pr.r.message, "refused"));
 }
@@ -239,8 +156,7 @@ static void test_refused(void **state)
 static void test_refused_localhost(void **state)
 {
     struct harness *h = *state;
-    h->cfg.host = "localhost";
-    h->cfg.port = closed_port();
+    target_at(h, "localhost", closed_port());
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_FAIL);
     assert_string_equal(h->pr.r.err_class, "refused");
@@ -250,8 +166,7 @@ static void test_dns_failure(void **state)
 {
     struct harness *h = *state;
     /* Rejected by the resolver before any query is sent. */
-    h->cfg.host = "a..invalid";
-    h->cfg.port = 80;
+    target_at(h, "a..invalid", 80);
     run_probe(h);
     assert_int_equal(h->pr.r.status, EMP_STATUS_FAIL);
     assert_string_equal(h->pr.r.err_class, "dns");
@@ -264,14 +179,14 @@ static void test_dns_failure(void **state)
 static void test_timeout_while_resolving(void **state)
 {
     struct harness *h = *state;
-    h->cfg.host = "localhost";
-    h->cfg.port = 80;
+    target_at(h, "localhost", 80);
     h->cfg.timeout_ms = 1;
     memset(&h->pr.r, 0, sizeof h->pr.r);
     h->pr.started_mono_us = emp_loop_update_time(h->loop) - 10 * EMP_US_PER_S;
+    h->pr.in_flight = true;
     h->done_calls = 0;
-    assert_int_equal(emp_probe_tcp_start(&h->pr), EMP_OK);
-    run_loop(h, 20000);
+    assert_int_equal(h->kind->start(&h->pr, h->shared), EMP_OK);
+    probe_harness_run(h, 20000);
     assert_int_equal(h->done_calls, 1);
     assert_int_equal(h->pr.r.status, EMP_STATUS_FAIL);
     assert_string_equal(h->pr.r.err_class, "dns");
@@ -314,7 +229,7 @@ static void test_timeout_while_connecting(void **state)
         close(lfd);
         skip();
     }
-    h->cfg.port = port;
+    target_at(h, "127.0.0.1", port);
     h->cfg.timeout_ms = 300;
     int64_t t0 = emp_mono_us();
     run_probe(h);
@@ -336,15 +251,13 @@ static void test_cleanup_in_flight(void **state)
     int port;
     int lfd = listener(AF_INET, 16, &port);
     assert_true(lfd >= 0);
-    char *hosts[] = {"localhost", "127.0.0.1"};
+    const char *hosts[] = {"localhost", "127.0.0.1"};
     for (size_t i = 0; i < 2; i++) {
-        h->cfg.host = hosts[i];
-        h->cfg.port = port;
-        start_probe(h);
-        emp_probe_tcp_cleanup(&h->pr);
-        assert_null(h->pr.kstate);
+        target_at(h, hosts[i], port);
+        probe_harness_start(h);
+        probe_harness_cancel(h);
         assert_false(emp_timer_active(&h->pr.deadline));
-        run_loop(h, 100);
+        probe_harness_run(h, 100);
         assert_true(h->guard_fired);
         assert_int_equal(h->done_calls, 0);
     }
@@ -354,20 +267,19 @@ static void test_cleanup_in_flight(void **state)
     int fillers[16];
     int n = fill_backlog(port, fillers, 16);
     if (n > 0) {
-        h->cfg.host = "127.0.0.1";
-        h->cfg.port = port;
-        start_probe(h);
-        run_loop(h, 100); /* resolved and connecting by now */
+        target_at(h, "127.0.0.1", port);
+        probe_harness_start(h);
+        probe_harness_run(h, 100); /* resolved and connecting by now */
         assert_int_equal(h->done_calls, 0);
-        emp_probe_tcp_cleanup(&h->pr);
-        run_loop(h, 50);
+        probe_harness_cancel(h);
+        probe_harness_run(h, 50);
         assert_int_equal(h->done_calls, 0);
         for (int i = 0; i < n; i++)
             close(fillers[i]);
     }
     close(lfd2);
     close(lfd);
-    emp_probe_tcp_cleanup(&h->pr); /* twice is fine */
+    probe_harness_cancel(h); /* twice is fine */
 }
 
 int main(void)

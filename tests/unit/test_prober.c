@@ -28,6 +28,8 @@
 #include "probes/prober.h"
 #include "probes/state.h"
 #include "core/timeutil.h"
+#include "probes/kinds.h"
+#include "tests/support/target.h"
 
 /* A listening socket that never accepts: connects succeed (the kernel
  * completes the handshake) and an HTTP request is never answered. */
@@ -82,7 +84,8 @@ static void test_hung_target_does_not_delay_others(void **state)
              " \"interval_ms\":100,\"timeout_ms\":50,\"fail_threshold\":3}]}",
              silent_port, open_port, open_port, closed);
     struct emp_config *cfg = NULL;
-    assert_int_equal(emp_config_load_string(json, "test", &cfg, stderr, NULL), EMP_OK);
+    assert_int_equal(emp_config_load_string(json, "test", &emp_probe_kinds, &cfg, stderr, NULL),
+                     EMP_OK);
     int64_t ids[4] = {11, 12, 13, 14};
     struct emp_events q;
     assert_int_equal(emp_events_init(&q, 100000), 0);
@@ -194,7 +197,8 @@ static void test_stall_makes_timeouts_unknown(void **state)
              " \"interval_ms\":400,\"timeout_ms\":200,\"fail_threshold\":2}]}",
              silent_port, closed);
     struct emp_config *cfg = NULL;
-    assert_int_equal(emp_config_load_string(json, "test", &cfg, stderr, NULL), EMP_OK);
+    assert_int_equal(emp_config_load_string(json, "test", &emp_probe_kinds, &cfg, stderr, NULL),
+                     EMP_OK);
     int64_t ids[2] = {21, 22};
     struct emp_events q;
     assert_int_equal(emp_events_init(&q, 100000), 0);
@@ -280,7 +284,8 @@ static void test_first_probes_are_spread(void **state)
                              "\"port\":%d,\"interval_ms\":1000}", i ? "," : "", i, port);
     sprintf(json + o, "]}");
     struct emp_config *cfg = NULL;
-    assert_int_equal(emp_config_load_string(json, "test", &cfg, stderr, NULL), EMP_OK);
+    assert_int_equal(emp_config_load_string(json, "test", &emp_probe_kinds, &cfg, stderr, NULL),
+                     EMP_OK);
     free(json);
     struct emp_events q;
     emp_events_init(&q, 1000);
@@ -322,14 +327,13 @@ static void test_first_probes_are_spread(void **state)
 
 /* ---- targets changed at run time -------------------------------------- */
 
-/* A tcp target definition owned by the caller's strings. */
-static struct emp_target_config tcp_target(char *name, int port, int fail_threshold)
+/* A tcp target definition (free with emp_target_config_cleanup). */
+static struct emp_target_config tcp_target(const char *name, int port, int fail_threshold)
 {
-    static char host[] = "127.0.0.1", group[] = "";
-    return (struct emp_target_config){.name = name, .kind = EMP_KIND_TCP, .group = group,
-                                      .interval_ms = 100, .timeout_ms = 50,
-                                      .fail_threshold = fail_threshold, .recover_threshold = 1,
-                                      .host = host, .port = port};
+    return test_target("{\"name\": \"%s\", \"kind\": \"tcp\", \"host\": \"127.0.0.1\","
+                       " \"port\": %d, \"interval_ms\": 100, \"timeout_ms\": 50,"
+                       " \"fail_threshold\": %d, \"recover_threshold\": 1}",
+                       name, port, fail_threshold);
 }
 
 struct driver {
@@ -373,11 +377,13 @@ static void *drive(void *arg)
     struct emp_target_config b = tcp_target(name, d->open_port, 2);
     d->added_at = emp_now_us();
     d->rc_add = emp_prober_submit(d->p, 50, &b, 2000);
+    emp_target_config_cleanup(&b);
     d->b_seen_live = state_has(d->st, "b", &d->b_index);
     sleep_ms(500);
     b = tcp_target(name, d->closed, 2);
     d->redefined_at = emp_now_us();
     d->rc_redefine = emp_prober_submit(d->p, 50, &b, 2000);
+    emp_target_config_cleanup(&b);
     sleep_ms(700);
     d->removed_at = emp_now_us();
     d->rc_remove = emp_prober_submit(d->p, 50, NULL, 2000);
@@ -398,7 +404,8 @@ static void test_add_redefine_remove_while_running(void **state)
              "\"port\":%d,\"interval_ms\":100,\"timeout_ms\":50}]}",
              open_port);
     struct emp_config *cfg = NULL;
-    assert_int_equal(emp_config_load_string(json, "test", &cfg, stderr, NULL), EMP_OK);
+    assert_int_equal(emp_config_load_string(json, "test", &emp_probe_kinds, &cfg, stderr, NULL),
+                     EMP_OK);
     int64_t ids[1] = {7};
     struct emp_events q;
     assert_int_equal(emp_events_init(&q, 100000), 0);
@@ -493,7 +500,8 @@ static void test_changes_before_start(void **state)
         "{\"name\":\"b\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\",\"port\":1,\"interval_ms\":1000},"
         "{\"name\":\"c\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\",\"port\":1,\"interval_ms\":1000}]}";
     struct emp_config *cfg = NULL;
-    assert_int_equal(emp_config_load_string(json, "test", &cfg, stderr, NULL), EMP_OK);
+    assert_int_equal(emp_config_load_string(json, "test", &emp_probe_kinds, &cfg, stderr, NULL),
+                     EMP_OK);
     int64_t ids[3] = {1, 2, 3};
     struct emp_state st;
     assert_int_equal(emp_state_init(&st, cfg, ids), 0);
@@ -515,10 +523,12 @@ static void test_changes_before_start(void **state)
     assert_string_equal(st.t[2].name, "d");
     assert_int_equal(st.t[2].db_id, 99);
     /* Redefining keeps the index; the state takes the new group. */
-    char g[] = "newgroup";
-    dt.group = g;
+    free(dt.group);
+    dt.group = strdup("newgroup");
+    assert_non_null(dt.group);
     dt.interval_ms = 500;
     assert_int_equal(emp_prober_put(p, 99, &dt), 0);
+    emp_target_config_cleanup(&dt);
     assert_int_equal(emp_prober_count(p), 3);
     assert_string_equal(st.t[2].group, "newgroup");
     assert_int_equal(st.t[2].interval_ms, 500);
@@ -539,6 +549,7 @@ static void test_changes_before_start(void **state)
     assert_string_equal(st.t[2].name, "e");
     /* A change left queued at the end is freed with the prober. */
     assert_int_equal(emp_prober_submit(p, 101, &et, 0), 1);
+    emp_target_config_cleanup(&et);
 
     emp_prober_free(p);
     emp_loop_free(loop);
@@ -579,7 +590,8 @@ static void test_canaries_make_failures_unknown(void **state)
              " \"interval_ms\":100,\"timeout_ms\":50,\"fail_threshold\":2}]}",
              gw.port, dead);
     struct emp_config *cfg = NULL;
-    assert_int_equal(emp_config_load_string(json, "test", &cfg, stderr, NULL), EMP_OK);
+    assert_int_equal(emp_config_load_string(json, "test", &emp_probe_kinds, &cfg, stderr, NULL),
+                     EMP_OK);
     int64_t ids[2] = {31, 32};
     struct emp_events q;
     assert_int_equal(emp_events_init(&q, 100000), 0);

@@ -6,8 +6,9 @@
 #include <string.h>
 
 #include "store/db.h"
-#include "store/db_int.h"
-#include "ingest/import.h"
+#include "store/dbi.h"
+#include "core/text.h"
+#include "store/import.h"
 
 /* No-op update on conflict so that RETURNING yields the existing id. */
 static const struct dbi_stmt st_import_prober = {
@@ -48,7 +49,6 @@ static const struct dbi_stmt st_import_spans = {
     " ON CONFLICT (target_id, prober_id, started_at) DO UPDATE SET ended_at = EXCLUDED.ended_at"
     " WHERE s.ended_at < EXCLUDED.ended_at",
     4};
-
 
 /* Run `st` with `prober` (NULL: none) followed by the closed arrays. */
 static enum emp_err exec_arrays(struct emp_db *db, const struct dbi_stmt *st, const char *prober,
@@ -108,7 +108,7 @@ static enum emp_err write_outages(struct emp_db *db, const char *prober,
         dbi_arr_i64(&a[1], r->start_us);
         dbi_arr_i64(&a[2], r->end_us);
         /* As long as a probe's message may be, cut at a character. */
-        dbi_utf8_copy(cause, sizeof cause, r->cause);
+        emp_text_copy(cause, sizeof cause, r->cause);
         dbi_arr_text(&a[3], cause);
     }
     enum emp_err rc = exec_arrays(db, &st_import_outages, prober, a, 4, &res, err, what);

@@ -1,8 +1,9 @@
-/* Shared between the API router (api.c) and the handlers (api_<resource>.c):
- * the per-request context, reply helpers and the query-window parser. Not a
- * public header. */
-#ifndef EMP_API_INTERNAL_H
-#define EMP_API_INTERNAL_H
+/* What every handler of the API sees: the server's context, the request,
+ * and the reply helpers and query-window parser (api/reply.c). The router
+ * (api/router.c) and the handlers (api/handlers.h) build on this; it
+ * depends on neither. Not a public header. */
+#ifndef EMP_API_REPLY_H
+#define EMP_API_REPLY_H
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -12,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api/api.h"
 #include "config/config.h"
 #include "store/db.h"
 #include "probes/state.h"
@@ -31,18 +31,18 @@ struct emp_api {
     /* One target change at a time, so that the store and the prober see
      * changes in the same order. */
     pthread_mutex_t write_mu;
-    struct api_deadline *deadline; /* owned (api_deadline.c) */
-    struct emp_state *state;   /* borrowed */
-    struct emp_db_pool *pool;  /* borrowed */
-    char *web_dir;             /* owned: realpath of the status page's files, or NULL */
+    struct api_deadline *deadline; /* owned (api/deadline.c) */
+    struct emp_state *state;       /* borrowed */
+    struct emp_db_pool *pool;      /* borrowed */
+    char *web_dir;                 /* owned: realpath of the status page's files, or NULL */
     /* GET /api/v1/status (all groups, and each group) as sent, reused for a
      * few seconds: one response queued for every request that it answers
      * (MHD counts its users), so the body is neither copied nor rebuilt
      * per request. */
     pthread_mutex_t status_mu;
-    struct api_status_copy *status_copy; /* owned, or NULL (api_status.c) */
+    struct api_status_copy *status_copy; /* owned, or NULL (api/status.c) */
     int64_t status_at_us;
-    /* Its refresher thread (api_status.c), under status_mu. */
+    /* Its refresher thread (api/status.c), under status_mu. */
     pthread_t status_thread;
     pthread_cond_t status_cv;
     bool status_thread_on, status_stop, status_busy;
@@ -76,9 +76,6 @@ enum MHD_Result api_reply(struct api_req *r, unsigned status, json_t *body);
 enum MHD_Result api_reply_text(struct api_req *r, unsigned status, const char *content_type,
                                char *text);
 
-/* Free the kept status replies (at stop). */
-void api_status_copy_free(struct emp_api *api);
-
 /* A response of `text` (stolen; NULL gives NULL) as `content_type`, with
  * the headers of every reply, to be queued any number of times with
  * api_reply_shared; MHD_destroy_response drops the caller's reference. */
@@ -104,6 +101,10 @@ enum MHD_Result api_error_header(struct api_req *r, unsigned status, const char 
 /* Reply for a failed store call: 404 for EMP_ENOTFOUND, 503 when the
  * database is unreachable (db NULL or broken), 500 otherwise. Logs the
  * detail; never shows it to the client. */
+/* 405 with `Allow: allow`. */
+enum MHD_Result api_error_allow(struct api_req *r, const char *allow, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 enum MHD_Result api_db_error(struct api_req *r, struct emp_db *db, enum emp_err code,
                              const struct emp_error *err, const char *what);
 
@@ -126,80 +127,11 @@ json_t *api_json_real(double v);            /* null when not finite */
 json_t *api_json_text(const char *s, size_t max); /* at most max bytes,
                                                      invalid UTF-8 replaced */
 
-/* Bearer-token check of a write request (api_auth.c): true when the
+/* Bearer-token check of a write request (api/auth.c): true when the
  * request carries a valid token (r->authorized set); else a reply has been
  * queued in `*ret`: 401 with `WWW-Authenticate: Bearer`, the same for a
  * missing, malformed, unknown or wrong token; 503 when the store that
  * holds the tokens is unreachable. */
 bool api_authorize(struct api_req *r, enum MHD_Result *ret);
-
-/* Absolute deadline of each request (api_deadline.c): MHD's connection
- * timeout only counts silence, so a client trickling a byte now and then
- * would hold a connection forever. A watchdog thread shuts down (shutdown
- * (2), MHD then closes it) a connection whose request is not answered
- * within `deadline_s` of the connection's start or of the end of its
- * previous request. _start before the daemon, _stop after it. */
-int api_deadline_start(struct emp_api *api, int deadline_s);
-void api_deadline_stop(struct emp_api *api);
-/* MHD_OPTION_NOTIFY_CONNECTION (cls: the api). */
-void api_deadline_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
-                         enum MHD_ConnectionNotificationCode toe);
-/* A request of `conn` is complete: the next one gets a fresh deadline. */
-void api_deadline_restart(struct emp_api *api, struct MHD_Connection *conn);
-
-/* Handlers of one target and its changes (api_write.c): GET shows the
- * definition; POST, PUT and DELETE need a bearer token and reach the
- * running prober. */
-enum MHD_Result api_get_target(struct api_req *r);
-enum MHD_Result api_post_target(struct api_req *r);
-enum MHD_Result api_put_target(struct api_req *r);
-enum MHD_Result api_delete_target(struct api_req *r);
-
-/* Handlers (api_targets.c). */
-enum MHD_Result api_get_targets(struct api_req *r);
-enum MHD_Result api_get_outages(struct api_req *r);
-enum MHD_Result api_get_uptime(struct api_req *r);
-
-/* Handlers (api_reliability.c), and the JSON of a reliability summary
- * (a new object; NULL on allocation failure). */
-struct emp_reliability;
-enum MHD_Result api_get_reliability(struct api_req *r);
-json_t *api_reliability_json(const struct emp_reliability *rel);
-
-/* The status refresher: started with the daemon, stopped before it is
- * freed (api_status.c). */
-int api_status_start(struct emp_api *api);
-void api_status_stop(struct emp_api *api);
-
-/* Handlers (api_sla.c). */
-enum MHD_Result api_get_sla(struct api_req *r);
-
-/* Handlers (api_groups.c). */
-enum MHD_Result api_get_groups(struct api_req *r);
-enum MHD_Result api_get_correlation(struct api_req *r);
-enum MHD_Result api_get_group_reliability(struct api_req *r);
-enum MHD_Result api_get_metrics(struct api_req *r); /* api_metrics.c */
-enum MHD_Result api_get_monitor(struct api_req *r); /* api_metrics.c */
-
-/* Handlers (api_badge.c): SVG badges of a target's uptime and state. */
-enum MHD_Result api_get_badge_uptime(struct api_req *r);
-enum MHD_Result api_get_badge_state(struct api_req *r);
-
-/* Handler (api_openapi.c), and the OpenAPI description it serves:
- * server/openapi.json embedded at build time (cmake/embed.cmake),
- * NUL-terminated, api_openapi_json_len bytes before the NUL. */
-enum MHD_Result api_get_openapi(struct api_req *r);
-extern const char api_openapi_json[];
-extern const size_t api_openapi_json_len;
-
-/* Handler (api_status.c): everything the status page shows, in one call. */
-enum MHD_Result api_get_status(struct api_req *r);
-
-/* Handler (api_static.c): "/", "/index.html" and "/static/..." from the web
- * directory; and that directory (a new string from realpath(), or NULL when
- * there is none): $EMPIRIC_WEB_DIR, else the source tree's web/, else the
- * installed share/empiric/web. */
-enum MHD_Result api_get_static(struct api_req *r);
-char *api_static_web_dir(void);
 
 #endif

@@ -2,8 +2,8 @@
  * target (or of every member of one group) over a window, each in one round
  * trip with binary results, and the most recent outages of each with their
  * causes. `group` NULL means all targets. */
-#ifndef EMP_DB_STATUS_H
-#define EMP_DB_STATUS_H
+#ifndef EMP_STORE_STATUS_H
+#define EMP_STORE_STATUS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -9,7 +9,8 @@
 
 #include "config/config.h"
 #include "store/db.h"
-#include "store/db_int.h"
+#include "store/dbi.h"
+#include "core/text.h"
 #include "core/timeutil.h"
 
 #define US_PER_HOUR INT64_C(3600000000)
@@ -300,7 +301,6 @@ enum emp_err emp_db_run_progress(struct emp_db *db, int64_t run_id, uint64_t *wr
     return rc;
 }
 
-
 static const char *const what_batch = "could not write batch";
 
 #define US_PER_DAY (24 * US_PER_HOUR)
@@ -564,8 +564,8 @@ static enum emp_err write_outage(struct emp_db *db, const char *prober,
     char b[3][24];
     char cls[EMP_ERRCLASS_MAX], msg[EMP_ERRMSG_MAX];
     if (ev->kind == EMP_EV_OUTAGE_OPEN) {
-        dbi_utf8_copy(cls, sizeof cls, ev->r.err_class);
-        dbi_utf8_copy(msg, sizeof msg, ev->r.message);
+        emp_text_copy(cls, sizeof cls, ev->r.err_class);
+        emp_text_copy(msg, sizeof msg, ev->r.message);
         const char *vals[] = {dbi_i64s(b[0], ev->target_id), prober,
                               dbi_i64s(b[1], ev->r.started_at_us), cls, msg};
         return dbi_exec_cmd(db, &st_outage_open, vals, err, what_batch);

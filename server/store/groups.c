@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/db_int.h"
+#include "store/dbi.h"
 
 static const struct dbi_stmt st_list_targets = {
     "emp_list_targets",
@@ -132,22 +132,8 @@ enum emp_err emp_db_group_outage_times(struct emp_db *db, const char *group,
 {
     char b[2][24];
     const char *vals[] = {group, dbi_i64s(b[0], from_us), dbi_i64s(b[1], to_us)};
-    PGresult *res = NULL;
-    void *rows;
-    enum emp_err rc = dbi_query_rows(db, &st_group_outage_times, vals, sizeof **out, &rows, n,
-                                 &res, err, "could not list group outages");
-    if (rc != EMP_OK)
-        return rc;
-    struct emp_outage_time *o = rows;
-    for (size_t i = 0; i < *n; i++) {
-        int r = (int)i;
-        o[i].target_id = dbi_bin_int64(res, r, 0);
-        o[i].started_at_us = dbi_bin_time_us(res, r, 1);
-        o[i].ended_at_us = dbi_bin_time_us(res, r, 2);
-    }
-    PQclear(res);
-    *out = o;
-    return EMP_OK;
+    return dbi_query_outage_times(db, &st_group_outage_times, vals, out, n, err,
+                                  "could not list group outages");
 }
 
 enum emp_err emp_db_group_spans(struct emp_db *db, const char *group, int64_t from_us,
@@ -156,21 +142,6 @@ enum emp_err emp_db_group_spans(struct emp_db *db, const char *group, int64_t fr
 {
     char b[2][24];
     const char *vals[] = {group, dbi_i64s(b[0], from_us), dbi_i64s(b[1], to_us)};
-    PGresult *res = NULL;
-    void *rows;
-    enum emp_err rc = dbi_query_rows(db, &st_group_spans, vals, sizeof **out, &rows, n, &res,
-                                 err, "could not list group coverage");
-    if (rc != EMP_OK)
-        return rc;
-    struct emp_span *s = rows;
-    for (size_t i = 0; i < *n; i++) {
-        int r = (int)i;
-        s[i].target_id = dbi_bin_int64(res, r, 0);
-        s[i].started_at_us = dbi_bin_time_us(res, r, 1);
-        s[i].ended_at_us = dbi_bin_time_us(res, r, 2);
-        s[i].grace_us = dbi_bin_int64(res, r, 3);
-    }
-    PQclear(res);
-    *out = s;
-    return EMP_OK;
+    return dbi_query_spans(db, &st_group_spans, vals, out, n, err,
+                           "could not list group coverage");
 }

@@ -2,12 +2,12 @@
  * for all targets (or all members of a group) at once, so that the page's
  * single call costs three round trips whatever the number of targets.
  * Times come back in binary. */
-#include "store/db_status.h"
+#include "store/status.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/db_int.h"
+#include "store/dbi.h"
 
 /* Each read comes twice: for every target, and for the members of one
  * group (only the members' rows are read). Window bounds are
@@ -48,17 +48,16 @@ static const struct dbi_stmt st_status_outage_times_group = {
 /* The newest `per_target` outages of each target: per target, a short walk
  * down its (target_id, started_at, prober_id) index, not a ranking of every
  * outage in the store. */
-#define RECENT_SQL(where)                                                                \
-    "SELECT o.target_id, o.started_at, o.ended_at, o.err_class, o.message"              \
-    " FROM targets t CROSS JOIN LATERAL ("                                               \
-    "  SELECT x.target_id, x.started_at, x.ended_at, x.err_class, x.message, x.prober_id" \
-    "  FROM outages x WHERE x.target_id = t.id AND x.started_at < emp_ts($1)"           \
-    "  ORDER BY x.started_at DESC, x.prober_id LIMIT $2) o"                              \
-    where " ORDER BY o.target_id, o.started_at DESC, o.prober_id"
-static const struct dbi_stmt st_status_recent = {
-    "emp_status_recent", RECENT_SQL(""), 2, 1};
-static const struct dbi_stmt st_status_recent_group = {
-    "emp_status_recent_group", RECENT_SQL(" WHERE t.grp = $3"), 3, 1};
+#define RECENT_SQL(where)                                                                          \
+    "SELECT o.target_id, o.started_at, o.ended_at, o.err_class, o.message"                         \
+    " FROM targets t CROSS JOIN LATERAL ("                                                         \
+    "  SELECT x.target_id, x.started_at, x.ended_at, x.err_class, x.message, x.prober_id"          \
+    "  FROM outages x WHERE x.target_id = t.id AND x.started_at < emp_ts($1)"                      \
+    "  ORDER BY x.started_at DESC, x.prober_id LIMIT $2) o" where                                  \
+    " ORDER BY o.target_id, o.started_at DESC, o.prober_id"
+static const struct dbi_stmt st_status_recent = {"emp_status_recent", RECENT_SQL(""), 2, 1};
+static const struct dbi_stmt st_status_recent_group = {"emp_status_recent_group",
+                                                       RECENT_SQL(" WHERE t.grp = $3"), 3, 1};
 
 enum emp_err emp_db_status_spans(struct emp_db *db, const char *group, int64_t from_us,
                                  int64_t to_us, struct emp_span **out, size_t *n,
@@ -66,25 +65,8 @@ enum emp_err emp_db_status_spans(struct emp_db *db, const char *group, int64_t f
 {
     char b[2][24];
     const char *vals[] = {dbi_i64s(b[0], from_us), dbi_i64s(b[1], to_us), group};
-    PGresult *res = NULL;
-    void *rows;
-    enum emp_err rc = dbi_query_rows(db,
-                                     group != NULL ? &st_status_spans_group : &st_status_spans,
-                                     vals, sizeof **out, &rows, n, &res, err,
-                                     "could not list coverage");
-    if (rc != EMP_OK)
-        return rc;
-    struct emp_span *s = rows;
-    for (size_t i = 0; i < *n; i++) {
-        int r = (int)i;
-        s[i].target_id = dbi_bin_int64(res, r, 0);
-        s[i].started_at_us = dbi_bin_time_us(res, r, 1);
-        s[i].ended_at_us = dbi_bin_time_us(res, r, 2);
-        s[i].grace_us = dbi_bin_int64(res, r, 3);
-    }
-    PQclear(res);
-    *out = s;
-    return EMP_OK;
+    return dbi_query_spans(db, group != NULL ? &st_status_spans_group : &st_status_spans, vals,
+                           out, n, err, "could not list coverage");
 }
 
 enum emp_err emp_db_status_outage_times(struct emp_db *db, const char *group, int64_t from_us,
@@ -93,25 +75,10 @@ enum emp_err emp_db_status_outage_times(struct emp_db *db, const char *group, in
 {
     char b[2][24];
     const char *vals[] = {dbi_i64s(b[0], from_us), dbi_i64s(b[1], to_us), group};
-    PGresult *res = NULL;
-    void *rows;
-    enum emp_err rc = dbi_query_rows(db,
-                                     group != NULL ? &st_status_outage_times_group
-                                                   : &st_status_outage_times,
-                                     vals, sizeof **out, &rows, n, &res, err,
-                                     "could not list outages");
-    if (rc != EMP_OK)
-        return rc;
-    struct emp_outage_time *o = rows;
-    for (size_t i = 0; i < *n; i++) {
-        int r = (int)i;
-        o[i].target_id = dbi_bin_int64(res, r, 0);
-        o[i].started_at_us = dbi_bin_time_us(res, r, 1);
-        o[i].ended_at_us = dbi_bin_time_us(res, r, 2);
-    }
-    PQclear(res);
-    *out = o;
-    return EMP_OK;
+    return dbi_query_outage_times(db,
+                                  group != NULL ? &st_status_outage_times_group
+                                                : &st_status_outage_times,
+                                  vals, out, n, err, "could not list outages");
 }
 
 enum emp_err emp_db_status_recent_outages(struct emp_db *db, const char *group, int64_t to_us,
@@ -120,25 +87,6 @@ enum emp_err emp_db_status_recent_outages(struct emp_db *db, const char *group, 
 {
     char b[2][24];
     const char *vals[] = {dbi_i64s(b[0], to_us), dbi_i64s(b[1], per_target), group};
-    PGresult *res = NULL;
-    void *rows;
-    enum emp_err rc = dbi_query_rows(db,
-                                     group != NULL ? &st_status_recent_group : &st_status_recent,
-                                     vals, sizeof **out, &rows, n, &res, err,
-                                     "could not list recent outages");
-    if (rc != EMP_OK)
-        return rc;
-    struct emp_outage *o = rows;
-    for (size_t i = 0; i < *n; i++) {
-        int r = (int)i;
-        o[i].target_id = dbi_bin_int64(res, r, 0);
-        o[i].started_at_us = dbi_bin_time_us(res, r, 1);
-        o[i].ended_at_us = dbi_bin_time_us(res, r, 2);
-        /* Binary text is the bytes themselves; libpq NUL-terminates. */
-        dbi_text(res, r, 3, o[i].err_class, sizeof o[i].err_class);
-        dbi_text(res, r, 4, o[i].message, sizeof o[i].message);
-    }
-    PQclear(res);
-    *out = o;
-    return EMP_OK;
+    return dbi_query_outages(db, group != NULL ? &st_status_recent_group : &st_status_recent,
+                             vals, out, n, err, "could not list recent outages");
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/db_int.h"
+#include "store/dbi.h"
 
 static const struct dbi_stmt st_token_create = {
     "emp_token_create",

@@ -1,0 +1,242 @@
+/* The status page's figures (service/status.h): rows of every target from
+ * three queries, one timeline per target, and the figures derived from it. */
+#include "service/status.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/status.h"
+
+/* Targets ordered by group (ungrouped last), then name. */
+static int cmp_target(const void *pa, const void *pb)
+{
+    const struct emp_status_target *a = pa, *b = pb;
+    bool ga = a->row->group[0] != '\0', gb = b->row->group[0] != '\0';
+    if (ga != gb)
+        return ga ? -1 : 1;
+    int c = strcmp(a->row->group, b->row->group);
+    return c != 0 ? c : strcmp(a->row->name, b->row->name);
+}
+
+/* First index in [0, n) of rows with target_id >= id; rows sorted by it. */
+#define LOWER_BOUND(arr, n, id, out)                                                      \
+    do {                                                                                  \
+        size_t lo_ = 0, hi_ = (n);                                                        \
+        while (lo_ < hi_) {                                                               \
+            size_t mid_ = lo_ + (hi_ - lo_) / 2;                                          \
+            if ((arr)[mid_].target_id < (id))                                             \
+                lo_ = mid_ + 1;                                                           \
+            else                                                                          \
+                hi_ = mid_;                                                               \
+        }                                                                                 \
+        (out) = lo_;                                                                      \
+    } while (0)
+
+static int64_t floor_day(int64_t us)
+{
+    return us >= 0 ? us / EMP_DAY_US * EMP_DAY_US
+                   : -((-us + EMP_DAY_US - 1) / EMP_DAY_US) * EMP_DAY_US;
+}
+
+void emp_status_cleanup(struct emp_status_page *s)
+{
+    for (size_t i = 0; s->t != NULL && i < s->n_t; i++)
+        free(s->t[i].seg);
+    free(s->t);
+    free(s->rows);
+    free(s->spans);
+    free(s->ot);
+    free(s->recent);
+    memset(s, 0, sizeof *s);
+}
+
+enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_us,
+                             struct emp_status_page *s, const char **what, struct emp_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->now_us = now_us;
+    s->from_us = now_us - EMP_STATUS_DAYS * EMP_DAY_US;
+    s->day0_us = floor_day(now_us) - (EMP_STATUS_DAYS - 1) * EMP_DAY_US;
+    *what = "list targets";
+    enum emp_err e = emp_db_list_targets(db, &s->rows, &s->n_rows, err);
+    if (e == EMP_OK) {
+        *what = "list coverage";
+        e = emp_db_status_spans(db, group, s->from_us, now_us, &s->spans, &s->n_spans, err);
+    }
+    if (e == EMP_OK) {
+        *what = "list outages";
+        e = emp_db_status_outage_times(db, group, s->from_us, now_us, &s->ot, &s->n_ot, err);
+    }
+    if (e == EMP_OK) {
+        *what = "list recent outages";
+        e = emp_db_status_recent_outages(db, group, now_us, EMP_STATUS_INCIDENTS, &s->recent,
+                                         &s->n_recent, err);
+    }
+    if (e != EMP_OK)
+        return e;
+    *what = "compute the status";
+    s->t = calloc(s->n_rows ? s->n_rows : 1, sizeof *s->t);
+    if (s->t == NULL)
+        return emp_error_set(err, EMP_ENOMEM, NULL, "out of memory");
+    for (size_t i = 0; i < s->n_rows; i++) {
+        const struct emp_target_row *row = &s->rows[i];
+        if (group != NULL && strcmp(row->group, group) != 0)
+            continue;
+        struct emp_status_target *t = &s->t[s->n_t++];
+        t->row = row;
+        size_t s0, s1, o0, o1, r0, r1;
+        LOWER_BOUND(s->spans, s->n_spans, row->id, s0);
+        LOWER_BOUND(s->spans, s->n_spans, row->id + 1, s1);
+        LOWER_BOUND(s->ot, s->n_ot, row->id, o0);
+        LOWER_BOUND(s->ot, s->n_ot, row->id + 1, o1);
+        LOWER_BOUND(s->recent, s->n_recent, row->id, r0);
+        LOWER_BOUND(s->recent, s->n_recent, row->id + 1, r1);
+        t->spans = s->spans + s0;
+        t->n_spans = s1 - s0;
+        t->ot = s->ot + o0;
+        t->n_ot = o1 - o0;
+        t->recent = s->recent + r0;
+        t->n_recent = r1 - r0;
+    }
+    if (group != NULL && s->n_t == 0)
+        return emp_error_set(err, EMP_ENOTFOUND, NULL, "no such group: %.64s", group);
+    qsort(s->t, s->n_t, sizeof *s->t, cmp_target);
+    return EMP_OK;
+}
+
+enum emp_err emp_status_timeline(struct emp_status_page *s, size_t i)
+{
+    struct emp_status_target *t = &s->t[i];
+    return emp_timeline_build_times(s->from_us, s->now_us, s->now_us, t->spans, t->n_spans,
+                                    t->ot, t->n_ot, &t->seg, &t->n_seg);
+}
+
+/* Up and down time of a timeline inside [a, b). */
+static void sum_window(const struct emp_segment *seg, size_t n, int64_t a, int64_t b,
+                       int64_t *up, int64_t *down)
+{
+    *up = *down = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t s = seg[i].start_us > a ? seg[i].start_us : a;
+        int64_t e = seg[i].end_us < b ? seg[i].end_us : b;
+        if (e <= s)
+            continue;
+        if (seg[i].state == EMP_SEG_UP)
+            *up += e - s;
+        else if (seg[i].state == EMP_SEG_DOWN)
+            *down += e - s;
+    }
+}
+
+/* The daily bars from `day0` (a UTC midnight) to `now`, by one sweep over
+ * the segments. */
+static void days(const struct emp_status_target *t, int64_t day0, int64_t now,
+                 struct emp_status_figures *f)
+{
+    for (size_t i = 0; i < t->n_seg; i++) {
+        const struct emp_segment *s = &t->seg[i];
+        if (s->state == EMP_SEG_UNKNOWN || s->end_us <= day0)
+            continue;
+        int64_t a = s->start_us > day0 ? s->start_us : day0;
+        int64_t e = s->end_us < now ? s->end_us : now;
+        while (a < e) {
+            int64_t d = (a - day0) / EMP_DAY_US;
+            if (d >= EMP_STATUS_DAYS)
+                break;
+            int64_t de = day0 + (d + 1) * EMP_DAY_US;
+            int64_t x = e < de ? e : de;
+            if (s->state == EMP_SEG_UP)
+                f->day_up_us[d] += x - a;
+            else
+                f->day_down_us[d] += x - a;
+            a = x;
+        }
+    }
+    for (size_t i = 0; i < t->n_ot; i++) {
+        int64_t s = t->ot[i].started_at_us;
+        if (s >= day0 && s < now && (s - day0) / EMP_DAY_US < EMP_STATUS_DAYS)
+            f->day_outages[(s - day0) / EMP_DAY_US]++;
+    }
+}
+
+enum emp_err emp_status_figures(const struct emp_status_page *s, const struct emp_status_target *t,
+                                struct emp_status_figures *f)
+{
+    memset(f, 0, sizeof *f);
+    int64_t from = s->from_us, now = s->now_us;
+    emp_uptime_from_timeline(from, now, now, t->seg, t->n_seg, &f->window);
+    static const int64_t back[3] = {EMP_DAY_US, 7 * EMP_DAY_US, 30 * EMP_DAY_US};
+    for (int k = 0; k < 3; k++)
+        sum_window(t->seg, t->n_seg, now - back[k], now, &f->up_us[k], &f->down_us[k]);
+    days(t, s->day0_us, now, f);
+
+    struct emp_stats_target st = {.seg = t->seg, .n_seg = t->n_seg, .outage_times = t->ot,
+                                  .n_outages = t->n_ot};
+    struct emp_stats_opts opts;
+    emp_stats_opts_default(&opts);
+    opts.survival_max_points = 2;
+    struct emp_reliability rel;
+    memset(&rel, 0, sizeof rel);
+    enum emp_err e = emp_stats_reliability(&st, 1, from, now, now, &opts, &rel);
+    if (e != EMP_OK)
+        return e;
+    f->mttf_s = rel.mttf_s;
+    f->mttr_s = rel.mttr_s;
+    f->mtbf_s = rel.mtbf_s;
+    f->failures = rel.failures;
+    f->repairs = rel.repairs;
+    emp_reliability_cleanup(&rel);
+    return EMP_OK;
+}
+
+enum emp_err emp_status_group(const struct emp_status_page *s, const struct emp_status_target *t,
+                              size_t n, struct emp_corr_result *out)
+{
+    int64_t from = s->from_us, now = s->now_us;
+    memset(out, 0, sizeof *out);
+    struct emp_corr_member *m = calloc(n ? n : 1, sizeof *m);
+    size_t n_iv = 0, n_starts = 0;
+    for (size_t i = 0; i < n; i++) {
+        n_iv += 2 * t[i].n_seg;
+        n_starts += t[i].n_ot;
+    }
+    struct emp_corr_ival *iv = calloc(n_iv ? n_iv : 1, sizeof *iv);
+    int64_t *starts = calloc(n_starts ? n_starts : 1, sizeof *starts);
+    enum emp_err e = EMP_ENOMEM;
+    if (m == NULL || iv == NULL || starts == NULL)
+        goto out;
+    size_t vi = 0, si = 0;
+    for (size_t k = 0; k < n; k++) {
+        const struct emp_status_target *x = &t[k];
+        struct emp_corr_ival *obs = iv + vi;
+        size_t nobs = 0;
+        for (size_t q = 0; q < x->n_seg; q++)
+            if (x->seg[q].state != EMP_SEG_UNKNOWN)
+                obs[nobs++] = (struct emp_corr_ival){x->seg[q].start_us, x->seg[q].end_us};
+        vi += nobs;
+        struct emp_corr_ival *dn = iv + vi;
+        size_t nd = 0;
+        for (size_t q = 0; q < x->n_seg; q++)
+            if (x->seg[q].state == EMP_SEG_DOWN)
+                dn[nd++] = (struct emp_corr_ival){x->seg[q].start_us, x->seg[q].end_us};
+        vi += nd;
+        int64_t *fs = starts + si;
+        size_t nf = 0;
+        for (size_t q = 0; q < x->n_ot; q++) {
+            int64_t st = x->ot[q].started_at_us;
+            if (st >= from && st < now)
+                fs[nf++] = st;
+        }
+        si += nf;
+        m[k] = (struct emp_corr_member){obs, nobs, dn, nd, fs, nf};
+    }
+    struct emp_error err;
+    emp_error_clear(&err);
+    e = emp_corr_compute(m, n, NULL, out, &err);
+out:
+    free(m);
+    free(iv);
+    free(starts);
+    return e;
+}

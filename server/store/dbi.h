@@ -1,0 +1,114 @@
+/* Internals shared by the store's files (store/dbi.c implements them): the
+ * connection handle, named prepared statements, the one way rows are
+ * fetched, and array parameters. Only store/ includes this header (it pulls
+ * in libpq-fe.h). */
+#ifndef EMP_DBI_H
+#define EMP_DBI_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "store/db.h"
+
+/* One named statement: prepared on a connection the first time it is used. */
+struct dbi_stmt {
+    const char *name;
+    const char *sql;
+    int nparams;
+    int binary;  /* 1: results in binary format (read with dbi_bin_*) */
+};
+
+#define DBI_MAX_STMTS 64
+
+struct emp_db {
+    PGconn *conn;
+    const struct dbi_stmt *prepared[DBI_MAX_STMTS]; /* already on `conn` */
+    size_t n_prepared;
+};
+
+/* Run `st` with text parameters `values` (nparams of them, NULL = SQL
+ * NULL), preparing it first when needed. On EMP_OK `*res` is the result
+ * (caller PQclear()s); otherwise `*res` is NULL and `err` holds `what` with
+ * libpq's message as detail. The code is EMP_EINVAL when PostgreSQL rejected
+ * the data itself (SQLSTATE classes 22 and 23: retrying cannot help),
+ * EMP_EDB otherwise. */
+enum emp_err dbi_exec(struct emp_db *db, const struct dbi_stmt *st,
+                      const char *const *values, PGresult **res,
+                      struct emp_error *err, const char *what);
+/* Same, discarding the result. */
+enum emp_err dbi_exec_cmd(struct emp_db *db, const struct dbi_stmt *st, const char *const *values,
+                          struct emp_error *err, const char *what);
+/* `err` set from a failed result (`res` may be NULL: then the connection's
+ * message): EMP_EINVAL when PostgreSQL rejected the data itself (SQLSTATE
+ * classes 22 and 23), EMP_EDB otherwise. Returns the code. */
+enum emp_err dbi_result_error(const PGresult *res, struct emp_db *db, struct emp_error *err,
+                              const char *what);
+
+/* dbi_exec, then one zeroed element of `elem` bytes per row in `*rows`
+ * (at least one, so that an empty result is still a free()-able pointer);
+ * `*n` rows. On EMP_OK the caller PQclear()s `*res` and owns `*rows`. */
+enum emp_err dbi_query_rows(struct emp_db *db, const struct dbi_stmt *st, const char *const *values,
+                            size_t elem, void **rows, size_t *n, PGresult **res,
+                            struct emp_error *err, const char *what);
+
+/* dbi_query_rows of a window statement whose parameters are ($1 id, $2
+ * from, $3 to), all bigint (times in microseconds). */
+enum emp_err dbi_window_rows(struct emp_db *db, const struct dbi_stmt *st, int64_t id,
+                             int64_t from_us, int64_t to_us, size_t elem, void **rows, size_t *n,
+                             PGresult **res, struct emp_error *err, const char *what);
+
+/* Run a parameterless command (BEGIN, COMMIT, ...). */
+enum emp_err dbi_cmd(struct emp_db *db, const char *sql, struct emp_error *err,
+                     const char *what);
+
+/* Roll back when a transaction is open or failed; no-op otherwise. */
+void dbi_rollback(struct emp_db *db);
+
+/* Parse column `col` of row `row` as int64 (0 when NULL or malformed). */
+int64_t dbi_int64(const PGresult *res, int row, int col);
+/* Binary-format columns: int8, and timestamptz as Unix microseconds (0 when
+ * NULL). */
+int64_t dbi_bin_int64(const PGresult *res, int row, int col);
+int64_t dbi_bin_time_us(const PGresult *res, int row, int col);
+/* Rows of the common shapes, in binary format: an outage (target_id,
+ * started_at, ended_at, err_class, message), an outage's times (target_id,
+ * started_at, ended_at), a span (target_id, started_at, ended_at,
+ * grace in microseconds). */
+void dbi_outage_bin(const PGresult *res, int row, struct emp_outage *o);
+void dbi_outage_time_bin(const PGresult *res, int row, struct emp_outage_time *o);
+void dbi_span_bin(const PGresult *res, int row, struct emp_span *s);
+/* dbi_query_rows of statements whose rows have those shapes, decoded:
+ * `*out` a new array (free()). */
+enum emp_err dbi_query_outages(struct emp_db *db, const struct dbi_stmt *st,
+                               const char *const *values, struct emp_outage **out, size_t *n,
+                               struct emp_error *err, const char *what);
+enum emp_err dbi_query_outage_times(struct emp_db *db, const struct dbi_stmt *st,
+                                    const char *const *values, struct emp_outage_time **out,
+                                    size_t *n, struct emp_error *err, const char *what);
+enum emp_err dbi_query_spans(struct emp_db *db, const struct dbi_stmt *st,
+                             const char *const *values, struct emp_span **out, size_t *n,
+                             struct emp_error *err, const char *what);
+/* Copy column text into `dst` of `size` bytes, truncating. */
+void dbi_text(const PGresult *res, int row, int col, char *dst, size_t size);
+
+/* An array parameter (bigint[], text[], ...) in text form, built element
+ * by element; dbi_arr_end closes it and returns the literal (NULL when an
+ * allocation failed). */
+struct dbi_arr {
+    struct emp_buf b;
+    size_t n;
+};
+void dbi_arr_i64(struct dbi_arr *a, int64_t v);
+void dbi_arr_text(struct dbi_arr *a, const char *s);
+void dbi_arr_null(struct dbi_arr *a);
+const char *dbi_arr_end(struct dbi_arr *a);
+void dbi_arrs_free(struct dbi_arr *a, size_t n);
+
+/* Integer to text for a parameter; `buf` must hold 24 bytes. */
+const char *dbi_i64s(char *buf, int64_t v);
+
+#endif
