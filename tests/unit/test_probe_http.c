@@ -21,6 +21,7 @@
 #include "core/timeutil.h"
 #include "probes/loop.h"
 #include "probes/probe.h"
+#include "probe_harness.h"
 #include "tests/support/target.h"
 
 /* The http kind, and what it shares in a loop (curl's multi handle). */
@@ -163,6 +164,8 @@ static void server_stop(struct server *s)
     pthread_join(s->thread, NULL);
     close(s->lfd);
     usleep(100 * 1000); /* let connection threads see the stop */
+    close(s->stop_pipe[0]);
+    close(s->stop_pipe[1]);
 }
 
 /* --- driving one probe ------------------------------------------------ */
@@ -195,7 +198,11 @@ static struct emp_target_config target(const char *url, int timeout_ms, const ch
                        url, timeout_ms > 1000 ? timeout_ms : 1000, timeout_ms, more);
 }
 
+/* The probe harness gives the loop and the kind's shared state (these
+ * tests run several probes of their own at once), and at the end checks
+ * that no socket or lookup of the kind is left. */
 struct fixture {
+    struct probe_harness h;
     struct server srv;
     struct emp_loop *loop;
     void *http; /* the http kind's shared state */
@@ -204,9 +211,11 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
+    if (f == NULL || probe_harness_init(&f->h, "http") != 0)
+        return -1;
     server_start(&f->srv);
-    f->loop = emp_loop_new();
-    assert_int_equal(HTTP->loop_new(f->loop, &f->http), EMP_OK);
+    f->loop = f->h.loop;
+    f->http = f->h.shared;
     *state = f;
     return 0;
 }
@@ -214,9 +223,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    HTTP->loop_free(f->http);
-    emp_loop_free(f->loop);
     server_stop(&f->srv);
+    probe_harness_cleanup(&f->h);
     free(f);
     return 0;
 }
