@@ -12,183 +12,7 @@
 #include "store/dbi.h"
 #include "core/text.h"
 #include "core/timeutil.h"
-
-#define US_PER_HOUR INT64_C(3600000000)
-
-static int64_t floor_hour(int64_t us)
-{
-    int64_t r = us % US_PER_HOUR;
-    return r < 0 ? us - r - US_PER_HOUR : us - r;
-}
-
-/* ---- write state: maps keyed by (target, hour) ------------------------ */
-
-/* A small open-addressing hash map of fixed-size slots, each starting with
- * its key. Spans are keyed by target (hour 0), rollups by target and hour. */
-struct slot_key {
-    int64_t target_id, hour_us;
-    bool used;
-};
-
-struct slot_map {
-    unsigned char *slots;
-    size_t cap, n; /* cap is 0 or a power of two */
-    size_t size;   /* bytes per slot, a struct starting with struct slot_key */
-};
-
-static size_t hash_key(int64_t a, int64_t b)
-{
-    uint64_t x = (uint64_t)a ^ ((uint64_t)b * UINT64_C(0x9e3779b97f4a7c15));
-    x ^= x >> 33;
-    x *= UINT64_C(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    return (size_t)x;
-}
-
-static struct slot_key *slot_at(const struct slot_map *m, size_t i)
-{
-    return (struct slot_key *)(void *)(m->slots + i * m->size);
-}
-
-static void *map_find(const struct slot_map *m, int64_t id, int64_t hour)
-{
-    if (m->cap == 0)
-        return NULL;
-    for (size_t i = hash_key(id, hour) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        struct slot_key *k = slot_at(m, i);
-        if (!k->used)
-            return NULL;
-        if (k->target_id == id && k->hour_us == hour)
-            return k;
-    }
-}
-
-/* Make room for `extra` more entries at a load of at most 1/2. */
-static bool map_reserve(struct slot_map *m, size_t extra)
-{
-    if ((m->n + extra) * 2 <= m->cap)
-        return true;
-    size_t cap = m->cap ? m->cap : 16;
-    while ((m->n + extra) * 2 > cap)
-        cap *= 2;
-    unsigned char *slots = calloc(cap, m->size);
-    if (slots == NULL)
-        return false;
-    for (size_t j = 0; j < m->cap; j++) {
-        const struct slot_key *k = slot_at(m, j);
-        if (!k->used)
-            continue;
-        size_t i = hash_key(k->target_id, k->hour_us) & (cap - 1);
-        while (((struct slot_key *)(void *)(slots + i * m->size))->used)
-            i = (i + 1) & (cap - 1);
-        memcpy(slots + i * m->size, k, m->size);
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->cap = cap;
-    return true;
-}
-
-/* The entry for the key, inserted (zeroed) when missing; NULL when out of
- * memory. Pointers die at the next insertion that grows the map. */
-static void *map_put(struct slot_map *m, int64_t id, int64_t hour, bool *created)
-{
-    void *f = map_find(m, id, hour);
-    *created = false;
-    if (f != NULL)
-        return f;
-    if (!map_reserve(m, 1))
-        return NULL;
-    size_t i = hash_key(id, hour) & (m->cap - 1);
-    while (slot_at(m, i)->used)
-        i = (i + 1) & (m->cap - 1);
-    struct slot_key *k = slot_at(m, i);
-    memset(k, 0, m->size);
-    k->used = true;
-    k->target_id = id;
-    k->hour_us = hour;
-    m->n++;
-    *created = true;
-    return k;
-}
-
-static void map_clear(struct slot_map *m)
-{
-    if (m->cap > 0)
-        memset(m->slots, 0, m->cap * m->size);
-    m->n = 0;
-}
-
-static void map_free(struct slot_map *m)
-{
-    free(m->slots);
-    m->slots = NULL;
-    m->cap = m->n = 0;
-}
-
-/* What the writer remembers of a target: the span it is in, and which
- * failure it stored last (so a repeated message is stored once). */
-struct span_ent {
-    struct slot_key k;
-    int64_t start_us, end_us, grace_us;
-    bool has_span; /* start/end are meaningful */
-    bool has_fail; /* fail_hash and fail_month are meaningful */
-    uint64_t fail_hash; /* of the last failure's class and message */
-    int64_t fail_month; /* UTC month (months since 1970) of that failure */
-};
-
-/* A target's counts for one hour not yet written. */
-struct roll_ent {
-    struct slot_key k;
-    int64_t ok, degraded, fail, sum, max;
-    int64_t hist[EMP_HIST_BUCKETS];
-};
-
-struct emp_write_state {
-    struct slot_map spans;  /* of struct span_ent */
-    struct slot_map rolls;  /* of struct roll_ent: counted, not yet written */
-    int64_t flush_us;       /* rollups are written at least this often */
-    int64_t last_flush_us;  /* result time of the last write (0: none yet) */
-    int64_t latest_us;      /* latest result time counted */
-    int64_t compacted_day;  /* days before this one (since the epoch) are compacted */
-    int64_t run_id;         /* 0: events carry no numbers, no progress kept */
-    uint64_t counted_seq;   /* the held rollups count every result up to this */
-};
-
-struct emp_write_state *emp_write_state_new(void)
-{
-    struct emp_write_state *st = calloc(1, sizeof *st);
-    if (st == NULL)
-        return NULL;
-    st->spans.size = sizeof(struct span_ent);
-    st->rolls.size = sizeof(struct roll_ent);
-    st->flush_us = EMP_ROLLUP_FLUSH_MS * EMP_US_PER_MS;
-    return st;
-}
-
-void emp_write_state_set_rollup_flush(struct emp_write_state *st, int64_t flush_ms)
-{
-    st->flush_us = flush_ms > 0 ? flush_ms * EMP_US_PER_MS : 0;
-}
-
-void emp_write_state_set_run(struct emp_write_state *st, int64_t run_id)
-{
-    st->run_id = run_id;
-}
-
-size_t emp_write_state_pending_rollups(const struct emp_write_state *st)
-{
-    return st->rolls.n;
-}
-
-void emp_write_state_free(struct emp_write_state *st)
-{
-    if (st == NULL)
-        return;
-    map_free(&st->spans);
-    map_free(&st->rolls);
-    free(st);
-}
+#include "store/write_state.h"
 
 /* ---- statements ------------------------------------------------------ */
 
@@ -320,36 +144,6 @@ static int cmp_roll(const void *pa, const void *pb)
     return (a->k.hour_us > b->k.hour_us) - (a->k.hour_us < b->k.hour_us);
 }
 
-/* Count the RESULT events of `events` into `m` (of struct roll_ent). */
-static bool count_results(struct slot_map *m, const struct emp_event *events)
-{
-    for (const struct emp_event *ev = events; ev != NULL; ev = ev->next) {
-        if (ev->kind != EMP_EV_RESULT)
-            continue;
-        const struct emp_result *r = &ev->r;
-        if (r->status == EMP_STATUS_UNKNOWN)
-            continue; /* not an observation */
-        bool created;
-        struct roll_ent *acc = map_put(m, ev->target_id, floor_hour(r->started_at_us), &created);
-        if (acc == NULL)
-            return false;
-        if (r->status == EMP_STATUS_FAIL) {
-            acc->fail++;
-            continue;
-        }
-        if (r->status == EMP_STATUS_DEGRADED)
-            acc->degraded++;
-        else
-            acc->ok++;
-        int64_t lat = r->latency_us > 0 ? r->latency_us : 0;
-        acc->sum += lat;
-        if (lat > acc->max)
-            acc->max = lat;
-        acc->hist[emp_hist_bucket(lat)]++;
-    }
-    return true;
-}
-
 /* Add every entry of `m` to rollups_recent, in key order (so that
  * concurrent writers, were there any, would lock rows in one order). */
 static enum emp_err write_rollups(struct emp_db *db, const char *prober,
@@ -364,8 +158,8 @@ static enum emp_err write_rollups(struct emp_db *db, const char *prober,
         return emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
     size_t n = 0;
     for (size_t i = 0; i < m->cap; i++)
-        if (slot_at(m, i)->used)
-            e[n++] = (const struct roll_ent *)slot_at(m, i);
+        if (ws_slot_at(m, i)->used)
+            e[n++] = (const struct roll_ent *)ws_slot_at(m, i);
     qsort(e, n, sizeof *e, cmp_roll);
     for (size_t i = 0; i < n; i++) {
         const struct roll_ent *r = e[i];
@@ -446,7 +240,7 @@ static enum emp_err write_failures(struct emp_db *db, const char *prober,
         const struct emp_result *r = &ev->r;
         if (ev->kind != EMP_EV_RESULT || r->status != EMP_STATUS_FAIL)
             continue;
-        struct span_ent *t = map_find(staged, ev->target_id, 0);
+        struct span_ent *t = ws_map_find(staged, ev->target_id, 0);
         uint64_t h = fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), r->err_class), r->message);
         int64_t month = utc_month(r->started_at_us);
         bool same = t != NULL && t->has_fail && t->fail_hash == h && t->fail_month == month;
@@ -501,13 +295,13 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
         if (ev->kind != EMP_EV_RESULT)
             continue;
         bool created;
-        struct span_ent *cur = map_put(staged, ev->target_id, 0, &created);
+        struct span_ent *cur = ws_map_put(staged, ev->target_id, 0, &created);
         if (cur == NULL) {
             rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
             goto out;
         }
         if (created) {
-            const struct span_ent *old = map_find(spans, ev->target_id, 0);
+            const struct span_ent *old = ws_map_find(spans, ev->target_id, 0);
             if (old != NULL)
                 *cur = *old;
         }
@@ -538,7 +332,7 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
         }
     }
     for (size_t i = 0; i < staged->cap; i++) {
-        const struct span_ent *e = (const struct span_ent *)slot_at(staged, i);
+        const struct span_ent *e = (const struct span_ent *)ws_slot_at(staged, i);
         if (e->k.used && e->has_span)
             span_row(a, e);
     }
@@ -585,40 +379,7 @@ static bool rollups_due(const struct emp_write_state *st, int64_t first_us, int6
         return true;
     int64_t base = st->last_flush_us != 0 ? st->last_flush_us : first_us;
     int64_t latest = last_us > st->latest_us ? last_us : st->latest_us;
-    return latest - base >= st->flush_us || floor_hour(latest) != floor_hour(base);
-}
-
-/* Count events and results, and raise `*max_seq`, `*first_us` (down) and
- * `*last_us` (up) to the events' numbers and result times. */
-static void scan(const struct emp_event *events, size_t *n_all, size_t *n_res, uint64_t *max_seq,
-                 int64_t *first_us, int64_t *last_us)
-{
-    for (const struct emp_event *ev = events; ev != NULL; ev = ev->next) {
-        (*n_all)++;
-        if (ev->seq > *max_seq)
-            *max_seq = ev->seq;
-        if (ev->kind != EMP_EV_RESULT)
-            continue;
-        (*n_res)++;
-        if (ev->r.started_at_us < *first_us)
-            *first_us = ev->r.started_at_us;
-        if (ev->r.started_at_us > *last_us)
-            *last_us = ev->r.started_at_us;
-    }
-}
-
-static bool map_copy(struct slot_map *dst, const struct slot_map *src)
-{
-    *dst = (struct slot_map){.size = src->size};
-    if (src->cap == 0)
-        return true;
-    dst->slots = malloc(src->cap * src->size);
-    if (dst->slots == NULL)
-        return false;
-    memcpy(dst->slots, src->slots, src->cap * src->size);
-    dst->cap = src->cap;
-    dst->n = src->n;
-    return true;
+    return latest - base >= st->flush_us || ws_floor_hour(latest) != ws_floor_hour(base);
 }
 
 enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
@@ -635,7 +396,7 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
     enum emp_err rc = EMP_OK;
 
     dbi_i64s(prober, prober_id);
-    scan(events, &n_all, &n_res, &max_seq, &first_us, &last_us);
+    ws_scan(events, &n_all, &n_res, &max_seq, &first_us, &last_us);
     if (n_all == 0)
         return EMP_OK;
     const int64_t latest = n_res > 0 && last_us > st->latest_us ? last_us : st->latest_us;
@@ -643,11 +404,11 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
      * so far plus this batch's when due, else only room is made for the
      * batch's, to be counted once it is committed. */
     bool flush = n_res > 0 && rollups_due(st, first_us, last_us);
-    if (flush && (!map_copy(&rolls, &st->rolls) || !count_results(&rolls, events))) {
+    if (flush && (!ws_map_copy(&rolls, &st->rolls) || !ws_count_results(&rolls, events))) {
         rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
         goto out;
     }
-    if (!flush && !map_reserve(&st->rolls, n_res)) {
+    if (!flush && !ws_map_reserve(&st->rolls, n_res)) {
         rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
         goto out;
     }
@@ -686,7 +447,7 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
             goto out;
     }
     /* Room in the state first, so that nothing can fail after COMMIT. */
-    if (!map_reserve(&st->spans, staged.n)) {
+    if (!ws_map_reserve(&st->spans, staged.n)) {
         rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
         goto out;
     }
@@ -694,23 +455,23 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
     if (rc != EMP_OK)
         goto out;
     for (size_t i = 0; i < staged.cap; i++) {
-        const struct span_ent *s = (const struct span_ent *)slot_at(&staged, i);
+        const struct span_ent *s = (const struct span_ent *)ws_slot_at(&staged, i);
         if (!s->k.used)
             continue;
         bool created;
-        struct span_ent *e = map_put(&st->spans, s->k.target_id, 0, &created);
+        struct span_ent *e = ws_map_put(&st->spans, s->k.target_id, 0, &created);
         if (e != NULL)
             *e = *s;
     }
     if (n_res > 0) {
         if (flush) {
-            map_clear(&st->rolls);
+            ws_map_clear(&st->rolls);
             st->compacted_day = compacted_day;
             st->last_flush_us = latest;
         } else {
             if (st->last_flush_us == 0)
                 st->last_flush_us = first_us;
-            count_results(&st->rolls, events); /* room was made: cannot fail */
+            ws_count_results(&st->rolls, events); /* room was made: cannot fail */
         }
         st->latest_us = latest;
     }
@@ -719,28 +480,9 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
 out:
     if (rc != EMP_OK)
         dbi_rollback(db);
-    map_free(&staged);
-    map_free(&rolls);
+    ws_map_free(&staged);
+    ws_map_free(&rolls);
     return rc;
-}
-
-bool emp_write_state_count(struct emp_write_state *st, const struct emp_event *events)
-{
-    int64_t first_us = INT64_MAX, last_us = INT64_MIN;
-    uint64_t seq = st->counted_seq;
-    size_t n_all = 0, n_res = 0;
-    scan(events, &n_all, &n_res, &seq, &first_us, &last_us);
-    if (!map_reserve(&st->rolls, n_res))
-        return false;
-    count_results(&st->rolls, events); /* room was made: cannot fail */
-    if (n_res > 0) {
-        if (st->last_flush_us == 0)
-            st->last_flush_us = first_us;
-        if (last_us > st->latest_us)
-            st->latest_us = last_us;
-    }
-    st->counted_seq = seq;
-    return true;
 }
 
 enum emp_err emp_db_flush_rollups(struct emp_db *db, int64_t prober_id,
@@ -766,7 +508,7 @@ enum emp_err emp_db_flush_rollups(struct emp_db *db, int64_t prober_id,
         dbi_rollback(db);
         return rc;
     }
-    map_clear(&st->rolls);
+    ws_map_clear(&st->rolls);
     st->compacted_day = compacted_day;
     st->last_flush_us = st->latest_us;
     return EMP_OK;
