@@ -280,12 +280,13 @@ static enum emp_err prepare(const struct emp_sla_input *in, int64_t now_us, stru
         return EMP_ENOMEM;
     }
 
-    /* Observed time, never past now; the live span reaches min(now,
-     * end + grace) because its next probe is not due yet (as uptime.c). */
+    /* Observed time, never past now; a span with a grace (the live one:
+     * the store gives it to no other) reaches min(now, end + grace)
+     * because its next probe is not due yet (as uptime.c). */
     for (size_t i = 0; i < nsp; i++) {
         const struct emp_span *s = &in->spans[i];
         int64_t b = s->ended_at_us;
-        if (i + 1 == nsp && s->grace_us > 0)
+        if (s->grace_us > 0)
             b = emp_max64(b, emp_min64(now_us, emp_sat_add(b, s->grace_us)));
         b = emp_min64(b, now_us);
         if (s->started_at_us < b)

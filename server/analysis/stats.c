@@ -554,7 +554,12 @@ static void periods_of_target(const struct emp_stats_target *t, struct group *g,
             if (prev_repaired && g[i - 1].e == s) {
                 fail = true;
                 push_ttf(out, pb, 0, true);
-            } else if (s > from_us) {
+            } else if (s == from_us) {
+                /* Seen up in the instant before the window: the failure
+                 * follows observed up time, though none of it is the
+                 * window's (no TTF sample). */
+                fail = t->before == EMP_SEG_UP;
+            } else {
                 size_t k = seg_find(seg, ns, s - 1);
                 if (k < ns && seg[k].state == EMP_SEG_UP) {
                     int64_t p = seg[k].start_us;
@@ -588,6 +593,8 @@ static void periods_of_target(const struct emp_stats_target *t, struct group *g,
             } else if (e > from_us) {
                 size_t k = seg_find(seg, ns, e - 1);
                 rep = k < ns && seg[k].state == EMP_SEG_DOWN;
+            } else {
+                rep = t->before == EMP_SEG_DOWN; /* a repair at `from` itself */
             }
         }
         if (rep)

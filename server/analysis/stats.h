@@ -135,6 +135,11 @@ struct emp_stats_target {
     const struct emp_outage *outages;
     const struct emp_outage_time *outage_times;
     size_t n_outages;
+    /* The state in the instant before `from` (emp_timeline_state_at(from -
+     * 1, ...)): decides what the window makes of an outage ending or
+     * starting exactly at `from`, as a window holding that instant would.
+     * EMP_SEG_UNKNOWN (zero) when not known. */
+    enum emp_seg_state before;
 };
 
 /* The events and periods of one or more targets over [from, to), pooled.
@@ -151,7 +156,11 @@ struct emp_stats_target {
  *   saw) is not a failure of the window; it is counted in
  *   `starts_unobserved`.
  * - repairs: outages ending in [from, to) with the target seen DOWN just
- *   before (a point failure: when its failure counted).
+ *   before (a point failure: when it followed observed up time, or a
+ *   repair at the same instant). At `from` itself "just before" is the
+ *   target's `before`, so that windows split at any instant add up: each
+ *   failure and repair, and the up, down and unknown time, of a window is
+ *   in exactly one of its parts.
  * - ttf: up periods, one per maximal stretch of observed up time, split at
  *   point failures. A period starts at a repair, at the start of
  *   observation or at `from` (then measured from there: the earlier part

@@ -801,3 +801,41 @@ out:
     }
     return rc;
 }
+
+/* Start ascending; at equal starts the longest first (ongoing longest of
+ * all), so that a point failure at the start of a longer outage merges
+ * into it. */
+static int cmp_outage(const void *pa, const void *pb)
+{
+    const struct emp_outage_time *x = pa, *y = pb;
+    if (x->started_at_us != y->started_at_us)
+        return x->started_at_us < y->started_at_us ? -1 : 1;
+    int64_t ex = x->ended_at_us == 0 ? INT64_MAX : x->ended_at_us;
+    int64_t ey = y->ended_at_us == 0 ? INT64_MAX : y->ended_at_us;
+    return (ex < ey) - (ex > ey);
+}
+
+size_t emp_corr_failure_starts(struct emp_outage_time *o, size_t n, int64_t from_us,
+                               int64_t to_us, int64_t *starts)
+{
+    qsort(o, n, sizeof *o, cmp_outage);
+    size_t k = 0;
+    bool open = false;
+    int64_t end = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t s = o[i].started_at_us;
+        int64_t e = o[i].ended_at_us == 0 ? INT64_MAX : o[i].ended_at_us;
+        if (e < s)
+            continue;
+        if (open && s < end) { /* part of the failure already counted */
+            if (e > end)
+                end = e;
+            continue;
+        }
+        open = true;
+        end = e;
+        if (s >= from_us && s < to_us)
+            starts[k++] = s;
+    }
+    return k;
+}

@@ -69,9 +69,12 @@ enum emp_err emp_timeline_build(int64_t from_us, int64_t to_us, int64_t now_us,
 
     for (size_t i = 0; i < n_spans; i++) {
         int64_t b = spans[i].ended_at_us;
-        /* The live span is assumed observed for `grace` past its last probe:
-         * the next probe is not due yet. */
-        if (i + 1 == n_spans && spans[i].grace_us > 0)
+        /* A span is observed `grace` past its last probe, never past now:
+         * the next probe was not due yet. The store gives a grace only to
+         * the live span, a prober's last (store/history.c): which span that
+         * is depends on the spans alone, never on the window, so that
+         * windows split anywhere add up. */
+        if (spans[i].grace_us > 0)
             b = emp_max64(b, emp_min64(now_us, emp_sat_add(b, spans[i].grace_us)));
         emp_ival_push_clipped(obs, &n_obs, spans[i].started_at_us, b, from_us, end_us);
     }
@@ -149,6 +152,36 @@ enum emp_err emp_timeline_build_times(int64_t from_us, int64_t to_us, int64_t no
                                         out, n);
     free(o);
     return e;
+}
+
+static enum emp_seg_state single_state(enum emp_err e, struct emp_segment *seg, size_t n)
+{
+    enum emp_seg_state st = e == EMP_OK && n == 1 ? seg[0].state : EMP_SEG_UNKNOWN;
+    free(seg);
+    return st;
+}
+
+enum emp_seg_state emp_timeline_state_at(int64_t t_us, int64_t now_us,
+                                         const struct emp_span *spans, size_t n_spans,
+                                         const struct emp_outage *outages, size_t n_outages)
+{
+    struct emp_segment *seg = NULL;
+    size_t n = 0;
+    enum emp_err e = emp_timeline_build(t_us, t_us + 1, now_us, spans, n_spans, outages,
+                                        n_outages, &seg, &n);
+    return single_state(e, seg, n);
+}
+
+enum emp_seg_state emp_timeline_state_at_times(int64_t t_us, int64_t now_us,
+                                               const struct emp_span *spans, size_t n_spans,
+                                               const struct emp_outage_time *outages,
+                                               size_t n_outages)
+{
+    struct emp_segment *seg = NULL;
+    size_t n = 0;
+    enum emp_err e = emp_timeline_build_times(t_us, t_us + 1, now_us, spans, n_spans, outages,
+                                              n_outages, &seg, &n);
+    return single_state(e, seg, n);
 }
 
 void emp_uptime_from_timeline(int64_t from_us, int64_t to_us, int64_t now_us,

@@ -36,7 +36,7 @@ struct emp_segment {
 /* The timeline of one target over [from, to): segments sorted by time,
  * non-empty, contiguous (seg[i].end_us == seg[i+1].start_us), adjacent
  * segments in different states, together covering exactly [from, to).
- * Observed time is the union of the spans (the last span observed until
+ * Observed time is the union of the spans (each observed until
  * min(now, end + grace), as in emp_uptime_compute), clipped to
  * [from, min(to, now)); DOWN is observed time inside an outage (an ongoing
  * one lasts until `now`; a zero-length outage covers no time; one ending
@@ -57,6 +57,18 @@ enum emp_err emp_timeline_build_times(int64_t from_us, int64_t to_us, int64_t no
                                       const struct emp_outage_time *outages, size_t n_outages,
                                       struct emp_segment **out, size_t *n);
 
+/* The state of the target in the instant [t, t + 1 µs), as a timeline over
+ * any window holding it would show (same spans, outages and `now`): what
+ * the statistics of a window starting at t + 1 need to know of the instant
+ * before it. EMP_SEG_UNKNOWN also when memory ran out. */
+enum emp_seg_state emp_timeline_state_at(int64_t t_us, int64_t now_us,
+                                         const struct emp_span *spans, size_t n_spans,
+                                         const struct emp_outage *outages, size_t n_outages);
+enum emp_seg_state emp_timeline_state_at_times(int64_t t_us, int64_t now_us,
+                                               const struct emp_span *spans, size_t n_spans,
+                                               const struct emp_outage_time *outages,
+                                               size_t n_outages);
+
 /* Summarise a timeline built by emp_timeline_build with the same from, to
  * and now into `out` (the same figures emp_uptime_compute gives). */
 void emp_uptime_from_timeline(int64_t from_us, int64_t to_us, int64_t now_us,
@@ -65,7 +77,8 @@ void emp_uptime_from_timeline(int64_t from_us, int64_t to_us, int64_t now_us,
 
 /* Compute over [from, to) given `now` (for the live span and ongoing
  * outages). Spans oldest first; outages in any order; ongoing outages have
- * ended_at_us == 0. The last span is observed until min(now, end + grace).
+ * ended_at_us == 0. A span is observed until min(now, end + grace): the
+ * store gives a grace only to a prober's last span, the live one.
  * Nothing after min(to, now) is observed. to - from must fit in int64.
  * Returns EMP_OK, or EMP_ENOMEM (then `out` says all unknown). */
 enum emp_err emp_uptime_compute(int64_t from_us, int64_t to_us, int64_t now_us,

@@ -98,8 +98,9 @@ struct emp_outage_time {
 struct emp_span {
     int64_t started_at_us;
     int64_t ended_at_us;   /* time of the last probe so far */
-    int64_t grace_us;      /* how far past the end observation may be assumed
-                              while the span is the live one */
+    int64_t grace_us;      /* how far past the end observation may be assumed:
+                              the store gives it only to the live span (a
+                              prober's last), 0 to the others */
     int64_t target_id;     /* filled by the group queries */
 };
 

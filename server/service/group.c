@@ -103,11 +103,17 @@ static enum emp_err member_build(const struct emp_group_data *g, size_t i, int64
             down[nd++] = (struct emp_corr_ival){seg[k].start_us, seg[k].end_us};
     }
     free(seg);
-    for (size_t k = 0; k < g->outage_n[i]; k++) {
-        int64_t s = g->outages[g->outage_at[i] + k].started_at_us;
-        if (s >= from && s < to)
-            starts[nf++] = s;
+    /* Its failures: overlapping outages (several probers') are one. */
+    struct emp_outage_time *o = malloc((g->outage_n[i] ? g->outage_n[i] : 1) * sizeof *o);
+    if (o == NULL) {
+        free(obs);
+        free(down);
+        free(starts);
+        return EMP_ENOMEM;
     }
+    memcpy(o, g->outages + g->outage_at[i], g->outage_n[i] * sizeof *o);
+    nf = emp_corr_failure_starts(o, g->outage_n[i], from, to, starts);
+    free(o);
     m->observed = obs;
     m->n_observed = nobs;
     m->down = down;
@@ -159,6 +165,9 @@ enum emp_err emp_group_reliability(const struct emp_group_data *g, int64_t from_
         st[i].n_seg = n_seg;
         st[i].outage_times = g->outages + g->outage_at[i];
         st[i].n_outages = g->outage_n[i];
+        st[i].before = emp_timeline_state_at_times(from_us - 1, now_us, g->spans + g->span_at[i],
+                                                   g->span_n[i], g->outages + g->outage_at[i],
+                                                   g->outage_n[i]);
     }
     if (e == EMP_OK) {
         struct emp_stats_opts opts;

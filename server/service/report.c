@@ -29,8 +29,10 @@ enum emp_err emp_report_target(struct emp_db *db, const char *name, int64_t from
             emp_error_set(err, e, NULL, "could not build the timeline");
     }
     if (e == EMP_OK) {
-        struct emp_stats_target st = {.seg = seg, .n_seg = n_seg, .outages = outages,
-                                      .n_outages = n_outages};
+        struct emp_stats_target st = {
+            .seg = seg, .n_seg = n_seg, .outages = outages, .n_outages = n_outages,
+            .before = emp_timeline_state_at(from_us - 1, now_us, spans, n_spans, outages,
+                                            n_outages)};
         struct emp_stats_opts opts;
         emp_stats_opts_default(&opts);
         e = emp_stats_reliability(&st, 1, from_us, to_us, now_us, &opts, out);

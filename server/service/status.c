@@ -171,8 +171,10 @@ enum emp_err emp_status_figures(const struct emp_status_page *s, const struct em
         sum_window(t->seg, t->n_seg, now - back[k], now, &f->up_us[k], &f->down_us[k]);
     days(t, s->day0_us, now, f);
 
-    struct emp_stats_target st = {.seg = t->seg, .n_seg = t->n_seg, .outage_times = t->ot,
-                                  .n_outages = t->n_ot};
+    struct emp_stats_target st = {
+        .seg = t->seg, .n_seg = t->n_seg, .outage_times = t->ot, .n_outages = t->n_ot,
+        .before = emp_timeline_state_at_times(from - 1, now, t->spans, t->n_spans, t->ot,
+                                              t->n_ot)};
     struct emp_stats_opts opts;
     emp_stats_opts_default(&opts);
     opts.survival_max_points = 2;
@@ -201,10 +203,14 @@ enum emp_err emp_status_group(const struct emp_status_page *s, const struct emp_
         n_iv += 2 * t[i].n_seg;
         n_starts += t[i].n_ot;
     }
+    size_t most_ot = 0;
+    for (size_t i = 0; i < n; i++)
+        most_ot = t[i].n_ot > most_ot ? t[i].n_ot : most_ot;
     struct emp_corr_ival *iv = calloc(n_iv ? n_iv : 1, sizeof *iv);
     int64_t *starts = calloc(n_starts ? n_starts : 1, sizeof *starts);
+    struct emp_outage_time *scratch = malloc((most_ot ? most_ot : 1) * sizeof *scratch);
     enum emp_err e = EMP_ENOMEM;
-    if (m == NULL || iv == NULL || starts == NULL)
+    if (m == NULL || iv == NULL || starts == NULL || scratch == NULL)
         goto out;
     size_t vi = 0, si = 0;
     for (size_t k = 0; k < n; k++) {
@@ -222,12 +228,8 @@ enum emp_err emp_status_group(const struct emp_status_page *s, const struct emp_
                 dn[nd++] = (struct emp_corr_ival){x->seg[q].start_us, x->seg[q].end_us};
         vi += nd;
         int64_t *fs = starts + si;
-        size_t nf = 0;
-        for (size_t q = 0; q < x->n_ot; q++) {
-            int64_t st = x->ot[q].started_at_us;
-            if (st >= from && st < now)
-                fs[nf++] = st;
-        }
+        memcpy(scratch, x->ot, x->n_ot * sizeof *scratch);
+        size_t nf = emp_corr_failure_starts(scratch, x->n_ot, from, now, fs);
         si += nf;
         m[k] = (struct emp_corr_member){obs, nobs, dn, nd, fs, nf};
     }
@@ -238,5 +240,6 @@ out:
     free(m);
     free(iv);
     free(starts);
+    free(scratch);
     return e;
 }

@@ -14,6 +14,16 @@
 #include "core/err.h"
 #include "store/db.h"
 
+/* A span's grace as the timeline takes it (analysis/uptime.h): the stored
+ * grace for the live span, a prober's last (no later span of its target
+ * and prober), 0 for every other, whatever window is read. For spans
+ * aliased `s`; the primary key (target_id, started_at, prober_id) finds
+ * the next span. */
+#define LIVE_GRACE_MS                                                                       \
+    "(CASE WHEN EXISTS (SELECT 1 FROM spans n WHERE n.target_id = s.target_id"            \
+    " AND n.started_at > s.started_at AND n.prober_id = s.prober_id) THEN 0"              \
+    " ELSE s.grace_ms END)"
+
 /* One named statement: prepared on a connection the first time it is used. */
 struct dbi_stmt {
     const char *name;

@@ -11,26 +11,28 @@
 /* The reads of a window: bounds are written (SELECT emp_ts($n)), computed
  * once per query, where emp_ts($n) in a filter is computed again for every
  * row (timestamptz arithmetic is only STABLE, so it is not folded). An
- * outage overlaps [from, to) when started_at < to and
- * coalesce(ended_at, 'infinity') > from: ongoing ones never end. Spelled
- * so, the end reaches outages_target_end_idx (schema 004), which starts
- * the walk at the window rather than at the target's first outage. */
+ * outage belongs to [from, to) when started_at < to and
+ * coalesce(ended_at, 'infinity') >= from: ongoing ones never end, and one
+ * ending exactly at `from` (a repair at the window's first instant, a point
+ * failure there) is the window's too. Spelled so, the end reaches
+ * outages_target_end_idx (schema 004), which starts the walk at the window
+ * rather than at the target's first outage. */
 static const struct dbi_stmt st_list_outages = {
     "emp_list_outages",
     "SELECT target_id, started_at, ended_at, err_class, message"
     " FROM outages WHERE target_id = $1 AND started_at < (SELECT emp_ts($3))"
-    " AND coalesce(ended_at, 'infinity') > (SELECT emp_ts($2))"
+    " AND coalesce(ended_at, 'infinity') >= (SELECT emp_ts($2))"
     " ORDER BY started_at DESC, prober_id",
     3, 1};
 /* grace_ms is at most 2 * EMP_MAX_INTERVAL_MS (2 days): the first ended_at
  * bound lets the index find candidates, the second is exact. */
 static const struct dbi_stmt st_list_spans = {
     "emp_list_spans",
-    "SELECT started_at, ended_at, grace_ms::bigint * 1000 FROM spans"
-    " WHERE target_id = $1 AND started_at < (SELECT emp_ts($3))"
-    " AND ended_at >= (SELECT emp_ts($2) - interval '2 days')"
-    " AND ended_at + grace_ms * interval '1 millisecond' >= (SELECT emp_ts($2))"
-    " ORDER BY started_at, prober_id",
+    "SELECT s.started_at, s.ended_at, " LIVE_GRACE_MS "::bigint * 1000 FROM spans s"
+    " WHERE s.target_id = $1 AND s.started_at < (SELECT emp_ts($3))"
+    " AND s.ended_at >= (SELECT emp_ts($2) - interval '2 days')"
+    " AND s.ended_at + s.grace_ms * interval '1 millisecond' >= (SELECT emp_ts($2))"
+    " ORDER BY s.started_at, s.prober_id",
     3, 1};
 static const struct dbi_stmt st_list_rollups = {
     "emp_list_rollups",

@@ -18,7 +18,8 @@
     " AND s.ended_at + s.grace_ms * interval '1 millisecond' >= (SELECT emp_ts($1))"
 static const struct dbi_stmt st_status_spans = {
     "emp_status_spans",
-    "SELECT s.target_id, s.started_at, s.ended_at, s.grace_ms::bigint * 1000 FROM spans s"
+    "SELECT s.target_id, s.started_at, s.ended_at, " LIVE_GRACE_MS "::bigint * 1000"
+    " FROM spans s"
     " WHERE" SPANS_WINDOW " ORDER BY s.target_id, s.started_at",
     2, 1};
 /* A group's members in one scan of the key of spans: target_id = ANY (the
@@ -26,7 +27,8 @@ static const struct dbi_stmt st_status_spans = {
 #define GROUP_IDS "ANY (ARRAY(SELECT id FROM targets WHERE grp = $3))"
 static const struct dbi_stmt st_status_spans_group = {
     "emp_status_spans_group",
-    "SELECT s.target_id, s.started_at, s.ended_at, s.grace_ms::bigint * 1000 FROM spans s"
+    "SELECT s.target_id, s.started_at, s.ended_at, " LIVE_GRACE_MS "::bigint * 1000"
+    " FROM spans s"
     " WHERE s.target_id = " GROUP_IDS " AND" SPANS_WINDOW " ORDER BY s.target_id, s.started_at",
     3, 1};
 
@@ -38,7 +40,7 @@ static const struct dbi_stmt st_status_spans_group = {
     "SELECT x.target_id, x.started_at, x.ended_at FROM outages x"                        \
     " WHERE x.target_id = ANY (ARRAY(SELECT id FROM targets" ids "))"                    \
     " AND x.started_at < (SELECT emp_ts($2))"                                            \
-    " AND coalesce(x.ended_at, 'infinity') > (SELECT emp_ts($1))"                        \
+    " AND coalesce(x.ended_at, 'infinity') >= (SELECT emp_ts($1))"                        \
     " ORDER BY x.target_id, coalesce(x.ended_at, 'infinity')"
 static const struct dbi_stmt st_status_outage_times = {
     "emp_status_outage_times", OUTAGES_SQL(""), 2, 1};

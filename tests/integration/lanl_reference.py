@@ -42,6 +42,24 @@ WINDOW_S = 120
 FMT = "%m/%d/%Y %H:%M"
 
 
+def burst_counts(starts):
+    """Bursts (Ford et al.) of sorted failure starts: a failure joins the
+    burst when it starts less than WINDOW_S after the previous one; a burst
+    has two or more. Returns (bursts, failures in them, largest)."""
+    bursts = in_bursts = largest = 0
+    size = 1
+    for i in range(1, len(starts) + 1):
+        if i < len(starts) and starts[i] - starts[i - 1] < WINDOW_S:
+            size += 1
+            continue
+        if size >= 2:
+            bursts += 1
+            in_bursts += size
+            largest = max(largest, size)
+        size = 1
+    return bursts, in_bursts, largest
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
@@ -99,27 +117,20 @@ def main():
         rs = groups[g]
         repair = sum(e - s for _, s, e in rs)
         starts = sorted(s for _, s, _ in rs)
-        bursts = in_bursts = largest = 0
-        size = 1
-        for i in range(1, len(starts) + 1):
-            if i < len(starts) and starts[i] - starts[i - 1] < WINDOW_S:
-                size += 1
-                continue
-            if size >= 2:
-                bursts += 1
-                in_bursts += size
-                largest = max(largest, size)
-            size = 1
+        bursts, in_bursts, largest = burst_counts(starts)
         print("group %s %d %d %d %.6f %d %d %d %d %d" % (
             g, len({t for t, _, _ in rs}), len(rs), repair, repair / len(rs),
             bursts, in_bursts, largest, min(starts), max(e for _, _, e in rs)))
 
-    print("# merged group failures down_s mttr_s")
+    # A node's overlapping records are one failure (merged), in the
+    # statistics and in the correlation alike; bursts over the merged starts.
+    print("# merged group failures down_s mttr_s bursts in_bursts largest")
     for g in sorted(groups, key=int):
         per_target = {}
         for t, s, e in groups[g]:
             per_target.setdefault(t, []).append((s, e))
         failures = down = 0
+        starts = []
         for rows in per_target.values():
             rows.sort(key=lambda r: (r[0], -r[1]))
             cur_s, cur_e = rows[0]
@@ -129,10 +140,14 @@ def main():
                     continue
                 failures += 1
                 down += cur_e - cur_s
+                starts.append(cur_s)
                 cur_s, cur_e = s, e
             failures += 1
             down += cur_e - cur_s
-        print("merged %s %d %d %.6f" % (g, failures, down, down / failures))
+            starts.append(cur_s)
+        bursts, in_bursts, largest = burst_counts(sorted(starts))
+        print("merged %s %d %d %.6f %d %d %d" % (g, failures, down, down / failures, bursts,
+                                                in_bursts, largest))
 
 
 if __name__ == "__main__":

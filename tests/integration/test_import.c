@@ -49,15 +49,9 @@ static struct fx F;
 static int setup(void **state)
 {
     (void)state;
-    struct emp_error err = {0};
     memset(&F, 0, sizeof F);
-    if (testdb_create(&F.tdb) != 0)
+    if (testdb_create_migrated(&F.tdb, SCHEMA, &F.db) != 0)
         return -1;
-    if (emp_db_connect(F.tdb.conninfo, &F.db, &err) != EMP_OK ||
-        emp_db_migrate(F.db, SCHEMA, NULL, &err) != EMP_OK) {
-        fprintf(stderr, "%s: %s\n", err.msg, err.detail);
-        return -1;
-    }
     F.pq = testdb_pq(&F.tdb);
     return F.pq != NULL ? 0 : -1;
 }

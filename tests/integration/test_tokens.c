@@ -36,14 +36,8 @@ static struct fx F;
 static int group_setup(void **state)
 {
     (void)state;
-    struct emp_error err = {0};
-    if (testdb_create(&F.tdb) != 0)
+    if (testdb_create_migrated(&F.tdb, EMPIRIC_SOURCE_SCHEMA_DIR, &F.db) != 0)
         return -1;
-    if (emp_db_connect(F.tdb.conninfo, &F.db, &err) != EMP_OK ||
-        emp_db_migrate(F.db, EMPIRIC_SOURCE_SCHEMA_DIR, NULL, &err) != EMP_OK) {
-        fprintf(stderr, "%s: %s\n", err.msg, err.detail);
-        return -1;
-    }
     F.pq = testdb_pq(&F.tdb);
     return F.pq != NULL ? 0 : -1;
 }

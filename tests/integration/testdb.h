@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/db.h"
+
 struct testdb {
     char name[64];
     char *conninfo; /* of the new database; malloc'd */
@@ -120,6 +122,24 @@ static inline int testdb_create(struct testdb *t)
     t->conninfo = testdb_conninfo_for(t->name);
     if (t->conninfo == NULL) {
         testdb_admin("DROP DATABASE IF EXISTS", t->name, "");
+        return -1;
+    }
+    return 0;
+}
+
+/* A fresh database with the schema of `schema_dir` applied, and the store's
+ * connection to it in `*db`. Returns 0, or -1 after saying why on
+ * stderr. */
+static inline int testdb_create_migrated(struct testdb *t, const char *schema_dir,
+                                         struct emp_db **db)
+{
+    struct emp_error err = {0};
+    *db = NULL;
+    if (testdb_create(t) != 0)
+        return -1;
+    if (emp_db_connect(t->conninfo, db, &err) != EMP_OK ||
+        emp_db_migrate(*db, schema_dir, NULL, &err) != EMP_OK) {
+        fprintf(stderr, "%s: %s\n", err.msg, err.detail);
         return -1;
     }
     return 0;

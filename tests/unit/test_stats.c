@@ -533,7 +533,7 @@ static enum emp_seg_state brute_state(int64_t t, int64_t now, const struct emp_s
     bool obs = false, down = false;
     for (size_t i = 0; i < ns && t < end; i++) {
         int64_t a = sp[i].started_at_us, b = sp[i].ended_at_us;
-        if (i + 1 == ns && sp[i].grace_us > 0) {
+        if (sp[i].grace_us > 0) { /* a span with a grace: the live one */
             int64_t g = b + sp[i].grace_us;
             g = g < now ? g : now;
             b = g > b ? g : b;

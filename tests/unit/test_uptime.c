@@ -133,8 +133,9 @@ static void test_live_span_grace(void **state)
     /* Now 120: the grace ran out at 105; the prober is late, so the end is
      * unknown and no streak is current. */
     check(0, 200, 120, sp, 1, NULL, 0, (struct expect){105, 0, 95, 0, 105});
-    /* Only the last span is live; earlier ones end at their last probe. */
-    struct emp_span sp2[] = {span(0, 50, 15), span(60, 90, 15)};
+    /* Only the last span is live (the store gives a grace to it alone);
+     * earlier ones end at their last probe. */
+    struct emp_span sp2[] = {span(0, 50, 0), span(60, 90, 15)};
     check(0, 100, 100, sp2, 2, NULL, 0, (struct expect){90, 0, 10, 40, 50});
     /* The grace never reaches past `to`. */
     check(0, 95, 100, sp2, 2, NULL, 0, (struct expect){85, 0, 10, 35, 50});
@@ -184,7 +185,7 @@ static void brute(int64_t from, int64_t to, int64_t now, const struct emp_span *
         int obs = 0, down = 0;
         for (size_t i = 0; i < ns && t < end; i++) {
             int64_t a = sp[i].started_at_us / S(1), b = sp[i].ended_at_us / S(1);
-            if (i + 1 == ns) {
+            if (sp[i].grace_us > 0) { /* a span with a grace: the live one */
                 int64_t g = b + sp[i].grace_us / S(1);
                 g = g < now ? g : now;
                 b = g > b ? g : b;
