@@ -275,12 +275,74 @@ static void weibull_g(const double *lnu, size_t n, double k, double mean_ev,
     *dg = (var > 0.0 ? var : 0.0) + 1.0 / (k * k);
 }
 
+/* The modified profile log-likelihood of the shape: the profile (the scale
+ * at its maximum for each k; with λ̂(k)^k = Σ t_i^k / r it is
+ * r [ln k - ln Σ u_i^k + k · mean_ev] + const, u_i = t_i / t_max, mean_ev
+ * the mean of ln u over the events) less ln k — Cox & Reid's adjustment
+ * for the nuisance scale ("Parameter orthogonality and approximate
+ * conditional inference", JRSS B 49:1–39, 1987), in the form Yang & Xie
+ * give for the Weibull shape ("Efficient estimation of the Weibull shape
+ * parameter based on a modified profile likelihood", J. Statist. Comput.
+ * Simul. 73:115–123, 2003). Concave in k. The plain profile's interval
+ * covered the true shape 92.5% of the time with 10 failures; this one
+ * 94–95% (tests/unit/test_stats.c). */
+static double weibull_profile(const double *lnu, size_t n, double k, double mean_ev, double r)
+{
+    struct wsums ws = weibull_sums(lnu, n, k);
+    return (r - 1.0) * log(k) - r * log(ws.s0) + r * k * mean_ev;
+}
+
+/* Where the (modified) profile is greatest: the root of its derivative
+ * (r-1)/k - r·s1/s0 + r·mean_ev, decreasing in k, by bisection on ln k
+ * from the estimate `k`. */
+static double profile_max(const double *lnu, size_t n, double mean_ev, double r, double k)
+{
+    double lo = log(k) - 10.0, hi = log(k) + 1.0;
+    for (int i = 0; i < 200 && hi - lo > 1e-13; i++) {
+        double mid = (lo + hi) / 2.0, km = exp(mid);
+        struct wsums ws = weibull_sums(lnu, n, km);
+        double d = (r - 1.0) / km - r * ws.s1 / ws.s0 + r * mean_ev;
+        if (d > 0.0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return exp((lo + hi) / 2.0);
+}
+
+/* The bound of the profile-likelihood 95% interval below (`upper` false)
+ * or above the estimate `k`: where ℓp falls χ²(0.95; 1)/2 below `top`,
+ * by bisection on ln k in a bracket grown by factors of two. NaN when no
+ * bound is found within a factor of 10^6. */
+static double profile_root(const double *lnu, size_t n, double mean_ev, double r, double top,
+                           double k, bool upper)
+{
+    const double drop = 3.841458820694124 / 2.0; /* χ²(0.95; 1) / 2 */
+    double in = log(profile_max(lnu, n, mean_ev, r, k)), out = in;
+    for (int i = 0; i < 40; i++) {
+        out = upper ? out + M_LN2 : out - M_LN2;
+        if (top - weibull_profile(lnu, n, exp(out), mean_ev, r) > drop)
+            break;
+        if (i == 39)
+            return NAN;
+    }
+    for (int i = 0; i < 200 && fabs(out - in) > 1e-12; i++) {
+        double mid = (in + out) / 2.0;
+        if (top - weibull_profile(lnu, n, exp(mid), mean_ev, r) > drop)
+            out = mid;
+        else
+            in = mid;
+    }
+    return exp((in + out) / 2.0);
+}
+
 /* The fit with `lnu` scratch for n doubles (NULL: allocated here). */
 static enum emp_err weibull_fit(const struct emp_period *p, size_t n, double zero_floor_s,
                                 double *scratch, struct emp_weibull *out)
 {
     out->shape = out->scale_s = out->shape_lo = out->shape_hi = NAN;
     out->clustered = false;
+    out->why_not = "no finite estimate: the failures give the likelihood no maximum";
     out->n = n;
     out->events = 0;
     if (!(zero_floor_s > 0.0))
@@ -292,7 +354,11 @@ static enum emp_err weibull_fit(const struct emp_period *p, size_t n, double zer
         if (t > t_max)
             t_max = t;
     }
-    if (out->events < 2 || !isfinite(t_max))
+    if (out->events < EMP_WEIBULL_MIN_EVENTS) {
+        out->why_not = "fewer than 5 failures";
+        return EMP_OK;
+    }
+    if (!isfinite(t_max))
         return EMP_OK;
     double *lnu = scratch != NULL ? scratch : malloc(n * sizeof *lnu);
     if (lnu == NULL)
@@ -354,15 +420,16 @@ static enum emp_err weibull_fit(const struct emp_period *p, size_t n, double zer
     out->shape = k;
     /* Scale from the other likelihood equation: λ^k = Σ t_i^k / r. */
     out->scale_s = t_max * exp(log(ws.s0 / r) / k);
-    /* Observed information of (k, λ) at the maximum, with z_i = (t_i/λ)^k,
-     * w_i = ln(t_i/λ), Σ z_i = r: I_kk = r/k² + Σ z w², I_λλ = r k²/λ²,
-     * I_kλ = -(k/λ) Σ z w; inverting, Var(k̂) = 1 / (r·g'(k̂)). Large-sample
-     * theory as in Cox & Hinkley, Theoretical Statistics (1974), ch. 9;
-     * the interval is symmetric on the log scale. */
-    double se_log = 1.0 / (sqrt(r * dg) * k);
-    out->shape_lo = k * exp(-1.959963984540054 * se_log);
-    out->shape_hi = k * exp(1.959963984540054 * se_log);
+    /* The likelihood-ratio interval (Cox & Hinkley, Theoretical Statistics
+     * (1974), §9.3) from the modified profile: the k where it lies
+     * χ²(0.95; 1)/2 below its maximum. The Wald interval from the observed
+     * information it replaces covered the true shape 64% of the time with
+     * 2 failures and 90% with 10. */
+    double top = weibull_profile(lnu, n, profile_max(lnu, n, mean_ev, r, k), mean_ev, r);
+    out->shape_lo = profile_root(lnu, n, mean_ev, r, top, k, false);
+    out->shape_hi = profile_root(lnu, n, mean_ev, r, top, k, true);
     out->clustered = k < 1.0;
+    out->why_not = NULL;
 out:
     if (scratch == NULL)
         free(lnu);

@@ -47,14 +47,15 @@ json_t *api_reliability_json(const struct emp_reliability *rel)
     const struct emp_weibull *w = &rel->weibull;
     bool fitted = isfinite(w->shape);
     json_t *weibull = json_pack(
-        "{s:o,s:o,s:[o,o],s:o,s:s?}", "shape", api_json_real(w->shape), "scale",
+        "{s:o,s:o,s:[o,o],s:o,s:s?,s:s?}", "shape", api_json_real(w->shape), "scale",
         api_json_real(w->scale_s), "shape_ci95", api_json_real(w->shape_lo),
         api_json_real(w->shape_hi), "clustered", fitted ? json_boolean(w->clustered) : json_null(),
         "meaning",
         !fitted ? NULL
         : w->clustered
             ? "shape < 1: the failure rate falls with time up; failures cluster"
-            : "shape >= 1: no clustering; the failure rate does not fall with time up");
+            : "shape >= 1: no clustering; the failure rate does not fall with time up",
+        "not_fitted", fitted ? NULL : w->why_not);
     return json_pack(
         "{s:o,s:o,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:o,s:o,s:b,s:o,s:o,s:o,s:o,s:o,s:o}",
         "from", api_json_time(rel->from_us), "to", api_json_time(rel->to_us), "targets",

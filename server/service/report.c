@@ -108,7 +108,8 @@ void emp_report_print(FILE *f, const struct emp_target_row *t, const struct emp_
                 emp_report_duration(rel->weibull.scale_s, d1, sizeof d1),
                 rel->weibull.clustered ? "  (shape < 1: failures cluster)" : "");
     else
-        fprintf(f, "%-14s n/a\n", "Weibull (TTF)");
+        fprintf(f, "%-14s n/a (%s)\n", "Weibull (TTF)",
+                rel->weibull.why_not != NULL ? rel->weibull.why_not : "not fitted");
     if (isfinite(rel->lognormal_ttr.mu))
         fprintf(f, "%-14s mu %.3f, sigma %.3f (median %s)\n", "Lognormal TTR",
                 rel->lognormal_ttr.mu, rel->lognormal_ttr.sigma,

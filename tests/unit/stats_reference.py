@@ -165,7 +165,40 @@ def weibull_fit(times, events):
            + f(k - hk, lam - hl)) / (4 * hk * hl)
     det = dkk * dll - dkl * dkl
     var_k = -dll / det
-    return k, lam, math.sqrt(var_k)
+    # The 95% interval from the modified profile likelihood (Cox & Reid's
+    # adjustment as Yang & Xie give it for the Weibull shape: the profile
+    # less ln k): the k where it falls 3.841458820694124/2 (chi-square, 1
+    # df, 0.95) below its own maximum (golden section), by bisection on
+    # log k on each side.
+    def mprof(logk):
+        return prof(logk) - logk
+    a, b = math.log(k) - 5.0, math.log(k) + 5.0
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = mprof(c), mprof(d)
+    for _ in range(200):
+        if fc > fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = mprof(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = mprof(d)
+    km = (a + b) / 2.0
+    top = mprof(km)
+    def below(logk):
+        return top - mprof(logk) - 3.841458820694124 / 2.0
+    def root(a, b):
+        for _ in range(200):
+            m = (a + b) / 2.0
+            if (below(a) < 0) == (below(m) < 0):
+                a = m
+            else:
+                b = m
+        return math.exp((a + b) / 2.0)
+    lo = root(km - 5.0, km)
+    hi = root(km, km + 5.0)
+    return k, lam, math.sqrt(var_k), lo, hi
 
 
 def c_double(x):
@@ -257,8 +290,9 @@ def main():
         # Zero-length periods count at 0.5 s, as emp_stats_weibull_fit does
         # with a floor of 0.5 s.
         sample = [(t if t > 0 else 0.5, e) for t, e in sample]
-        k, lam, se = weibull_fit([float(t) for t, _ in sample], [e for _, e in sample])
-        print("    {\"%s\", %s, %s, %s}," % (name, c_double(k), c_double(lam), c_double(se)))
+        k, lam, se, lo, hi = weibull_fit([float(t) for t, _ in sample], [e for _, e in sample])
+        print("    {\"%s\", %s, %s, %s, %s, %s}," % (name, c_double(k), c_double(lam), c_double(se),
+                                                  c_double(lo), c_double(hi)))
     print("};")
 
     # Lognormal of repair times with zeros at 0.5 s.
