@@ -633,7 +633,10 @@ static void periods_of_target(const struct emp_stats_target *t, struct group *g,
                     if (i > 0 && !g[i - 1].ongoing && g[i - 1].e > p)
                         p = g[i - 1].e; /* after a point failure in it */
                     fail = true;
-                    push_ttf(out, pb, s - p, true);
+                    if (p == from_us && t->before == EMP_SEG_UP)
+                        out->ttf_truncated++; /* began before the window */
+                    else
+                        push_ttf(out, pb, s - p, true);
                 }
             }
             /* Every outage seen starting in the window is a failure (the
@@ -700,7 +703,9 @@ static void periods_of_target(const struct emp_stats_target *t, struct group *g,
             int64_t p = a;
             if (j < ng && !g[j].ongoing && g[j].e > a && g[j].e <= b)
                 p = g[j].e;
-            if (b > p)
+            if (b > p && p == from_us && t->before == EMP_SEG_UP)
+                out->ttf_truncated++; /* began before the window */
+            else if (b > p)
                 push_ttf(out, pb, b - p, false);
         }
     }
@@ -883,6 +888,7 @@ enum emp_err emp_stats_reliability(const struct emp_stats_target *targets, size_
     }
     dist_fill(&out->ttf, ttf_done, n_done);
     out->ttf.n_censored = per.n_ttf - n_done;
+    out->ttf.n_truncated = per.ttf_truncated;
     rc = km_sorted(per.ttf, per.n_ttf, opts->survival_max_points, &out->survival,
                    &out->n_survival);
     if (rc != EMP_OK)

@@ -169,14 +169,19 @@ struct emp_stats_target {
  *   in exactly one of its parts.
  * - ttf: up periods, one per maximal stretch of observed up time, split at
  *   point failures. A period starts at a repair, at the start of
- *   observation or at `from` (then measured from there: the earlier part
- *   is not known), or at a point failure; it ends at a failure (event) or,
+ *   observation, or at a point failure; it ends at a failure (event) or,
  *   right-censored, where unknown time or the end of the window (`to`, or
  *   `now` before it) cuts it. Zero-length periods (a repair and a failure,
  *   or two point failures, at the same instant) are kept as events of
  *   length 0; censored ones of length 0 carry no information and are
- *   dropped. Hence: TTF events = failures, and the TTF periods sum to the
- *   up time — MTTF = up / failures is the exponential MLE of this sample.
+ *   dropped. A period already running at `from` (the target seen up in the
+ *   instant before) is left-truncated: how long it had lasted is not the
+ *   window's to know, so it is no sample of the distribution, the
+ *   Kaplan–Meier curve or the Weibull fit; it is counted in
+ *   `ttf_truncated` (its failure still counts). Hence: TTF events plus
+ *   truncated periods ending in a failure = failures ending observed up
+ *   time, and MTTF = up / failures stays the exponential MLE (memoryless:
+ *   the truncated time is up time like any other).
  * - ttr_s: completed repairs: outages whose failure and repair both count,
  *   with no unknown time between (length 0 for a point failure). Outages
  *   cut by the window or by unknown time are not samples; they are counted
@@ -192,6 +197,7 @@ struct emp_periods {
     size_t failures, repairs;
     size_t starts_unobserved;
     size_t down_censored;
+    size_t ttf_truncated;
 };
 
 /* Fill `out` for `n_targets` targets (pooled). `out` is owned by the caller
@@ -224,6 +230,8 @@ struct emp_dist {
     size_t n;          /* completed periods (events) */
     size_t n_censored; /* censored periods (not in the figures below) */
     size_t n_zero;     /* completed periods of length 0 */
+    size_t n_truncated; /* periods that began before the window (left-
+                           truncated): in no figure below */
     double p50_s, p90_s, p99_s; /* Hyndman–Fan type 7; NaN when n = 0 */
     double max_s;               /* NaN when n = 0 */
     uint64_t hist[EMP_STATS_HIST_BUCKETS];

@@ -27,8 +27,9 @@ static json_t *dist_json(const struct emp_dist *d)
         json_array_append_new(hist, json_pack("{s:o,s:I}", "below_s", le, "count",
                                               (json_int_t)d->hist[i]));
     }
-    return json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o}", "completed", (json_int_t)d->n,
-                     "censored", (json_int_t)d->n_censored, "zero_length",
+    return json_pack("{s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o}", "completed", (json_int_t)d->n,
+                     "censored", (json_int_t)d->n_censored, "truncated",
+                     (json_int_t)d->n_truncated, "zero_length",
                      (json_int_t)d->n_zero, "p50", api_json_real(d->p50_s), "p90",
                      api_json_real(d->p90_s), "p99", api_json_real(d->p99_s), "max",
                      api_json_real(d->max_s), "histogram", hist);

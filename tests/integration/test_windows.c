@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +42,8 @@ static const char *const HISTORY =
     "rp-touch,2026-06-20T00:00:00Z,2026-06-20T01:00:00Z\n"
     "rp-touch,2026-06-20T01:00:00Z,2026-06-20T02:00:00Z\n"
     "rp-ovl,2026-06-03T00:00:00Z,2026-06-03T01:00:00Z\n"
-    "rp-ovl,2026-06-03T00:01:00Z,2026-06-03T02:00:00Z\n";
+    "rp-ovl,2026-06-03T00:01:00Z,2026-06-03T02:00:00Z\n"
+    "rp-x,2026-06-11T00:00:00Z,2026-06-11T01:00:00Z\n";
 
 static int setup(void **state)
 {
@@ -161,11 +163,48 @@ static void test_correlation_merges_overlapping_outages(void **state)
                      EMP_OK);
     print_message("group rp in June: %zu failures, %zu bursts, largest %zu\n", c.n_failures,
                   c.n_bursts, c.largest_burst);
-    /* rp-point 1, rp-repair 1, rp-touch 2, rp-ovl 1 (rp-edge: none in June) */
-    assert_int_equal(c.n_failures, 5);
+    /* rp-point 1, rp-repair 1, rp-touch 2, rp-ovl 1, rp-x 1 (rp-edge: none
+     * in June) */
+    assert_int_equal(c.n_failures, 6);
     assert_int_equal(c.n_bursts, 0);
     emp_corr_result_cleanup(&c);
     emp_group_data_free(&g);
+}
+
+/* An up period already running at the window's start is left-truncated:
+ * observed from May, the 20 days up before rp-x's outage on June 11 are
+ * not a 10-day time to failure of June. Its failure counts; the period is
+ * no sample (truncated), and the one after the repair is censored by the
+ * window's end. */
+static void test_up_period_cut_by_from_is_truncated(void **state)
+{
+    (void)state;
+    struct emp_target_row row;
+    struct emp_reliability rel;
+    struct emp_error err = {0};
+    assert_int_equal(emp_report_target(F.db, "rp-x", t("2026-06-01T00:00:00Z"),
+                                       t("2026-07-01T00:00:00Z"), t("2026-12-01T00:00:00Z"),
+                                       &row, &rel, &err),
+                     EMP_OK);
+    print_message("rp-x over June: %zu failures, ttf completed %zu censored %zu truncated %zu,"
+                  " p50 %.0f s\n", rel.failures, rel.ttf.n, rel.ttf.n_censored,
+                  rel.ttf.n_truncated, rel.ttf.p50_s);
+    assert_int_equal(rel.failures, 1);
+    assert_int_equal(rel.ttf.n, 0);
+    assert_int_equal(rel.ttf.n_truncated, 1);
+    assert_int_equal(rel.ttf.n_censored, 1);
+    assert_true(isnan(rel.ttf.p50_s));
+    emp_reliability_cleanup(&rel);
+    /* Over May to July the same period is whole: 41 days up, then the
+     * failure. */
+    assert_int_equal(emp_report_target(F.db, "rp-x", t("2026-05-01T00:00:00Z"),
+                                       t("2026-08-01T00:00:00Z"), t("2026-12-01T00:00:00Z"),
+                                       &row, &rel, &err),
+                     EMP_OK);
+    assert_int_equal(rel.ttf.n, 1);
+    assert_int_equal(rel.ttf.n_truncated, 0);
+    assert_true(rel.ttf.p50_s > 40 * 86400.0);
+    emp_reliability_cleanup(&rel);
 }
 
 int main(void)
@@ -175,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_repair_at_from),
         cmocka_unit_test(test_touching_outages_split_between),
         cmocka_unit_test(test_correlation_merges_overlapping_outages),
+        cmocka_unit_test(test_up_period_cut_by_from_is_truncated),
     };
     return cmocka_run_group_tests_name("windows", tests, setup, teardown);
 }
