@@ -24,12 +24,16 @@ static void import_usage(FILE *f)
           "  --target-col COLS    target name column(s), joined with '-' (default target)\n"
           "  --start-col COL      outage start (default start)\n"
           "  --end-col COL        outage end; empty = point failure (default end, if present)\n"
+          "                       (a row with start and end empty names a target without\n"
+          "                       outages)\n"
           "  --cause-col COLS     cause column(s) (default cause, if present)\n"
           "  --time-format FMT    strptime(3) format (default RFC 3339)\n"
           "  --tz ZONE            IANA zone of times without an offset (default UTC)\n"
           "  --group NAME         group of every target, or\n"
           "  --group-col COLS     group column(s), joined with '-'\n"
           "  --coverage MODE      observed span per group (default), file or target\n"
+          "  --observed-from T    the period every target was observed in (RFC 3339,\n"
+          "  --observed-to T      both): its span, whatever the rows; rows outside skipped\n"
           "  --strict             write nothing when any row is bad\n"
           "  --dry-run            read and check the file only\n"
           "\n"
@@ -56,6 +60,8 @@ int emp_app_import(struct options *o, int argc, char **argv)
         {"group", required_argument, NULL, 'g'},
         {"group-col", required_argument, NULL, 'G'},
         {"coverage", required_argument, NULL, 'V'},
+        {"observed-from", required_argument, NULL, 'O'},
+        {"observed-to", required_argument, NULL, 'P'},
         {"strict", no_argument, NULL, 'x'},
         {"dry-run", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
@@ -89,6 +95,16 @@ int emp_app_import(struct options *o, int argc, char **argv)
                 return EXIT_USAGE;
             }
             io.coverage = (enum emp_import_coverage)cov;
+            break;
+        case 'O':
+        case 'P':
+            if (emp_time_parse(optarg, c == 'O' ? &io.observed_from_us : &io.observed_to_us) !=
+                EMP_OK) {
+                fprintf(stderr, "empiric import: --observed-%s: expected an RFC 3339 time or"
+                                " Unix seconds, got \"%s\"\n",
+                        c == 'O' ? "from" : "to", optarg);
+                return EXIT_USAGE;
+            }
             break;
         case 'x': strict = true; break;
         case 'n': dry_run = true; break;
@@ -141,12 +157,16 @@ int emp_app_import(struct options *o, int argc, char **argv)
            "duplicate rows     %zu\n"
            "skipped rows       %zu\n"
            "targets            %zu (%zu new)\n"
-           "coverage           per %s\n"
+           "targets w/o outage %zu\n"
+           "coverage           %s%s\n"
            "time               %.3f s\n",
            label, dry_run ? " (dry run: nothing written)" : "", imp->n_read,
            dry_run ? imp->n_rows : st.outages_new, st.outages_present, imp->n_duplicates,
-           imp->n_skipped, imp->n_targets, st.targets_new,
-           emp_import_coverage_name(imp->coverage), (double)(emp_mono_us() - t0) / 1e6);
+           imp->n_skipped, imp->n_targets, st.targets_new, imp->n_declared,
+           io.observed_to_us > io.observed_from_us ? "the given period" : "per ",
+           io.observed_to_us > io.observed_from_us ? ""
+                                                   : emp_import_coverage_name(imp->coverage),
+           (double)(emp_mono_us() - t0) / 1e6);
     rc = imp->n_skipped > 0 ? EXIT_SKIPPED : EXIT_SUCCESS;
 out:
     emp_db_close(db);

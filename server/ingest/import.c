@@ -574,7 +574,35 @@ static bool row_time(struct reader *r, const struct emp_csv_rec *rec, const stru
     return true;
 }
 
+/* The row's target, created when new, in `*t`; SIZE_MAX when the row is
+ * skipped for naming it in another group (reported, counted). */
+static enum emp_err row_target_index(struct reader *r, const struct emp_csv_rec *rec,
+                                     size_t *t)
+{
+    const char *other = NULL;
+    *t = target_get(r, &other);
+    if (*t == SIZE_MAX - 1)
+        return EMP_ENOMEM;
+    if (*t == SIZE_MAX) {
+        report(r, rec->line, "target \"%s\" is in group \"%s\" on an earlier row, here in \"%s\";"
+               " row skipped", r->name.p, other, r->grp.p);
+        r->imp->n_skipped++;
+    }
+    return EMP_OK;
+}
+
+/* A row naming a target and no outage: the target, created when new. */
+static enum emp_err declare_target(struct reader *r, const struct emp_csv_rec *rec)
+{
+    size_t t;
+    enum emp_err e = row_target_index(r, rec, &t);
+    if (e == EMP_OK && t != SIZE_MAX)
+        r->imp->n_declared++;
+    return e;
+}
+
 /* One data record: a row, or a report. EMP_ENOMEM is the only failure. */
+
 static enum emp_err add_row(struct reader *r, const struct emp_csv_rec *rec)
 {
     struct emp_import *imp = r->imp;
@@ -594,6 +622,22 @@ static enum emp_err add_row(struct reader *r, const struct emp_csv_rec *rec)
     size_t n;
     trim(rec->f[r->start.idx[0]], &s, &n);
     if (n == 0) {
+        /* Nothing but the target (start, end and cause empty): the
+         * target, without an outage, so that one that never failed can be
+         * imported. A cause without a start is a bad row. */
+        size_t rest = 0;
+        const char *e;
+        size_t ne;
+        if (r->end.n > 0) {
+            trim(rec->f[r->end.idx[0]], &e, &ne);
+            rest += ne;
+        }
+        for (size_t k = 0; k < r->cause.n; k++) {
+            trim(rec->f[r->cause.idx[k]], &e, &ne);
+            rest += ne;
+        }
+        if (rest == 0)
+            return declare_target(r, rec);
         report(r, rec->line, "start (column \"%s\") is empty; row skipped", r->start.name[0]);
         imp->n_skipped++;
         return EMP_OK;
@@ -618,16 +662,19 @@ static enum emp_err add_row(struct reader *r, const struct emp_csv_rec *rec)
         imp->n_skipped++;
         return EMP_OK;
     }
-    const char *other = NULL;
-    size_t t = target_get(r, &other);
-    if (t == SIZE_MAX - 1)
-        return EMP_ENOMEM;
-    if (t == SIZE_MAX) {
-        report(r, rec->line, "target \"%s\" is in group \"%s\" on an earlier row, here in \"%s\";"
-               " row skipped", r->name.p, other, r->grp.p);
+    if (r->o->observed_to_us > r->o->observed_from_us &&
+        (start_us < r->o->observed_from_us || end_us > r->o->observed_to_us)) {
+        char a[EMP_TIME_BUFSZ], b[EMP_TIME_BUFSZ];
+        report(r, rec->line, "outside the observed period (%s to %s); row skipped",
+               emp_time_format(r->o->observed_from_us, a),
+               emp_time_format(r->o->observed_to_us, b));
         imp->n_skipped++;
         return EMP_OK;
     }
+    size_t t;
+    enum emp_err e = row_target_index(r, rec, &t);
+    if (e != EMP_OK || t == SIZE_MAX)
+        return e;
     row_cause(r, rec);
     if (r->cause_text.oom)
         return EMP_ENOMEM;
@@ -732,9 +779,20 @@ static int cmp_group(const void *pa, const void *pb)
     return strcmp(a->group, b->group);
 }
 
-/* The observed span of every target under imp->coverage. */
-static enum emp_err compute_spans(struct emp_import *imp)
+/* The observed span of every target: the period the file gave, else under
+ * imp->coverage from the rows (a target without rows under coverage
+ * "target", or of a group none of whose members has one, gets none: start
+ * after end). */
+static enum emp_err compute_spans(struct emp_import *imp, int64_t observed_from_us,
+                                  int64_t observed_to_us)
 {
+    if (observed_to_us > observed_from_us) { /* the file said when */
+        for (size_t t = 0; t < imp->n_targets; t++) {
+            imp->targets[t].span_start_us = observed_from_us;
+            imp->targets[t].span_end_us = observed_to_us;
+        }
+        return EMP_OK;
+    }
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     for (size_t t = 0; t < imp->n_targets; t++) {
         imp->targets[t].span_start_us = INT64_MAX;
@@ -837,6 +895,11 @@ static enum emp_err check_opts(const struct emp_import_opts *o, struct emp_error
         return emp_error_set(err, EMP_EINVAL, NULL, "--time-format is empty");
     if ((unsigned)o->coverage > EMP_COVERAGE_TARGET)
         return emp_error_set(err, EMP_EINVAL, NULL, "unknown coverage mode");
+    if ((o->observed_from_us != 0 || o->observed_to_us != 0) &&
+        !(o->observed_to_us > o->observed_from_us))
+        return emp_error_set(err, EMP_EINVAL, NULL,
+                             "--observed-from and --observed-to: both, the first before the"
+                             " second");
     return EMP_OK;
 }
 
@@ -985,7 +1048,7 @@ enum emp_err emp_import_read(FILE *f, const struct emp_import_opts *o,
     }
     rc = drop_duplicates(&r);
     if (rc == EMP_OK)
-        rc = compute_spans(r.imp);
+        rc = compute_spans(r.imp, o->observed_from_us, o->observed_to_us);
     if (rc != EMP_OK)
         emp_error_set(err, rc, NULL, "could not read the file");
 out:

@@ -36,6 +36,11 @@ struct emp_import_opts {
     const char *group;
     const char *group_cols;
     enum emp_import_coverage coverage;
+    /* The period every target was observed in, when the file says it
+     * (--observed-from/--observed-to): then it is each target's span,
+     * whatever `coverage`, and a row outside it is skipped. Both 0: from
+     * the rows under `coverage`. */
+    int64_t observed_from_us, observed_to_us;
     size_t max_record;  /* bytes, 0 for the default */
     /* Called for every skipped or duplicate row (may be NULL); `line` is the
      * physical line where the record starts. */

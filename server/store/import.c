@@ -128,6 +128,8 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
     struct dbi_arr a[3] = {0};
     PGresult *res = NULL;
     for (size_t i = 0; i < imp->n_targets; i++) {
+        if (imp->targets[i].span_start_us > imp->targets[i].span_end_us)
+            continue; /* observed by no rule: unknown time, no span */
         dbi_arr_text(&a[0], imp->targets[i].name);
         dbi_arr_i64(&a[1], imp->targets[i].span_start_us);
         dbi_arr_i64(&a[2], imp->targets[i].span_end_us);
@@ -146,7 +148,7 @@ enum emp_err emp_db_import(struct emp_db *db, const struct emp_import *imp,
     PGresult *res = NULL;
     char prober[24];
     memset(st, 0, sizeof *st);
-    if (imp->n_rows == 0)
+    if (imp->n_targets == 0) /* targets without outages are still imported */
         return EMP_OK;
     enum emp_err rc = dbi_cmd(db, "BEGIN", err, what);
     if (rc != EMP_OK)

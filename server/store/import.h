@@ -29,7 +29,8 @@ struct emp_import_row {
 struct emp_import_target {
     const char *name;  /* [A-Za-z0-9._-], 1..128 bytes */
     const char *group; /* "" when none */
-    /* The observed span under the chosen coverage. */
+    /* The observed span under the chosen coverage; start > end when there
+     * is none (a target without rows, observed by no rule): no span. */
     int64_t span_start_us, span_end_us;
 };
 
@@ -41,6 +42,8 @@ struct emp_import {
     size_t n_read;       /* data records, malformed ones included */
     size_t n_skipped;    /* rejected (reported) */
     size_t n_duplicates; /* same target and start as an earlier row (reported) */
+    size_t n_declared;   /* rows naming a target with no outage (start and end
+                            empty): a target without failures */
     enum emp_import_coverage coverage;
     struct import_arena *arena; /* the strings */
 };

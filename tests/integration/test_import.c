@@ -22,6 +22,7 @@
 
 #include "store/db.h"
 #include "ingest/import.h"
+#include "service/report.h"
 #include "testdb.h"
 #include "core/timeutil.h"
 
@@ -184,6 +185,71 @@ static void test_import_small(void **state)
                      1);
     assert_int_equal(q("SELECT count(*) FROM spans WHERE ended_at = '2025-01-05T01:00:00Z'"), 1);
     emp_import_free(imp);
+}
+
+/* A target that never failed: a row with start and end empty names it, and
+ * --observed-from/--observed-to say when every target was watched, so that
+ * "no failure in a year" is a year up, not nothing at all. A row outside
+ * the period is skipped; without a period, the quiet target exists but was
+ * observed by no rule (under coverage "target": no span, its time
+ * unknown). */
+static void test_import_target_without_outages(void **state)
+{
+    (void)state;
+    static const char *const text = "target,start,end\n"
+                                     "quiet,,\n"
+                                     "busy,2026-03-01T00:00:00Z,2026-03-01T01:00:00Z\n"
+                                     "busy,2025-12-31T23:00:00Z,2026-01-01T00:30:00Z\n";
+    struct emp_import_opts o = {.group = "q", .observed_from_us = t("2026-01-01T00:00:00Z"),
+                                .observed_to_us = t("2027-01-01T00:00:00Z")};
+    struct emp_import *imp = read_text(text, o);
+    assert_int_equal(imp->n_targets, 2);
+    assert_int_equal(imp->n_rows, 1);
+    assert_int_equal(imp->n_declared, 1);
+    assert_int_equal(imp->n_skipped, 1); /* the row before the period */
+    struct emp_import_stats st = store(imp);
+    assert_int_equal(st.targets_new, 2);
+    emp_import_free(imp);
+
+    struct emp_target_row row;
+    struct emp_reliability rel;
+    struct emp_error err = {0};
+    assert_int_equal(emp_report_target(F.db, "quiet", t("2026-01-01T00:00:00Z"),
+                                       t("2027-01-01T00:00:00Z"), t("2027-06-01T00:00:00Z"),
+                                       &row, &rel, &err),
+                     EMP_OK);
+    assert_int_equal(rel.failures, 0);
+    assert_int_equal(rel.uptime.up_us, 365 * 86400 * INT64_C(1000000));
+    assert_int_equal(rel.uptime.unknown_us, 0);
+    emp_reliability_cleanup(&rel);
+    assert_int_equal(emp_report_target(F.db, "busy", t("2026-01-01T00:00:00Z"),
+                                       t("2027-01-01T00:00:00Z"), t("2027-06-01T00:00:00Z"),
+                                       &row, &rel, &err),
+                     EMP_OK);
+    assert_int_equal(rel.failures, 1);
+    assert_int_equal(rel.uptime.down_us, 3600 * INT64_C(1000000));
+    emp_reliability_cleanup(&rel);
+
+    /* No period, coverage per target: "lonely" is a target, observed by
+     * no rule. */
+    struct emp_import_opts o2 = {.coverage = EMP_COVERAGE_TARGET};
+    imp = read_text("target,start,end\nlonely,,\n", o2);
+    assert_int_equal(imp->n_targets, 1);
+    assert_true(imp->targets[0].span_start_us > imp->targets[0].span_end_us);
+    store(imp);
+    emp_import_free(imp);
+    assert_int_equal(q("SELECT count(*) FROM targets WHERE name = 'lonely'"), 1);
+    assert_int_equal(q("SELECT count(*) FROM spans s JOIN targets x ON x.id = s.target_id"
+                       " WHERE x.name = 'lonely'"),
+                     0);
+
+    /* Half a period is a mistake. */
+    struct emp_import_opts bad = {.observed_from_us = t("2026-01-01T00:00:00Z")};
+    struct emp_error e2 = {0};
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    assert_int_equal(emp_import_read(f, &bad, &imp, &e2), EMP_EINVAL);
+    fclose(f);
+    assert_non_null(strstr(e2.msg, "--observed-to"));
 }
 
 static void test_import_existing_targets(void **state)
@@ -349,6 +415,21 @@ static void test_import_cli(void **state)
                        " WHERE t.name = '2-0' AND t.grp = '2'"
                        " AND o.started_at = '2005-06-21T16:54:00Z'"),
                      1);
+    /* A target without outages over a stated period. */
+    write_file("quiet.csv", "target,start,end\nquiet-cli,,\n");
+    assert_int_equal(run_cli("quiet.csv --group q --observed-from 2026-01-01T00:00:00Z"
+                             " --observed-to 2026-02-01T00:00:00Z"),
+                     0);
+    contains(slurp("out"), "targets w/o outage 1\n");
+    contains(slurp("out"), "coverage           the given period\n");
+    assert_int_equal(q("SELECT count(*) FROM spans s JOIN targets t ON t.id = s.target_id"
+                       " WHERE t.name = 'quiet-cli' AND s.started_at = '2026-01-01T00:00:00Z'"
+                       " AND s.ended_at = '2026-02-01T00:00:00Z'"),
+                     1);
+    assert_int_equal(run_cli("quiet.csv --observed-from soon --observed-to later"), 2);
+    contains(slurp("err"), "--observed-from: expected an RFC 3339 time");
+    assert_int_equal(run_cli("quiet.csv --observed-from 2026-01-01T00:00:00Z"), 1);
+    contains(slurp("err"), "--observed-to");
     /* Errors: 1; usage: 2. */
     assert_int_equal(run_cli("missing.csv"), 1);
     contains(slurp("err"), "could not open \"missing.csv\"");
@@ -593,6 +674,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_import_small, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_target_without_outages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_existing_targets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_failure_keeps_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_cli, setup, teardown),
