@@ -711,6 +711,22 @@ static void periods_of_target(const struct emp_stats_target *t, struct group *g,
     }
 }
 
+enum emp_err emp_stats_failure_starts(const struct emp_outage_time *o, size_t n, int64_t from_us,
+                                      int64_t to_us, int64_t *starts, size_t *n_starts)
+{
+    *n_starts = 0;
+    struct group *g = malloc((n ? n : 1) * sizeof *g);
+    if (g == NULL)
+        return EMP_ENOMEM;
+    struct emp_stats_target t = {.outage_times = o, .n_outages = n};
+    size_t ng = build_groups(&t, g);
+    for (size_t i = 0; i < ng; i++)
+        if (g[i].s >= from_us && g[i].s < to_us)
+            starts[(*n_starts)++] = g[i].s;
+    free(g);
+    return EMP_OK;
+}
+
 void emp_periods_cleanup(struct emp_periods *p)
 {
     if (p == NULL)

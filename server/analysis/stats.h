@@ -207,6 +207,14 @@ enum emp_err emp_stats_periods(const struct emp_stats_target *targets, size_t n_
                                int64_t from_us, int64_t to_us, struct emp_periods *out);
 void emp_periods_cleanup(struct emp_periods *p);
 
+/* The starts in [from, to) of one target's failures, ascending, into
+ * `starts` (room for n), `*n_starts` of them: its outages `o` (any order)
+ * merged by the rule above, so that overlapping outages (several probers'
+ * records of one incident) are one failure wherever failures are counted
+ * (the correlation's bursts too). EMP_OK or EMP_ENOMEM. */
+enum emp_err emp_stats_failure_starts(const struct emp_outage_time *o, size_t n, int64_t from_us,
+                                      int64_t to_us, int64_t *starts, size_t *n_starts);
+
 /* ---- The reliability report ---------------------------------------------- */
 
 struct emp_stats_opts {

@@ -9,7 +9,6 @@
 #include <stdint.h>
 
 #include "core/err.h"
-#include "core/model.h"
 
 /* A half-open time interval [start_us, end_us), microseconds since the
  * epoch. Named apart from any interval type of the uptime module. */
@@ -26,7 +25,7 @@ struct emp_corr_ival {
  * start > end is rejected. Any array may be NULL when its count is 0.
  * - failure_starts: start times of the member's failures in the window,
  *   any order: its outages merged as the reliability statistics merge them
- *   (emp_corr_failure_starts), so that overlapping outages of one member
+ *   (emp_stats_failure_starts), so that overlapping outages of one member
  *   (several probers', say) are one failure. Used for bursts only; need
  *   not lie in observed time. */
 struct emp_corr_member {
@@ -45,15 +44,6 @@ enum emp_corr_rank {
     EMP_CORR_RANK_PHI = 0,
     EMP_CORR_RANK_LIFT = 1,
 };
-
-/* The starts in [from, to) of one member's failures, ascending, into
- * `starts` (room for n): its outages `o` (any order; ended_at_us == 0 while
- * ongoing; one ending before it starts is ignored) merged as in
- * analysis/stats.h — an outage starting before the end of an earlier one
- * belongs to it, one starting exactly at that end is a new failure.
- * Returns the count. Sorts `o` in place. */
-size_t emp_corr_failure_starts(struct emp_outage_time *o, size_t n, int64_t from_us,
-                               int64_t to_us, int64_t *starts);
 
 #define EMP_CORR_DEFAULT_WINDOW_US (INT64_C(120) * 1000000) /* Ford et al. */
 #define EMP_CORR_DEFAULT_MAX_PAIRS 10

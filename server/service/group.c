@@ -104,16 +104,13 @@ static enum emp_err member_build(const struct emp_group_data *g, size_t i, int64
     }
     free(seg);
     /* Its failures: overlapping outages (several probers') are one. */
-    struct emp_outage_time *o = malloc((g->outage_n[i] ? g->outage_n[i] : 1) * sizeof *o);
-    if (o == NULL) {
+    if (emp_stats_failure_starts(g->outages + g->outage_at[i], g->outage_n[i], from, to, starts,
+                                 &nf) != EMP_OK) {
         free(obs);
         free(down);
         free(starts);
         return EMP_ENOMEM;
     }
-    memcpy(o, g->outages + g->outage_at[i], g->outage_n[i] * sizeof *o);
-    nf = emp_corr_failure_starts(o, g->outage_n[i], from, to, starts);
-    free(o);
     m->observed = obs;
     m->n_observed = nobs;
     m->down = down;

@@ -203,14 +203,10 @@ enum emp_err emp_status_group(const struct emp_status_page *s, const struct emp_
         n_iv += 2 * t[i].n_seg;
         n_starts += t[i].n_ot;
     }
-    size_t most_ot = 0;
-    for (size_t i = 0; i < n; i++)
-        most_ot = t[i].n_ot > most_ot ? t[i].n_ot : most_ot;
     struct emp_corr_ival *iv = calloc(n_iv ? n_iv : 1, sizeof *iv);
     int64_t *starts = calloc(n_starts ? n_starts : 1, sizeof *starts);
-    struct emp_outage_time *scratch = malloc((most_ot ? most_ot : 1) * sizeof *scratch);
     enum emp_err e = EMP_ENOMEM;
-    if (m == NULL || iv == NULL || starts == NULL || scratch == NULL)
+    if (m == NULL || iv == NULL || starts == NULL)
         goto out;
     size_t vi = 0, si = 0;
     for (size_t k = 0; k < n; k++) {
@@ -228,8 +224,10 @@ enum emp_err emp_status_group(const struct emp_status_page *s, const struct emp_
                 dn[nd++] = (struct emp_corr_ival){x->seg[q].start_us, x->seg[q].end_us};
         vi += nd;
         int64_t *fs = starts + si;
-        memcpy(scratch, x->ot, x->n_ot * sizeof *scratch);
-        size_t nf = emp_corr_failure_starts(scratch, x->n_ot, from, now, fs);
+        size_t nf = 0;
+        e = emp_stats_failure_starts(x->ot, x->n_ot, from, now, fs, &nf);
+        if (e != EMP_OK)
+            goto out;
         si += nf;
         m[k] = (struct emp_corr_member){obs, nobs, dn, nd, fs, nf};
     }
@@ -240,6 +238,5 @@ out:
     free(m);
     free(iv);
     free(starts);
-    free(scratch);
     return e;
 }

@@ -1311,6 +1311,36 @@ static void test_pooled_large(void **state)
     free(in);
 }
 
+/* A member's failures are its outages merged: overlapping ones are one
+ * (several probers' outages of one target), touching ones two, a point
+ * failure inside a longer outage none of its own; only starts in the
+ * window count. */
+static void test_failure_starts_merge(void **state)
+{
+    (void)state;
+#define OT(a, b) ((struct emp_outage_time){1, (a) * 1000000, (b) * 1000000})
+    struct emp_outage_time o[] = {
+        OT(100, 160), OT(101, 220), /* overlapping: one failure at 100 */
+        OT(220, 230),               /* touching the end: a new one */
+        OT(240, 300), OT(240, 240), /* a point failure at its start: merged */
+        OT(250, 250),               /* a point failure inside: merged */
+        OT(400, 400), OT(400, 400), /* two point failures at one instant */
+        OT(500, 0), OT(510, 520),   /* ongoing, and one inside it */
+        OT(50, 40),                 /* end before start: ignored */
+        OT(10, 20),                 /* before the window */
+    };
+#undef OT
+    int64_t starts[sizeof o / sizeof o[0]];
+    size_t n = 0;
+    assert_int_equal(emp_stats_failure_starts(o, sizeof o / sizeof o[0], 30 * 1000000,
+                                              1000 * 1000000, starts, &n),
+                     EMP_OK);
+    const int64_t want[] = {100, 220, 240, 400, 400, 500};
+    assert_int_equal(n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(starts[i], want[i] * 1000000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1325,6 +1355,7 @@ int main(void)
         cmocka_unit_test(test_weibull_reference),
         cmocka_unit_test(test_weibull_absent),
         cmocka_unit_test(test_weibull_interval_coverage),
+        cmocka_unit_test(test_failure_starts_merge),
         cmocka_unit_test(test_lognormal),
         cmocka_unit_test(test_timeline_hand),
         cmocka_unit_test(test_timeline_random_against_brute_force),
