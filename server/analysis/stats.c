@@ -879,7 +879,11 @@ enum emp_err emp_stats_reliability(const struct emp_stats_target *targets, size_
     out->repairs = per.repairs;
     out->starts_unobserved = per.starts_unobserved;
 
-    emp_stats_exp_ci(out->up_s, per.failures, true, 0.95, &out->mttf_s);
+    /* Failures that followed no observed up time count (MTTF stays
+     * conservative), but with no up time at all there is no exposure:
+     * up / failures would be a made-up 0 with the interval [0, 0]. */
+    if (up > 0)
+        emp_stats_exp_ci(out->up_s, per.failures, true, 0.95, &out->mttf_s);
     out->mttr_time_terminated = per.down_censored > 0;
     emp_stats_exp_ci(out->down_s, per.repairs, out->mttr_time_terminated, 0.95, &out->mttr_s);
     if (!isnan(out->mttf_s.estimate) && !isnan(out->mttr_s.estimate))

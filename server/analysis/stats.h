@@ -255,7 +255,9 @@ struct emp_reliability {
     double up_s, down_s;
     size_t failures, repairs;    /* as in struct emp_periods */
     size_t starts_unobserved;
-    /* MTTF = up / failures, 95% interval time-terminated (T = up time).
+    /* MTTF = up / failures, 95% interval time-terminated (T = up time);
+     * absent, interval too, when no up time was observed (a target down
+     * from its first probe), whatever the failures.
      * MTTR = down / repairs, 95% interval failure-terminated (2m degrees of
      * freedom both sides) when every down stretch ended in a repair, else
      * time-terminated like MTTF (mttr_time_terminated says which).

@@ -60,9 +60,15 @@ const char *emp_report_duration(double s, char *buf, size_t size)
     return buf;
 }
 
-static void estimate_line(FILE *f, const char *label, const struct emp_estimate *e)
+/* `none` says why a figure without even a bound is absent. */
+static void estimate_line(FILE *f, const char *label, const struct emp_estimate *e,
+                          const char *none)
 {
     char a[32], b[32], c[32];
+    if (isnan(e->estimate) && isnan(e->lo)) {
+        fprintf(f, "%-14s n/a (%s)\n", label, none);
+        return;
+    }
     fprintf(f, "%-14s %-12s 95%% interval [%s, %s]\n", label,
             emp_report_duration(e->estimate, a, sizeof a), emp_report_duration(e->lo, b, sizeof b),
             isnan(e->hi) ? "unbounded" : emp_report_duration(e->hi, c, sizeof c));
@@ -98,8 +104,8 @@ void emp_report_print(FILE *f, const struct emp_target_row *t, const struct emp_
             emp_report_duration((double)u->streak_longest_us / 1e6, d1, sizeof d1),
             emp_report_duration((double)u->streak_current_us / 1e6, d2, sizeof d2));
     fprintf(f, "%-14s %zu failures, %zu repairs\n", "Events", rel->failures, rel->repairs);
-    estimate_line(f, "MTTF", &rel->mttf_s);
-    estimate_line(f, "MTTR", &rel->mttr_s);
+    estimate_line(f, "MTTF", &rel->mttf_s, "no up time observed");
+    estimate_line(f, "MTTR", &rel->mttr_s, "no down time observed");
     fprintf(f, "%-14s %s\n", "MTBF", emp_report_duration(rel->mtbf_s, d1, sizeof d1));
     dist_line(f, "Time to fail", &rel->ttf);
     dist_line(f, "Time to repair", &rel->ttr);

@@ -1001,6 +1001,67 @@ static void test_reliability_empty(void **state)
     emp_reliability_cleanup(NULL);
 }
 
+/* A target whose very first probe failed: the failure counts, but no up
+ * time was observed, so MTTF and its interval are absent, not 0 [0, 0]
+ * (issue 13, item 10). Once up time is seen, MTTF = up / failures. */
+static void test_reliability_down_from_first_probe(void **state)
+{
+    (void)state;
+    /* Down from the first probe, still down; from before the first probe
+     * (unknown, then down) and from the first probe itself. */
+    const double froms[] = {0, 100};
+    for (size_t i = 0; i < NELEM(froms); i++) {
+        struct emp_span sp[] = {span(100, 1000, 0)};
+        struct emp_outage o[] = {outage(100, ONGOING)};
+        struct tgt t;
+        tgt_build(&t, froms[i], 1000, 1000, sp, 1, o, 1);
+        struct emp_reliability r;
+        assert_int_equal(
+            emp_stats_reliability(&t.in, 1, S(froms[i]), S(1000), S(1000), NULL, &r), EMP_OK);
+        assert_int_equal(r.failures, 1);
+        assert_int_equal(r.uptime.up_us, 0);
+        assert_near(r.uptime.availability, 0.0, 0, 0);
+        assert_absent(r.mttf_s.estimate);
+        assert_absent(r.mttf_s.lo);
+        assert_absent(r.mttf_s.hi);
+        assert_absent(r.mtbf_s);
+        assert_absent(r.mttr_s.estimate);
+        emp_reliability_cleanup(&r);
+        tgt_free(&t);
+    }
+    /* A group whose members were all down from their first probes: the
+     * pooled figures follow the same rule. */
+    struct emp_span sp[] = {span(0, 300, 0)};
+    struct emp_outage o[] = {outage(0, ONGOING)};
+    struct tgt t, t2;
+    tgt_build(&t, 0, 300, 300, sp, 1, o, 1);
+    tgt_build(&t2, 0, 300, 300, sp, 1, o, 1);
+    struct emp_stats_target in[2] = {t.in, t2.in};
+    struct emp_reliability r;
+    assert_int_equal(emp_stats_reliability(in, 2, S(0), S(300), S(300), NULL, &r), EMP_OK);
+    assert_int_equal(r.failures, 2);
+    assert_absent(r.mttf_s.estimate);
+    assert_absent(r.mttf_s.lo);
+    assert_absent(r.mttf_s.hi);
+    emp_reliability_cleanup(&r);
+    tgt_free(&t);
+    tgt_free(&t2);
+    /* Down from the first probe, repaired at 300, then up: MTTF = 700 s
+     * of up time / 1 failure. */
+    struct emp_span sp2[] = {span(0, 1000, 0)};
+    struct emp_outage o2[] = {outage(0, 300)};
+    tgt_build(&t, 0, 1000, 1000, sp2, 1, o2, 1);
+    assert_int_equal(emp_stats_reliability(&t.in, 1, S(0), S(1000), S(1000), NULL, &r), EMP_OK);
+    assert_int_equal(r.failures, 1);
+    assert_int_equal(r.repairs, 1);
+    assert_near(r.mttf_s.estimate, 700.0, 1e-13, 0);
+    assert_near(r.mttf_s.lo, 1400.0 / emp_stats_chi2_quantile(0.975, 4), 1e-13, 0);
+    assert_near(r.mttf_s.hi, 1400.0 / emp_stats_chi2_quantile(0.025, 2), 1e-13, 0);
+    assert_near(r.mttr_s.estimate, 300.0, 1e-13, 0);
+    emp_reliability_cleanup(&r);
+    tgt_free(&t);
+}
+
 /* Random timelines: the accounting identities hold whatever the input. */
 static void test_periods_random_invariants(void **state)
 {
@@ -1364,6 +1425,7 @@ int main(void)
         cmocka_unit_test(test_periods_window_edges),
         cmocka_unit_test(test_periods_live_and_merged),
         cmocka_unit_test(test_reliability_empty),
+        cmocka_unit_test(test_reliability_down_from_first_probe),
         cmocka_unit_test(test_periods_random_invariants),
         cmocka_unit_test(test_sim_exponential_coverage),
         cmocka_unit_test(test_sim_weibull_lognormal),
