@@ -37,6 +37,8 @@ static void import_usage(FILE *f)
           "  --strict             write nothing when any row is bad\n"
           "  --dry-run            read and check the file only\n"
           "\n"
+          "A start or end more than 5 min after now refuses the whole file.\n"
+          "\n"
           "Exit status: 0 imported, 3 imported but rows were skipped, 1 error\n"
           "(nothing written), 2 usage.\n",
           f);

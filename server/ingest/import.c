@@ -376,6 +376,10 @@ struct reader {
     struct tmap map;
     size_t rows_cap, targets_cap;
     struct emp_buf name, grp, cause_text;
+    int64_t latest_us;           /* now plus the tolerance: later is refused */
+    size_t n_future;             /* rows later than that (reported) */
+    long first_future_line;
+    char first_future[EMP_TIME_BUFSZ + 8]; /* "start 9999-12-31T00:00:00Z" */
 };
 
 static void report(struct reader *r, long line, const char *fmt, ...)
@@ -601,6 +605,19 @@ static enum emp_err declare_target(struct reader *r, const struct emp_csv_rec *r
     return e;
 }
 
+/* A row with a time after r->latest_us (`what`: "start" or "end"): reported
+ * and counted; the file is refused once it has all been read. */
+static void future_row(struct reader *r, long line, const char *what, int64_t us)
+{
+    char a[EMP_TIME_BUFSZ];
+    emp_time_format(us, a);
+    if (r->n_future++ == 0) {
+        r->first_future_line = line;
+        snprintf(r->first_future, sizeof r->first_future, "%s %s", what, a);
+    }
+    report(r, line, "%s %s is in the future; the file is refused", what, a);
+}
+
 /* One data record: a row, or a report. EMP_ENOMEM is the only failure. */
 
 static enum emp_err add_row(struct reader *r, const struct emp_csv_rec *rec)
@@ -654,6 +671,11 @@ static enum emp_err add_row(struct reader *r, const struct emp_csv_rec *rec)
             imp->n_skipped++;
             return EMP_OK;
         }
+    }
+    if (start_us > r->latest_us || end_us > r->latest_us) {
+        bool start = start_us > r->latest_us;
+        future_row(r, rec->line, start ? "start" : "end", start ? start_us : end_us);
+        return EMP_OK;
     }
     if (end_us < start_us) {
         char a[EMP_TIME_BUFSZ], b[EMP_TIME_BUFSZ];
@@ -780,9 +802,11 @@ static int cmp_group(const void *pa, const void *pb)
 }
 
 /* The observed span of every target: the period the file gave, else under
- * imp->coverage from the rows (a target without rows under coverage
- * "target", or of a group none of whose members has one, gets none: start
- * after end). */
+ * imp->coverage from the rows. A target's own rows always count; under
+ * "group" so do those of the other members of its group, under "file" all
+ * rows. A target without rows (named only) under "target", or without a
+ * group under "group", or of a group none of whose members has one, gets
+ * none: start after end. */
 static enum emp_err compute_spans(struct emp_import *imp, int64_t observed_from_us,
                                   int64_t observed_to_us)
 {
@@ -810,32 +834,38 @@ static enum emp_err compute_spans(struct emp_import *imp, int64_t observed_from_
         if (row->end_us > hi)
             hi = row->end_us;
     }
+    if (imp->coverage == EMP_COVERAGE_FILE) {
+        for (size_t t = 0; t < imp->n_targets; t++) {
+            imp->targets[t].span_start_us = lo;
+            imp->targets[t].span_end_us = hi;
+        }
+        return EMP_OK;
+    }
     if (imp->coverage == EMP_COVERAGE_TARGET || imp->n_targets == 0)
         return EMP_OK;
+    /* Per group: the members' spans joined. No group is no group of one's
+     * own: another target's rows say nothing of when this one was watched
+     * (a row far in the past or future would lend it all that time). */
     struct emp_import_target **ix = malloc(imp->n_targets * sizeof *ix);
     if (ix == NULL)
         return EMP_ENOMEM;
     for (size_t t = 0; t < imp->n_targets; t++)
         ix[t] = &imp->targets[t];
-    if (imp->coverage == EMP_COVERAGE_GROUP)
-        qsort(ix, imp->n_targets, sizeof *ix, cmp_group);
+    qsort(ix, imp->n_targets, sizeof *ix, cmp_group);
     for (size_t i = 0; i < imp->n_targets;) {
-        size_t j = i;
+        size_t j = i + 1;
+        while (j < imp->n_targets && strcmp(ix[j]->group, ix[i]->group) == 0)
+            j++;
+        if (ix[i]->group[0] == '\0') {
+            i = j; /* each its own rows' span */
+            continue;
+        }
         int64_t a = INT64_MAX, b = INT64_MIN;
-        bool whole = imp->coverage == EMP_COVERAGE_FILE || ix[i]->group[0] == '\0';
-        if (whole) {
-            j = imp->coverage == EMP_COVERAGE_FILE ? imp->n_targets : i + 1;
-            while (j < imp->n_targets && ix[j]->group[0] == '\0')
-                j++;
-            a = lo;
-            b = hi;
-        } else {
-            for (; j < imp->n_targets && strcmp(ix[j]->group, ix[i]->group) == 0; j++) {
-                if (ix[j]->span_start_us < a)
-                    a = ix[j]->span_start_us;
-                if (ix[j]->span_end_us > b)
-                    b = ix[j]->span_end_us;
-            }
+        for (size_t k = i; k < j; k++) {
+            if (ix[k]->span_start_us < a)
+                a = ix[k]->span_start_us;
+            if (ix[k]->span_end_us > b)
+                b = ix[k]->span_end_us;
         }
         for (; i < j; i++) {
             ix[i]->span_start_us = a;
@@ -961,6 +991,17 @@ enum emp_err emp_import_read(FILE *f, const struct emp_import_opts *o,
     rc = check_opts(o, err);
     if (rc != EMP_OK)
         return rc;
+    /* In whole seconds, as messages show it. */
+    r.latest_us = ((o->now_us != 0 ? o->now_us : emp_now_us()) / EMP_US_PER_S +
+                   EMP_IMPORT_FUTURE_TOLERANCE_S) * EMP_US_PER_S;
+    if (o->observed_to_us > r.latest_us) {
+        char a[EMP_TIME_BUFSZ], detail[120];
+        snprintf(detail, sizeof detail,
+                 "an observed period must have ended (at most %d min from now)",
+                 EMP_IMPORT_FUTURE_TOLERANCE_S / 60);
+        return emp_error_set(err, EMP_EINVAL, detail, "--observed-to %s is in the future",
+                             emp_time_format(o->observed_to_us, a));
+    }
     if (o->tz != NULL) {
         rc = check_zone(o->tz, err);
         if (rc != EMP_OK)
@@ -1045,6 +1086,16 @@ enum emp_err emp_import_read(FILE *f, const struct emp_import_opts *o,
             emp_error_set(err, rc, NULL, "could not read line %ld", rec.line);
             goto out;
         }
+    }
+    if (r.n_future > 0) {
+        char latest[EMP_TIME_BUFSZ], detail[160];
+        snprintf(detail, sizeof detail,
+                 "%zu row%s after %s (now + %d min); nothing was imported", r.n_future,
+                 r.n_future == 1 ? "" : "s", emp_time_format(r.latest_us, latest),
+                 EMP_IMPORT_FUTURE_TOLERANCE_S / 60);
+        rc = emp_error_set(err, EMP_EINVAL, detail, "line %ld: %s is in the future",
+                           r.first_future_line, r.first_future);
+        goto out;
     }
     rc = drop_duplicates(&r);
     if (rc == EMP_OK)

@@ -41,6 +41,8 @@ struct emp_import_opts {
      * whatever `coverage`, and a row outside it is skipped. Both 0: from
      * the rows under `coverage`. */
     int64_t observed_from_us, observed_to_us;
+    /* The present (UTC microseconds) for the check below; 0: the clock. */
+    int64_t now_us;
     size_t max_record;  /* bytes, 0 for the default */
     /* Called for every skipped or duplicate row (may be NULL); `line` is the
      * physical line where the record starts. */
@@ -48,12 +50,20 @@ struct emp_import_opts {
     void *report_arg;
 };
 
+/* Times later than now plus this are refused: a time that has not come is
+ * a placeholder ("9999-12-31" for "not yet") or a mistake, and as observed
+ * time it would count the present, which nobody watched, as up. The
+ * tolerance is for clocks a little apart. */
+#define EMP_IMPORT_FUTURE_TOLERANCE_S 300
+
 /* Read `f` (`name` is only for messages) under `o`. Bad rows are reported
  * through o->report and counted, never fatal; a header without the named
  * columns, a bad option, an unknown zone or a read error is (EMP_EINVAL,
- * EMP_EIO, EMP_ENOMEM) and `*out` stays NULL. On EMP_OK `*out` is new (free
- * with emp_import_free). With o->tz the process's TZ is set while reading
- * and restored after: not for threaded callers. */
+ * EMP_EIO, EMP_ENOMEM) and `*out` stays NULL. So is a file with a row
+ * after now plus EMP_IMPORT_FUTURE_TOLERANCE_S (each such row reported,
+ * the first one's line in `err`), and an --observed-to after it. On EMP_OK
+ * `*out` is new (free with emp_import_free). With o->tz the process's TZ
+ * is set while reading and restored after: not for threaded callers. */
 enum emp_err emp_import_read(FILE *f, const struct emp_import_opts *o,
                              struct emp_import **out, struct emp_error *err);
 /* Accepts NULL. */

@@ -10,8 +10,9 @@
 #include "core/err.h"
 
 /* Which time counts as observed for each imported target: the span from the
- * earliest start to the latest end of the rows of its group (targets without
- * a group: of the whole file), of the whole file, or of its own rows. */
+ * earliest start to the latest end of the rows of its group (a target
+ * without a group: of its own rows), of the whole file, or of its own
+ * rows. */
 enum emp_import_coverage {
     EMP_COVERAGE_GROUP = 0,
     EMP_COVERAGE_FILE,

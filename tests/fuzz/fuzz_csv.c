@@ -5,11 +5,13 @@
  * reader must not crash, loop or leak; every row it keeps must be valid
  * (a named target, start <= end, distinct (target, start)); every row read
  * must be kept, skipped or a duplicate, each of the last two reported once;
- * and each target's observed span must hold its rows. */
+ * each target's observed span must hold its rows; and no kept row may lie
+ * in the future (such a row fails the whole file). */
 #include <stdbool.h>
 #include <string.h>
 
 #include "fuzz.h"
+#include "core/timeutil.h"
 #include "ingest/import.h"
 
 static const struct emp_import_opts presets[] = {
@@ -87,6 +89,7 @@ static void check_import(const struct emp_import *imp, const struct emp_import_o
         const struct emp_import_row *r = &imp->rows[i];
         FUZZ_CHECK(r->target < imp->n_targets);
         FUZZ_CHECK(r->start_us <= r->end_us && r->cause != NULL && r->line >= 2);
+        FUZZ_CHECK(r->end_us <= o->now_us + EMP_IMPORT_FUTURE_TOLERANCE_S * INT64_C(1000000));
         FUZZ_CHECK(i == 0 || r->line > imp->rows[i - 1].line); /* file order */
         const struct emp_import_target *t = &imp->targets[r->target];
         FUZZ_CHECK(t->span_start_us <= r->start_us && r->end_us <= t->span_end_us);
@@ -123,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     struct emp_import_opts o = presets[data[0] % N_PRESETS];
+    o.now_us = emp_now_us();
     data++;
     size--;
     /* fmemopen wants a buffer it may treat as its own. */
@@ -143,7 +147,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_import(imp, &o, reports);
         emp_import_free(imp);
     } else {
-        /* Only the header can fail the whole import. */
+        /* Only the header or a row in the future can fail the whole
+         * import. */
         FUZZ_CHECK(rc == EMP_EINVAL && imp == NULL && err.msg[0] != '\0');
     }
     fclose(f);

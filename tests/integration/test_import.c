@@ -198,10 +198,10 @@ static void test_import_target_without_outages(void **state)
     (void)state;
     static const char *const text = "target,start,end\n"
                                      "quiet,,\n"
-                                     "busy,2026-03-01T00:00:00Z,2026-03-01T01:00:00Z\n"
-                                     "busy,2025-12-31T23:00:00Z,2026-01-01T00:30:00Z\n";
-    struct emp_import_opts o = {.group = "q", .observed_from_us = t("2026-01-01T00:00:00Z"),
-                                .observed_to_us = t("2027-01-01T00:00:00Z")};
+                                     "busy,2025-03-01T00:00:00Z,2025-03-01T01:00:00Z\n"
+                                     "busy,2024-12-31T23:00:00Z,2025-01-01T00:30:00Z\n";
+    struct emp_import_opts o = {.group = "q", .observed_from_us = t("2025-01-01T00:00:00Z"),
+                                .observed_to_us = t("2026-01-01T00:00:00Z")};
     struct emp_import *imp = read_text(text, o);
     assert_int_equal(imp->n_targets, 2);
     assert_int_equal(imp->n_rows, 1);
@@ -214,16 +214,16 @@ static void test_import_target_without_outages(void **state)
     struct emp_target_row row;
     struct emp_reliability rel;
     struct emp_error err = {0};
-    assert_int_equal(emp_report_target(F.db, "quiet", t("2026-01-01T00:00:00Z"),
-                                       t("2027-01-01T00:00:00Z"), t("2027-06-01T00:00:00Z"),
+    assert_int_equal(emp_report_target(F.db, "quiet", t("2025-01-01T00:00:00Z"),
+                                       t("2026-01-01T00:00:00Z"), t("2026-06-01T00:00:00Z"),
                                        &row, &rel, &err),
                      EMP_OK);
     assert_int_equal(rel.failures, 0);
     assert_int_equal(rel.uptime.up_us, 365 * 86400 * INT64_C(1000000));
     assert_int_equal(rel.uptime.unknown_us, 0);
     emp_reliability_cleanup(&rel);
-    assert_int_equal(emp_report_target(F.db, "busy", t("2026-01-01T00:00:00Z"),
-                                       t("2027-01-01T00:00:00Z"), t("2027-06-01T00:00:00Z"),
+    assert_int_equal(emp_report_target(F.db, "busy", t("2025-01-01T00:00:00Z"),
+                                       t("2026-01-01T00:00:00Z"), t("2026-06-01T00:00:00Z"),
                                        &row, &rel, &err),
                      EMP_OK);
     assert_int_equal(rel.failures, 1);
@@ -244,12 +244,50 @@ static void test_import_target_without_outages(void **state)
                      0);
 
     /* Half a period is a mistake. */
-    struct emp_import_opts bad = {.observed_from_us = t("2026-01-01T00:00:00Z")};
+    struct emp_import_opts bad = {.observed_from_us = t("2025-01-01T00:00:00Z")};
     struct emp_error e2 = {0};
     FILE *f = fmemopen((void *)text, strlen(text), "r");
     assert_int_equal(emp_import_read(f, &bad, &imp, &e2), EMP_EINVAL);
     fclose(f);
     assert_non_null(strstr(e2.msg, "--observed-to"));
+}
+
+/* Targets without a group are each observed over their own rows: after
+ * "early"'s last row nothing is known of it, however late "late"'s rows
+ * run (before, the whole file's span made that time up). */
+static void test_import_own_periods(void **state)
+{
+    (void)state;
+    struct emp_import_opts o = {0};
+    struct emp_import *imp = read_text("target,start,end\n"
+                                       "early,2025-01-01T00:00:00Z,2025-01-01T01:00:00Z\n"
+                                       "early,2025-01-10T00:00:00Z,2025-01-10T00:05:00Z\n"
+                                       "late,2025-03-01T00:00:00Z,2025-03-02T00:00:00Z\n",
+                                       o);
+    store(imp);
+    emp_import_free(imp);
+    assert_int_equal(q("SELECT count(*) FROM spans s JOIN targets x ON x.id = s.target_id"
+                       " WHERE x.name = 'early' AND s.started_at = '2025-01-01T00:00:00Z'"
+                       " AND s.ended_at = '2025-01-10T00:05:00Z'"),
+                     1);
+    assert_int_equal(q("SELECT count(*) FROM spans s JOIN targets x ON x.id = s.target_id"
+                       " WHERE x.name = 'late' AND s.started_at = '2025-03-01T00:00:00Z'"
+                       " AND s.ended_at = '2025-03-02T00:00:00Z'"),
+                     1);
+    assert_int_equal(q("SELECT count(*) FROM spans"), 2);
+
+    /* February: after early's last row, before late's first. */
+    struct emp_target_row row;
+    struct emp_reliability rel;
+    struct emp_error err = {0};
+    int64_t from = t("2025-02-01T00:00:00Z"), to = t("2025-03-01T00:00:00Z");
+    assert_int_equal(emp_report_target(F.db, "early", from, to, t("2026-01-01T00:00:00Z"), &row,
+                                       &rel, &err),
+                     EMP_OK);
+    assert_int_equal(rel.uptime.up_us, 0);
+    assert_int_equal(rel.uptime.down_us, 0);
+    assert_int_equal(rel.uptime.unknown_us, to - from);
+    emp_reliability_cleanup(&rel);
 }
 
 static void test_import_existing_targets(void **state)
@@ -430,6 +468,17 @@ static void test_import_cli(void **state)
     contains(slurp("err"), "--observed-from: expected an RFC 3339 time");
     assert_int_equal(run_cli("quiet.csv --observed-from 2026-01-01T00:00:00Z"), 1);
     contains(slurp("err"), "--observed-to");
+    /* A row dated in the future (a placeholder for "not yet", or a wrong
+     * format): the file is refused with the row's line, nothing written. */
+    long long outages = q("SELECT count(*) FROM outages");
+    write_file("future.csv", "target,start,end\n"
+                             "fut-a,2025-01-01T00:00:00Z,2025-01-01T00:01:00Z\n"
+                             "fut-b,9999-12-31T00:00:00Z,\n");
+    assert_int_equal(run_cli("future.csv"), 1);
+    contains(slurp("err"), "future.csv:3: start 9999-12-31T00:00:00Z is in the future");
+    contains(slurp("err"), "line 3");
+    assert_int_equal(q("SELECT count(*) FROM outages"), outages);
+    assert_int_equal(q("SELECT count(*) FROM targets WHERE name LIKE 'fut-%'"), 0);
     /* Errors: 1; usage: 2. */
     assert_int_equal(run_cli("missing.csv"), 1);
     contains(slurp("err"), "could not open \"missing.csv\"");
@@ -675,6 +724,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_import_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_target_without_outages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_own_periods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_existing_targets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_failure_keeps_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_cli, setup, teardown),

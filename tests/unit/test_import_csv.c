@@ -330,12 +330,15 @@ static void test_import_defaults(void **state)
     assert_int_equal(imp->rows[3].start_us, t("2025-01-04T12:00:00Z"));
     assert_int_equal(imp->rows[3].end_us, t("2025-01-04T12:30:15.25Z"));
     assert_int_equal(imp->n_targets, 3);
-    /* No groups: every target is observed over the whole file. */
-    for (size_t i = 0; i < imp->n_targets; i++) {
+    /* No groups: every target is observed over its own rows. */
+    for (size_t i = 0; i < imp->n_targets; i++)
         assert_string_equal(imp->targets[i].group, "");
-        assert_int_equal(imp->targets[i].span_start_us, t("2025-01-01T00:00:00Z"));
-        assert_int_equal(imp->targets[i].span_end_us, t("2025-01-04T12:30:15.25Z"));
-    }
+    assert_int_equal(target_of(&x, 0)->span_start_us, t("2025-01-01T00:00:00Z"));
+    assert_int_equal(target_of(&x, 0)->span_end_us, t("2025-01-01T00:10:00Z"));
+    assert_int_equal(target_of(&x, 1)->span_start_us, t("2025-01-01T23:00:00Z"));
+    assert_int_equal(target_of(&x, 1)->span_end_us, t("2025-01-01T23:00:00Z"));
+    assert_int_equal(target_of(&x, 2)->span_start_us, 1735776000 * S);
+    assert_int_equal(target_of(&x, 2)->span_end_us, t("2025-01-04T12:30:15.25Z"));
     imp_done(&x);
 
     /* Only target and start are required by default. */
@@ -418,9 +421,9 @@ static void test_import_columns(void **state)
                      EMP_OK);
     assert_int_equal(x.imp->n_rows, 2);
     has_report(&x, "3: target \"a\" is in group \"x\" on an earlier row, here in \"y\"");
-    /* An empty group column: no group, so the whole file's span. */
+    /* An empty group column: no group, so its own rows' span. */
     assert_string_equal(x.imp->targets[1].group, "");
-    assert_int_equal(x.imp->targets[1].span_start_us, t("2025-01-01T00:00:00Z"));
+    assert_int_equal(x.imp->targets[1].span_start_us, t("2025-01-02T00:00:00Z"));
     assert_int_equal(x.imp->targets[0].span_end_us, t("2025-01-01T00:00:00Z"));
     imp_done(&x);
 }
@@ -589,6 +592,95 @@ static void test_import_bad_records(void **state)
     imp_done(&x);
 }
 
+/* A time after now (plus a small tolerance for clocks) is a placeholder
+ * ("9999-12-31" for "not yet") or a mistake, and as an observed span it
+ * would count time nobody watched as up: the whole file is refused, each
+ * such row reported with its line. */
+static void test_import_future(void **state)
+{
+    (void)state;
+    struct imp_fx x;
+    struct emp_import_opts o = {0};
+    const char *csv = "target,start,end\n"
+                      "a,2025-01-01T00:00:00Z,2025-01-01T00:10:00Z\n"
+                      "b,2025-01-02T00:00:00Z,\n"
+                      "b,9999-12-31T00:00:00Z,\n"
+                      "c,2025-01-03T00:00:00Z,9999-12-31T23:59:59Z\n";
+    assert_int_equal(run_import(&x, csv, o), EMP_EINVAL);
+    assert_non_null(strstr(x.err.msg, "line 4"));
+    assert_non_null(strstr(x.err.msg, "in the future"));
+    assert_non_null(strstr(x.err.detail, "2 rows"));
+    has_report(&x, "4: start 9999-12-31T00:00:00Z is in the future");
+    has_report(&x, "5: end 9999-12-31T23:59:59Z is in the future");
+    /* Refused under every option that would otherwise keep the row. */
+    o.coverage = EMP_COVERAGE_TARGET;
+    assert_int_equal(run_import(&x, csv, o), EMP_EINVAL);
+    o.group = "g";
+    assert_int_equal(run_import(&x, csv, o), EMP_EINVAL);
+
+    /* "Now" as the caller gives it: up to 5 minutes later is a clock
+     * apart, not the future. */
+    struct emp_import_opts n = {.now_us = t("2025-06-01T12:00:00Z")};
+    assert_int_equal(run_import(&x,
+                                "target,start,end\n"
+                                "a,2025-06-01T11:00:00Z,2025-06-01T12:05:00Z\n"
+                                "b,2025-06-01T12:04:59Z,\n",
+                                n),
+                     EMP_OK);
+    assert_int_equal(x.imp->n_rows, 2);
+    assert_int_equal(x.n_reports, 0);
+    imp_done(&x);
+    assert_int_equal(run_import(&x,
+                                "target,start,end\n"
+                                "a,2025-06-01T11:00:00Z,2025-06-01T12:05:01Z\n",
+                                n),
+                     EMP_EINVAL);
+    assert_string_equal(x.err.msg, "line 2: end 2025-06-01T12:05:01Z is in the future");
+    assert_string_equal(x.err.detail,
+                        "1 row after 2025-06-01T12:05:00Z (now + 5 min); nothing was imported");
+    /* So is a stated period that has not ended. */
+    n.observed_from_us = t("2025-01-01T00:00:00Z");
+    n.observed_to_us = t("2025-07-01T00:00:00Z");
+    assert_int_equal(run_import(&x, "target,start\nquiet,\n", n), EMP_EINVAL);
+    assert_string_equal(x.err.msg, "--observed-to 2025-07-01T00:00:00Z is in the future");
+    n.observed_to_us = t("2025-06-01T00:00:00Z");
+    assert_int_equal(run_import(&x, "target,start\nquiet,\n", n), EMP_OK);
+    assert_int_equal(x.imp->targets[0].span_end_us, n.observed_to_us);
+    imp_done(&x);
+}
+
+/* Each target without a group is observed over its own rows: one target's
+ * late row says nothing of when another was watched. A target named
+ * without a row and without a group has no span (its time unknown). */
+static void test_import_own_period(void **state)
+{
+    (void)state;
+    struct imp_fx x;
+    struct emp_import_opts o = {0};
+    const char *csv = "target,start,end,g\n"
+                      "early,2025-01-01T00:00:00Z,2025-01-01T01:00:00Z,\n"
+                      "early,2025-01-10T00:00:00Z,2025-01-10T00:05:00Z,\n"
+                      "late,2025-03-01T00:00:00Z,2025-03-02T00:00:00Z,\n"
+                      "m1,2025-02-01T00:00:00Z,,grp\n"
+                      "m2,2025-02-03T00:00:00Z,,grp\n"
+                      "quiet,,,\n";
+    o.group_cols = "g";
+    assert_int_equal(run_import(&x, csv, o), EMP_OK);
+    struct emp_import *imp = x.imp;
+    assert_int_equal(imp->n_targets, 5);
+    assert_true(imp->targets[4].span_start_us > imp->targets[4].span_end_us);
+    assert_int_equal(imp->targets[0].span_start_us, t("2025-01-01T00:00:00Z"));
+    assert_int_equal(imp->targets[0].span_end_us, t("2025-01-10T00:05:00Z"));
+    assert_int_equal(imp->targets[1].span_start_us, t("2025-03-01T00:00:00Z"));
+    assert_int_equal(imp->targets[1].span_end_us, t("2025-03-02T00:00:00Z"));
+    /* Members of a group still share the group's period. */
+    for (size_t i = 2; i < 4; i++) {
+        assert_int_equal(imp->targets[i].span_start_us, t("2025-02-01T00:00:00Z"));
+        assert_int_equal(imp->targets[i].span_end_us, t("2025-02-03T00:00:00Z"));
+    }
+    imp_done(&x);
+}
+
 static void test_coverage_names(void **state)
 {
     (void)state;
@@ -611,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_import_columns),     cmocka_unit_test(test_import_header_errors),
         cmocka_unit_test(test_import_bad_values),  cmocka_unit_test(test_import_tz),
         cmocka_unit_test(test_import_bad_records), cmocka_unit_test(test_coverage_names),
+        cmocka_unit_test(test_import_future),      cmocka_unit_test(test_import_own_period),
     };
     return cmocka_run_group_tests_name("import_csv", tests, NULL, NULL);
 }
