@@ -146,7 +146,12 @@ int emp_app_import(struct options *o, int argc, char **argv)
             emp_app_log_error("could not connect to database", &err);
             goto out;
         }
-        if (emp_db_import(db, imp, &st, &err) != EMP_OK) {
+        e = emp_db_import(db, imp, &st, &err);
+        if (e == EMP_EAGAIN) { /* another import or session holds a lock */
+            emp_app_log_error("import not started; nothing written", &err);
+            goto out;
+        }
+        if (e != EMP_OK) {
             emp_app_log_error("import failed; nothing written (did you run `empiric migrate`?)",
                               &err);
             goto out;

@@ -1,7 +1,9 @@
 /* The store's side of `empiric import`: history-only targets, the "import"
  * prober, outages and coverage spans, written in one transaction with one
  * statement per table (INSERT ... SELECT FROM unnest of array parameters),
- * so that tens of thousands of rows cost a handful of round trips. */
+ * so that tens of thousands of rows cost a handful of round trips. One
+ * import at a time; another waits a few seconds for it, then gives up. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +11,31 @@
 #include "store/dbi.h"
 #include "core/text.h"
 #include "store/import.h"
+
+/* How long an import waits for a lock held by another import or session
+ * before it gives up, and how often the server checks, while the import's
+ * statements run, that its client is still there: a killed import's
+ * statement then ends (and its locks go) within seconds, not when the
+ * statement would have. */
+#define IMPORT_LOCK_TIMEOUT_MS 5000
+#define IMPORT_CHECK_INTERVAL_MS 2000
+
+/* For this transaction only. Joined with pg_settings: a server before
+ * PostgreSQL 14 has no client_connection_check_interval and skips it. */
+static const struct dbi_stmt st_import_settings = {
+    "emp_import_settings",
+    "SELECT set_config(v.name, v.val, true)"
+    " FROM (VALUES ('lock_timeout', $1), ('client_connection_check_interval', $2)) AS v(name, val)"
+    " JOIN pg_settings p ON p.name = v.name",
+    2};
+/* One import at a time: a transaction advisory lock keyed by Empiric's
+ * class (0x454D5049, "EMPI") and the oid of this schema's outages table, so
+ * that imports into other schemas do not wait for each other. */
+#define SQL_IMPORT_LOCK "SELECT pg_advisory_xact_lock(1162694729, 'outages'::regclass::oid::int)"
+/* The tables' locks up front: a session holding one of them (a migration,
+ * a VACUUM FULL) is met here, with a message that says so, rather than in
+ * the middle of the writes. */
+#define SQL_IMPORT_TABLES "LOCK TABLE probers, targets, outages, spans IN ROW EXCLUSIVE MODE"
 
 /* No-op update on conflict so that RETURNING yields the existing id. */
 static const struct dbi_stmt st_import_prober = {
@@ -140,6 +167,48 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
     return rc;
 }
 
+/* Run the parameterless `sql`, which takes a lock. Not granted within the
+ * lock timeout (SQLSTATE 55P03, lock_not_available): EMP_EAGAIN with
+ * `busy` as the message; other failures as dbi_result_error. Sent here
+ * rather than through dbi_exec, which does not keep the SQLSTATE. */
+static enum emp_err take_lock(struct emp_db *db, const char *sql, const char *busy,
+                              struct emp_error *err)
+{
+    PGresult *res = PQexec(db->conn, sql);
+    enum emp_err rc = EMP_OK;
+    ExecStatusType st = PQresultStatus(res);
+    if (res == NULL || (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)) {
+        const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (state != NULL && strcmp(state, "55P03") == 0) {
+            char detail[160];
+            snprintf(detail, sizeof detail,
+                     "not granted within %d s (lock_timeout); try again when it has finished",
+                     IMPORT_LOCK_TIMEOUT_MS / 1000);
+            rc = emp_error_set(err, EMP_EAGAIN, detail, "%s", busy);
+        } else {
+            rc = dbi_result_error(res, db, err, "could not lock the tables of the import");
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Within the open transaction: its settings, then its locks. */
+static enum emp_err import_begin(struct emp_db *db, struct emp_error *err)
+{
+    char lock_ms[24], check_ms[24];
+    const char *vals[] = {dbi_i64s(lock_ms, IMPORT_LOCK_TIMEOUT_MS),
+                          dbi_i64s(check_ms, IMPORT_CHECK_INTERVAL_MS)};
+    enum emp_err rc = dbi_exec_cmd(db, &st_import_settings, vals, err,
+                                   "could not set the import's lock timeout");
+    if (rc == EMP_OK)
+        rc = take_lock(db, SQL_IMPORT_LOCK, "another import is running", err);
+    if (rc == EMP_OK)
+        rc = take_lock(db, SQL_IMPORT_TABLES,
+                       "another session holds a lock on the import's tables", err);
+    return rc;
+}
+
 enum emp_err emp_db_import(struct emp_db *db, const struct emp_import *imp,
                            struct emp_import_stats *st, struct emp_error *err)
 {
@@ -153,6 +222,9 @@ enum emp_err emp_db_import(struct emp_db *db, const struct emp_import *imp,
     enum emp_err rc = dbi_cmd(db, "BEGIN", err, what);
     if (rc != EMP_OK)
         return rc;
+    rc = import_begin(db, err);
+    if (rc != EMP_OK)
+        goto out;
     rc = dbi_exec(db, &st_import_prober, pname, &res, err, "could not register the import prober");
     if (rc != EMP_OK)
         goto out;

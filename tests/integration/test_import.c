@@ -290,6 +290,47 @@ static void test_import_own_periods(void **state)
     emp_reliability_cleanup(&rel);
 }
 
+/* The import waits at most a few seconds for a lock (another import, a
+ * migration), then says so and writes nothing; it does not queue behind
+ * it for as long as that takes. */
+static void test_import_lock_timeout(void **state)
+{
+    (void)state;
+    /* A connection of its own, with a statement timeout so that an import
+     * without a lock timeout fails here instead of hanging the test. */
+    char conninfo[4096];
+    snprintf(conninfo, sizeof conninfo, "%s options='-c statement_timeout=20000'",
+             F.tdb.conninfo);
+    struct emp_db *db = NULL;
+    struct emp_error err = {0};
+    assert_int_equal(emp_db_connect(conninfo, &db, &err), EMP_OK);
+    struct emp_import_opts o = {0};
+    struct emp_import *imp = read_text(SMALL, o);
+
+    PGresult *r = PQexec(F.pq, "BEGIN; LOCK TABLE outages IN ACCESS EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    struct emp_import_stats st;
+    double t0 = mono_s();
+    enum emp_err rc = emp_db_import(db, imp, &st, &err);
+    double waited = mono_s() - t0;
+    print_message("    import under a held lock: %s after %.1f s: %s: %s\n", emp_strerror(rc),
+                  waited, err.msg, err.detail);
+    assert_int_equal(rc, EMP_EAGAIN);
+    assert_true(waited < 10.0);
+    assert_non_null(strstr(err.msg, "holds a lock"));
+    assert_non_null(strstr(err.detail, "try again"));
+    r = PQexec(F.pq, "ROLLBACK");
+    PQclear(r);
+    assert_int_equal(q("SELECT count(*) FROM targets"), 0);
+
+    /* Free again: the same connection imports. */
+    st = store(imp);
+    assert_int_equal(st.outages_new, 3);
+    emp_import_free(imp);
+    emp_db_close(db);
+}
+
 static void test_import_existing_targets(void **state)
 {
     (void)state;
@@ -725,6 +766,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_target_without_outages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_own_periods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_lock_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_existing_targets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_failure_keeps_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_cli, setup, teardown),
