@@ -65,10 +65,10 @@ static json_t *target_json(struct api_req *r, const char *name, const char *kind
     return o;
 }
 
-/* A stored definition (JSON text) as shown: read as a target, whose kind
- * leaves its secrets out (a conninfo's passwords). A new object; JSON null
- * when it no longer reads as a target (what it holds cannot be vouched
- * for); NULL when out of memory. */
+/* A stored definition (JSON text) as shown: read as a target, its secrets
+ * redacted (a conninfo's passwords, a URL's userinfo: config/target.h). A
+ * new object; JSON null when it no longer reads as a target (what it holds
+ * cannot be vouched for); NULL when out of memory. */
 static json_t *shown_definition(const char *text)
 {
     struct emp_target_config tc;

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "core/buf.h"
+#include "core/redact.h"
 
 #define KEY_SIMPLE_MAX 64 /* longer keys are quoted in paths */
 
@@ -52,7 +54,16 @@ static void copy_cut(char *dst, size_t size, const char *s)
 struct emp_cfg_shown emp_cfg_show(struct emp_cfg *c, const json_t *v)
 {
     struct emp_cfg_shown out;
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
+    /* A value echoed in a problem is shown too: a URL's password hidden. */
+    struct emp_buf b = {0};
+    bool secret = json_is_string(v) && emp_redact_url(&b, json_string_value(v));
+    json_t *hidden = secret && !b.oom ? json_string(b.p) : NULL;
+    emp_buf_free(&b);
+    char *s = secret && hidden == NULL
+                  ? NULL
+                  : json_dumps(secret ? hidden : v,
+                               JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(hidden);
     if (s == NULL) {
         c->oom = true;
         snprintf(out.s, sizeof out.s, "(value)");

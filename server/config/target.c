@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/parse.h"
+#include "core/buf.h"
+#include "core/redact.h"
 
 #define GROUP_EXPECTED "a string of at most 128 bytes without control characters"
 #define KIND_EXPECTED_MAX 512
@@ -263,6 +266,78 @@ static int set_string(json_t *o, const char *key, const char *v)
     return json_object_set_new(o, key, json_string(v != NULL ? v : ""));
 }
 
+static bool is_common_key(const char *key)
+{
+    for (size_t i = 0; i < N_COMMON; i++)
+        if (strcmp(key, common_keys[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A header line "Name: value" with a credential's value redacted (into
+ * `b`); false when it is not one. */
+static bool redact_header_line(struct emp_buf *b, const char *s)
+{
+    const char *colon = strchr(s, ':');
+    if (colon == NULL || colon == s)
+        return false;
+    /* A name too long to check is hidden: better a harmless value than a
+     * credential. */
+    char name[128];
+    size_t n = (size_t)(colon - s);
+    bool secret = n >= sizeof name;
+    if (!secret) {
+        memcpy(name, s, n);
+        name[n] = '\0';
+        secret = emp_redact_header(name);
+    }
+    if (!secret)
+        return false;
+    emp_buf_put(b, s, (size_t)(colon - s) + 1);
+    emp_buf_puts(b, " " EMP_REDACTED);
+    return true;
+}
+
+/* Redact what the kind wrote in `v` (see emp_target_config_json): URLs'
+ * userinfo anywhere; within a "headers" value, credential headers, as
+ * members of an object or as "Name: value" strings. 0, or -1 when out of
+ * memory. */
+static int redact_value(json_t *v, bool in_headers)
+{
+    int bad = 0;
+    if (json_is_string(v)) {
+        struct emp_buf b = {0};
+        bool changed = in_headers && redact_header_line(&b, json_string_value(v));
+        if (!changed) {
+            emp_buf_reset(&b);
+            changed = emp_redact_url(&b, json_string_value(v));
+        }
+        if (b.oom)
+            bad = -1;
+        else if (changed)
+            bad = json_string_set(v, b.p);
+        emp_buf_free(&b);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            bad |= redact_value(e, in_headers);
+        }
+    } else if (json_is_object(v)) {
+        const char *key;
+        json_t *m;
+        json_object_foreach(v, key, m)
+        {
+            if (in_headers && emp_redact_header(key))
+                bad |= json_object_set_new(v, key, json_string(EMP_REDACTED));
+            else
+                bad |= redact_value(m, strcasecmp(key, "headers") == 0);
+        }
+    }
+    return bad;
+}
+
 json_t *emp_target_config_json(const struct emp_target_config *t, bool redact)
 {
     json_t *o = json_object();
@@ -278,6 +353,17 @@ json_t *emp_target_config_json(const struct emp_target_config *t, bool redact)
     bad |= json_object_set_new(o, "degraded_ms", json_integer(t->degraded_ms));
     if (t->kind != NULL && t->spec != NULL)
         bad |= t->kind->to_json(t->spec, redact, o);
+    /* What every kind's keys share, redacted here once so that no kind can
+     * forget it: the kind itself leaves out what only it knows as secret. */
+    const char *key;
+    json_t *v;
+    if (redact && !bad) {
+        json_object_foreach(o, key, v)
+        {
+            if (!is_common_key(key))
+                bad |= redact_value(v, strcasecmp(key, "headers") == 0);
+        }
+    }
     if (bad) {
         json_decref(o);
         return NULL;

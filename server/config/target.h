@@ -18,8 +18,12 @@ enum emp_err emp_target_config_copy(struct emp_target_config *dst,
                                     const struct emp_target_config *src);
 
 /* The definition as a configuration file writes it, every field given (a
- * new object, or NULL when out of memory). With `redact`, the kind leaves
- * out its secrets (the passwords of a postgres conninfo), for showing it. */
+ * new object, or NULL when out of memory). With `redact`, for showing it
+ * (API replies, the store's copy for display, logs): the kind leaves out
+ * its secrets (the passwords of a postgres conninfo), and in every kind's
+ * keys a URL's userinfo and credential headers' values become "***"
+ * (core/redact.h says which). What is probed is kept whole: store it
+ * unredacted. */
 json_t *emp_target_config_json(const struct emp_target_config *t, bool redact);
 
 /* The configuration's "targets" (config.c's sections use it). */

@@ -659,6 +659,114 @@ static void test_postgres(void **state)
                "targets[0].query: expected a non-empty SQL query, got 1");
 }
 
+/* A definition as shown (emp_target_config_json with `redact`): a URL's
+ * userinfo and credential headers hidden, whatever the kind; as stored
+ * (without `redact`): whole, since the probe needs it (issue 13, item 5). */
+static void test_shown_definition_redacts(void **state)
+{
+    (void)state;
+    struct emp_target_config tc =
+        test_target("{\"name\": \"w\", \"kind\": \"http\", \"group\": \"g\","
+                    " \"url\": \"http://admin:hunter2@[::1]:8080/a@b?c=d:e@f\"}");
+    json_t *shown = emp_target_config_json(&tc, true);
+    json_t *kept = emp_target_config_json(&tc, false);
+    assert_non_null(shown);
+    assert_non_null(kept);
+    assert_string_equal(json_string_value(json_object_get(shown, "url")),
+                        "http://admin:***@[::1]:8080/a@b?c=d:e@f");
+    assert_string_equal(json_string_value(json_object_get(kept, "url")),
+                        "http://admin:hunter2@[::1]:8080/a@b?c=d:e@f");
+    assert_string_equal(json_string_value(json_object_get(shown, "group")), "g");
+    json_decref(shown);
+    json_decref(kept);
+    emp_target_config_cleanup(&tc);
+
+    /* A conninfo written as a URI: the kind's own redaction. */
+    tc = test_target("{\"name\": \"p\", \"kind\": \"postgres\","
+                     " \"conninfo\": \"postgresql://app:hunter2@db/app\"}");
+    shown = emp_target_config_json(&tc, true);
+    char *text = json_dumps(shown, 0);
+    assert_non_null(text);
+    assert_null(strstr(text, "hunter2"));
+    free(text);
+    json_decref(shown);
+    emp_target_config_cleanup(&tc);
+}
+
+/* A kind that writes headers, as one may: the shared rule hides them
+ * (members of an object, or "Name: value" lines) and URLs at any depth,
+ * without the kind having to. */
+static int fake_to_json(const void *spec, bool redact, json_t *o)
+{
+    (void)spec;
+    (void)redact;
+    json_t *v = json_loads("{\"endpoint\": \"https://t0ken@h/x\","
+                           " \"headers\": {\"Authorization\": \"Bearer s3\","
+                           " \"x-API-key\": 42, \"Accept\": \"text/plain\"},"
+                           " \"more\": [{\"HEADERS\": [\"cookie: a=s4\", \"Accept: */*\","
+                           " \"no colon\"]}, \"ftp://u:s5@h\"]}",
+                           0, NULL);
+    /* A name too long to check: hidden too. */
+    char line[300];
+    memset(line, 'X', 200);
+    snprintf(line + 200, sizeof line - 200, ": s6");
+    int bad = json_array_append_new(json_object_get(json_array_get(json_object_get(v, "more"), 0),
+                                                    "HEADERS"),
+                                    json_string(line));
+    bad |= json_object_update(o, v);
+    json_decref(v);
+    return bad;
+}
+
+static void test_shown_definition_headers(void **state)
+{
+    (void)state;
+    static const struct emp_probe_kind fake = {.name = "fake", .to_json = fake_to_json};
+    static int spec;
+    struct emp_target_config tc = {.name = "f", .group = "", .kind = &fake, .spec = &spec};
+    json_t *shown = emp_target_config_json(&tc, true);
+    json_t *want = json_loads("{\"endpoint\": \"https://***@h/x\","
+                              " \"headers\": {\"Authorization\": \"***\","
+                              " \"x-API-key\": \"***\", \"Accept\": \"text/plain\"}}",
+                              0, NULL);
+    assert_non_null(shown);
+    assert_non_null(want);
+    const char *key;
+    json_t *v;
+    json_object_foreach(want, key, v)
+    {
+        if (!json_equal(json_object_get(shown, key), v)) {
+            char *got = json_dumps(shown, JSON_SORT_KEYS);
+            fail_msg("%s: got %s", key, got);
+        }
+    }
+    const json_t *more = json_object_get(shown, "more");
+    const json_t *lines = json_object_get(json_array_get(more, 0), "HEADERS");
+    assert_int_equal(json_array_size(lines), 4);
+    assert_string_equal(json_string_value(json_array_get(lines, 0)), "cookie: ***");
+    assert_string_equal(json_string_value(json_array_get(lines, 1)), "Accept: */*");
+    assert_string_equal(json_string_value(json_array_get(lines, 2)), "no colon");
+    assert_string_equal(json_string_value(json_array_get(lines, 3)) + 200, ": ***");
+    assert_string_equal(json_string_value(json_array_get(more, 1)), "ftp://u:***@h");
+    json_decref(want);
+    json_decref(shown);
+    /* Not redacted: as written. */
+    json_t *kept = emp_target_config_json(&tc, false);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(kept, "headers"), "Authorization")),
+        "Bearer s3");
+    json_decref(kept);
+}
+
+/* A refused definition's message does not echo a URL's password. */
+static void test_refused_url_not_echoed(void **state)
+{
+    (void)state;
+    expect_one("{\"targets\": [{\"name\": \"w\", \"kind\": \"http\","
+               " \"url\": \"http://admin:hunter2@h:0/\"}]}",
+               "got \"http://admin:***@h:0/\" (port must be from 1 to 65535)");
+}
+
 static void test_every_problem_is_reported(void **state)
 {
     (void)state;
@@ -1248,6 +1356,9 @@ int main(void)
         cmocka_unit_test(test_sla_errors),
         cmocka_unit_test(test_sla_every_problem_is_reported),
         cmocka_unit_test(test_arguments_and_null_errs),
+        cmocka_unit_test(test_shown_definition_redacts),
+        cmocka_unit_test(test_shown_definition_headers),
+        cmocka_unit_test(test_refused_url_not_echoed),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
