@@ -3,7 +3,9 @@
  * database in batches of one transaction each, at most twice a second; the
  * spool is emptied when the database has everything, rollups included. The
  * database away: connection retries back off from 0.5 s to 30 s while the
- * spool grows. Only this thread touches its connection and the spool. */
+ * spool grows. A frozen database (no answer at all): a call is given up
+ * after WRITER_CALL_MS, and while one waits the queue keeps going into the
+ * spool. Only this thread touches its connection and the spool. */
 #include "ingest/writer.h"
 
 #include <stdatomic.h>
@@ -23,6 +25,10 @@
 #define BATCH_EVENTS 5000
 #define RECORD_BYTES_MAX (256u * 1024u)
 #define PARTITIONS_EVERY_US (6 * 3600 * EMP_US_PER_S)
+/* A call to the database without an answer this long (a frozen server) is
+ * given up and the connection made again; meanwhile the spool keeps
+ * taking events (while_waiting). Batches take well under a second. */
+#define WRITER_CALL_MS (30 * 1000)
 
 /* A list of events in order, with its counts. */
 struct evlist {
@@ -495,10 +501,32 @@ static void ensure_partitions(struct emp_writer *w)
     drop_broken(w);
 }
 
+/* While a call waits on the database: keep taking the queue's events into
+ * the spool (the probes do not wait, and a crash meanwhile loses nothing
+ * that was spooled); give the call up once a stop's deadline has passed. */
+static bool while_waiting(void *arg)
+{
+    struct emp_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    bool give_up = w->stopping && emp_mono_us() >= w->deadline_mono_us;
+    pthread_mutex_unlock(&w->mu);
+    if (give_up)
+        return false;
+    size_t n = 0;
+    struct emp_event *list = emp_events_pop_all(w->q, 0, &n);
+    if (list != NULL) {
+        spool_events(w, list);
+        sync_spool(w, w->fsync == EMP_FSYNC_ALWAYS);
+    }
+    return true;
+}
+
 static bool connect_db(struct emp_writer *w)
 {
     struct emp_error err = {0};
-    if (emp_db_connect(w->conninfo, &w->db, &err) == EMP_OK) {
+    struct emp_db_limits lim = {.call_ms = WRITER_CALL_MS, .waiting = while_waiting,
+                                .waiting_arg = w};
+    if (emp_db_connect_limited(w->conninfo, &lim, &w->db, &err) == EMP_OK) {
         ensure_partitions(w);
         w->next_partitions_us = emp_mono_us() + PARTITIONS_EVERY_US;
         return w->db != NULL;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "store/dbi.h"
 
 static void notice_to_log(void *arg, const char *message)
@@ -19,32 +20,53 @@ static void notice_to_log(void *arg, const char *message)
     emp_debug("database notice", "notice=%s", emp_log_quote(q, sizeof q, line));
 }
 
-enum emp_err emp_db_connect(const char *conninfo, struct emp_db **out,
-                            struct emp_error *err)
+/* Connect within `lim` and, when not 0, by `until_mono_us`. */
+static enum emp_err connect_until(const char *conninfo, const struct emp_db_limits *lim,
+                                  int64_t until_mono_us, struct emp_db **out,
+                                  struct emp_error *err)
 {
     *out = NULL;
     struct emp_db *db = calloc(1, sizeof *db);
     if (db == NULL)
         return emp_error_set(err, EMP_ENOMEM, NULL, "could not connect to database");
+    if (lim != NULL) {
+        db->call_ms = lim->call_ms > 0 ? lim->call_ms : 0;
+        db->statement_timeout_ms = lim->statement_timeout_ms > 0 ? lim->statement_timeout_ms : 0;
+        db->waiting = lim->waiting;
+        db->waiting_arg = lim->waiting_arg;
+    }
+    db->until_mono_us = until_mono_us;
     /* Defaults first so the caller's conninfo overrides them; our data is
      * UTF-8, so the client encoding comes last and always wins. */
     const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname",
                           "client_encoding", NULL};
     const char *vals[] = {"10", "empiric", conninfo != NULL ? conninfo : "", "UTF8", NULL};
-    db->conn = PQconnectdbParams(keys, vals, 1);
-    if (db->conn == NULL) {
-        free(db);
-        return emp_error_set(err, EMP_ENOMEM, NULL, "could not connect to database");
-    }
-    if (PQstatus(db->conn) != CONNECTION_OK) {
-        emp_error_set(err, EMP_EDB, PQerrorMessage(db->conn), "could not connect to database");
+    enum emp_err rc = dbi_open(db, keys, vals, err);
+    if (rc != EMP_OK) {
         PQfinish(db->conn);
         free(db);
-        return EMP_EDB;
+        return rc;
     }
     PQsetNoticeProcessor(db->conn, notice_to_log, NULL);
     *out = db;
     return EMP_OK;
+}
+
+enum emp_err emp_db_connect_limited(const char *conninfo, const struct emp_db_limits *lim,
+                                    struct emp_db **out, struct emp_error *err)
+{
+    return connect_until(conninfo, lim, 0, out, err);
+}
+
+enum emp_err emp_db_connect(const char *conninfo, struct emp_db **out, struct emp_error *err)
+{
+    return emp_db_connect_limited(conninfo, NULL, out, err);
+}
+
+void emp_db_set_until(struct emp_db *db, int64_t until_mono_us)
+{
+    if (db != NULL)
+        db->until_mono_us = until_mono_us > 0 ? until_mono_us : 0;
 }
 
 void emp_db_close(struct emp_db *db)
@@ -57,7 +79,8 @@ void emp_db_close(struct emp_db *db)
 
 bool emp_db_ok(struct emp_db *db)
 {
-    return db != NULL && db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK;
+    return db != NULL && db->conn != NULL && !db->abandoned &&
+           PQstatus(db->conn) == CONNECTION_OK;
 }
 
 struct emp_db_pool {
@@ -66,7 +89,7 @@ struct emp_db_pool {
     size_t size;
     struct emp_db **idle;
     size_t n_idle;
-    int statement_timeout_ms; /* set on each new connection; 0: none */
+    struct emp_db_limits limits; /* of each new connection */
 };
 
 enum emp_err emp_db_pool_new(const char *conninfo, size_t size,
@@ -77,7 +100,8 @@ enum emp_err emp_db_pool_new(const char *conninfo, size_t size,
     if (p == NULL)
         return emp_error_set(err, EMP_ENOMEM, NULL, "could not create connection pool");
     p->size = size ? size : 1;
-    p->statement_timeout_ms = EMP_DB_POOL_STATEMENT_TIMEOUT_MS;
+    p->limits = (struct emp_db_limits){.call_ms = EMP_DB_POOL_CALL_MS,
+                                       .statement_timeout_ms = EMP_DB_POOL_STATEMENT_TIMEOUT_MS};
     p->conninfo = strdup(conninfo != NULL ? conninfo : "");
     p->idle = calloc(p->size, sizeof *p->idle);
     if (p->conninfo == NULL || p->idle == NULL) {
@@ -108,8 +132,8 @@ void emp_db_pool_free(struct emp_db_pool *pool)
     free(pool);
 }
 
-enum emp_err emp_db_pool_get(struct emp_db_pool *pool, struct emp_db **db,
-                             struct emp_error *err)
+enum emp_err emp_db_pool_get_until(struct emp_db_pool *pool, int64_t until_mono_us,
+                                   struct emp_db **db, struct emp_error *err)
 {
     struct emp_db *c = NULL;
     *db = NULL;
@@ -121,35 +145,39 @@ enum emp_err emp_db_pool_get(struct emp_db_pool *pool, struct emp_db **db,
             c = NULL;
         }
     }
+    struct emp_db_limits lim = pool->limits;
     pthread_mutex_unlock(&pool->mu);
-    if (c != NULL) {
-        *db = c;
-        return EMP_OK;
-    }
-    /* Connect outside the lock: it can take a while. */
-    enum emp_err rc = emp_db_connect(pool->conninfo, &c, err);
-    if (rc != EMP_OK)
-        return rc;
-    pthread_mutex_lock(&pool->mu);
-    int timeout_ms = pool->statement_timeout_ms;
-    pthread_mutex_unlock(&pool->mu);
-    if (timeout_ms > 0) {
-        char sql[64];
-        snprintf(sql, sizeof sql, "SET statement_timeout = %d", timeout_ms);
-        rc = dbi_cmd(c, sql, err, "could not set the statement timeout");
-        if (rc != EMP_OK) {
-            emp_db_close(c);
+    if (c == NULL) {
+        /* Connect outside the lock: it can take a while. */
+        if (until_mono_us != 0 && until_mono_us <= emp_mono_us())
+            return emp_error_set(err, EMP_EDB, "no time left to reach the database",
+                                 "could not connect to database");
+        enum emp_err rc = connect_until(pool->conninfo, &lim, until_mono_us, &c, err);
+        if (rc != EMP_OK)
             return rc;
-        }
     }
+    emp_db_set_until(c, until_mono_us);
     *db = c;
     return EMP_OK;
+}
+
+enum emp_err emp_db_pool_get(struct emp_db_pool *pool, struct emp_db **db,
+                             struct emp_error *err)
+{
+    return emp_db_pool_get_until(pool, 0, db, err);
 }
 
 void emp_db_pool_set_statement_timeout(struct emp_db_pool *pool, int timeout_ms)
 {
     pthread_mutex_lock(&pool->mu);
-    pool->statement_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+    pool->limits.statement_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+    pthread_mutex_unlock(&pool->mu);
+}
+
+void emp_db_pool_set_call_ms(struct emp_db_pool *pool, int call_ms)
+{
+    pthread_mutex_lock(&pool->mu);
+    pool->limits.call_ms = call_ms > 0 ? call_ms : 0;
     pthread_mutex_unlock(&pool->mu);
 }
 
@@ -157,11 +185,13 @@ void emp_db_pool_put(struct emp_db_pool *pool, struct emp_db *db)
 {
     if (db == NULL)
         return;
-    /* A broken connection, or one left inside a transaction, is not reused. */
+    /* A broken or abandoned connection, or one left inside a transaction,
+     * is not reused. */
     if (!emp_db_ok(db) || PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
         emp_db_close(db);
         return;
     }
+    db->until_mono_us = 0;
     pthread_mutex_lock(&pool->mu);
     if (pool->n_idle < pool->size) {
         pool->idle[pool->n_idle++] = db;

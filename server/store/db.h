@@ -22,9 +22,31 @@ struct emp_db;
  * EMP_OK and a new handle (free with emp_db_close) or EMP_EDB. */
 enum emp_err emp_db_connect(const char *conninfo, struct emp_db **out,
                             struct emp_error *err);
+/* Client-side limits of a connection. PostgreSQL's statement_timeout
+ * cannot fire when the server is frozen; the call deadline does: a call
+ * (connecting included) without its answer this long after it began is
+ * cancelled and fails with EMP_EDB, and the connection is dropped
+ * (emp_db_ok false from then on). */
+struct emp_db_limits {
+    int call_ms;              /* 0: wait for ever (libpq's blocking calls) */
+    int statement_timeout_ms; /* the server's statement_timeout; 0: its own */
+    /* Run about every 100 ms on the waiting thread while a call (or the
+     * connection itself) waits for the server; returning false gives the
+     * call up as if its deadline had passed. NULL: nothing. */
+    bool (*waiting)(void *arg);
+    void *waiting_arg;
+};
+/* emp_db_connect with limits (NULL: none). */
+enum emp_err emp_db_connect_limited(const char *conninfo, const struct emp_db_limits *lim,
+                                    struct emp_db **out, struct emp_error *err);
+/* No call on `db` answered later than `until_mono_us` (emp_mono_us time;
+ * 0: no such bound), besides the call deadline. */
+void emp_db_set_until(struct emp_db *db, int64_t until_mono_us);
 /* Close; accepts NULL. */
 void emp_db_close(struct emp_db *db);
-/* False when the connection is broken (the caller should reconnect). */
+/* False when the connection is broken or was dropped after a missed
+ * deadline (the caller should reconnect). A connection the server closed
+ * while it sat idle is made again by the next call. */
 bool emp_db_ok(struct emp_db *db);
 
 /* ---- migrations (migrate.c) ---------------------------------------- */
@@ -256,18 +278,25 @@ enum emp_err emp_db_group_spans(struct emp_db *db, const char *group, int64_t fr
 
 /* A small pool of connections for the API threads. Their statements are
  * cut off after EMP_DB_POOL_STATEMENT_TIMEOUT_MS (PostgreSQL's
- * statement_timeout): a request meets a slow or locked database with an
- * error, never an endless wait. */
+ * statement_timeout), and a call without an answer after
+ * EMP_DB_POOL_CALL_MS (a frozen server) is abandoned: a request meets a
+ * slow, locked or frozen database with an error, never an endless wait. */
 #define EMP_DB_POOL_STATEMENT_TIMEOUT_MS 5000
+#define EMP_DB_POOL_CALL_MS 6000
 struct emp_db_pool;
 enum emp_err emp_db_pool_new(const char *conninfo, size_t size,
                              struct emp_db_pool **out, struct emp_error *err);
 /* For connections made from now on (0: no limit). */
 void emp_db_pool_set_statement_timeout(struct emp_db_pool *pool, int timeout_ms);
+void emp_db_pool_set_call_ms(struct emp_db_pool *pool, int call_ms);
 void emp_db_pool_free(struct emp_db_pool *pool);
 /* Borrow a connection (connecting when needed); give it back with _put. */
 enum emp_err emp_db_pool_get(struct emp_db_pool *pool, struct emp_db **db,
                              struct emp_error *err);
+/* The same, with every call on it (connecting included) answered by
+ * `until_mono_us` (emp_mono_us time; 0: only the call deadline). */
+enum emp_err emp_db_pool_get_until(struct emp_db_pool *pool, int64_t until_mono_us,
+                                   struct emp_db **db, struct emp_error *err);
 void emp_db_pool_put(struct emp_db_pool *pool, struct emp_db *db);
 
 #endif

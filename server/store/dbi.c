@@ -51,11 +51,17 @@ enum emp_err dbi_exec(struct emp_db *db, const struct dbi_stmt *st,
     PGresult *res;
     enum emp_err rc;
     *out = NULL;
+    rc = dbi_ready(db, err, what);
+    if (rc != EMP_OK)
+        return rc;
     if (!is_prepared(db, st)) {
         if (db->n_prepared >= DBI_MAX_STMTS)
             return emp_error_set(err, EMP_EINVAL, "too many prepared statements", "%s", what);
-        res = PQprepare(db->conn, st->name, st->sql, st->nparams, NULL);
-        if (res == NULL || !result_ok(res)) {
+        struct dbi_send prep = {.name = st->name, .sql = st->sql, .nparams = st->nparams};
+        res = dbi_call(db, &prep, err, what);
+        if (res == NULL)
+            return dbi_failed(err);
+        if (!result_ok(res)) {
             rc = dbi_result_error(res, db, err, what);
             PQclear(res);
             return rc;
@@ -63,8 +69,12 @@ enum emp_err dbi_exec(struct emp_db *db, const struct dbi_stmt *st,
         PQclear(res);
         db->prepared[db->n_prepared++] = st;
     }
-    res = PQexecPrepared(db->conn, st->name, st->nparams, values, NULL, NULL, st->binary);
-    if (res == NULL || !result_ok(res)) {
+    struct dbi_send run = {.name = st->name, .nparams = st->nparams, .values = values,
+                           .binary = st->binary};
+    res = dbi_call(db, &run, err, what);
+    if (res == NULL)
+        return dbi_failed(err);
+    if (!result_ok(res)) {
         rc = dbi_result_error(res, db, err, what);
         PQclear(res);
         return rc;
@@ -106,9 +116,12 @@ enum emp_err dbi_exec_cmd(struct emp_db *db, const struct dbi_stmt *st,
 enum emp_err dbi_cmd(struct emp_db *db, const char *sql, struct emp_error *err,
                      const char *what)
 {
-    PGresult *res = PQexec(db->conn, sql);
+    struct dbi_send s = {.sql = sql};
+    PGresult *res = dbi_call(db, &s, err, what);
+    if (res == NULL)
+        return dbi_failed(err);
     enum emp_err rc = EMP_OK;
-    if (res == NULL || !result_ok(res))
+    if (!result_ok(res))
         rc = dbi_result_error(res, db, err, what);
     PQclear(res);
     return rc;
@@ -116,9 +129,14 @@ enum emp_err dbi_cmd(struct emp_db *db, const char *sql, struct emp_error *err,
 
 void dbi_rollback(struct emp_db *db)
 {
+    if (db->abandoned || PQstatus(db->conn) != CONNECTION_OK)
+        return;
     PGTransactionStatusType ts = PQtransactionStatus(db->conn);
-    if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
-        PQclear(PQexec(db->conn, "ROLLBACK"));
+    if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+        struct emp_error err;
+        emp_error_clear(&err);
+        PQclear(dbi_call(db, &(struct dbi_send){.sql = "ROLLBACK"}, &err, "rollback"));
+    }
 }
 
 int64_t dbi_bin_int64(const PGresult *res, int row, int col)

@@ -38,7 +38,56 @@ struct emp_db {
     PGconn *conn;
     const struct dbi_stmt *prepared[DBI_MAX_STMTS]; /* already on `conn` */
     size_t n_prepared;
+    /* Client-side deadlines (store/call.c); none of them: blocking libpq. */
+    int call_ms;               /* each call answered within this; 0: none */
+    int64_t until_mono_us;     /* and none past this instant; 0: none */
+    int statement_timeout_ms;  /* set on each (re)connection; 0: the server's */
+    bool abandoned;            /* a call missed its deadline: never used again */
+    bool (*waiting)(void *);   /* run every DBI_WAITING_MS while a call waits;
+                                  false: give up the call */
+    void *waiting_arg;
 };
+
+/* How often the waiting hook runs while a call waits (ms). */
+#define DBI_WAITING_MS 100
+
+/* What one call sends: a query (`name` NULL: `sql`, simple protocol), a
+ * statement to prepare (`name` and `sql`), or a prepared statement to run
+ * (`name`, `sql` NULL, the parameters and result format). */
+struct dbi_send {
+    const char *name;
+    const char *sql;
+    int nparams;
+    const char *const *values;
+    int binary;
+};
+
+/* Send `s` and wait for its result within the connection's deadlines
+ * (store/call.c): the result (caller PQclear()s; it may be a failed
+ * one), or NULL with `err` set (`what` as its message). A connection the
+ * server closed while idle is made again first. */
+PGresult *dbi_call(struct emp_db *db, const struct dbi_send *s, struct emp_error *err,
+                   const char *what);
+/* Before a call: EMP_OK when `db` can take one. A connection that the
+ * server closed while it sat idle (outside a transaction) is made again
+ * here, its prepared statements gone with it; one that missed a deadline
+ * or broke inside a transaction cannot (EMP_EDB). dbi_call does this
+ * first; callers that prepare statements do it before looking at which
+ * are prepared. */
+enum emp_err dbi_ready(struct emp_db *db, struct emp_error *err, const char *what);
+/* The code of a failed dbi_call (`err` may be NULL). */
+static inline enum emp_err dbi_failed(const struct emp_error *err)
+{
+    return err != NULL && err->code != EMP_OK ? err->code : EMP_EDB;
+}
+/* Open db->conn with libpq's keywords, within db's deadlines, and set up
+ * the session (store/call.c). On failure db->conn may be set: PQfinish
+ * it. */
+enum emp_err dbi_open(struct emp_db *db, const char *const *keys, const char *const *vals,
+                      struct emp_error *err);
+/* The instant (monotonic us) a call starting now must be answered by; 0:
+ * none. */
+int64_t dbi_deadline(const struct emp_db *db);
 
 /* Run `st` with text parameters `values` (nparams of them, NULL = SQL
  * NULL), preparing it first when needed. On EMP_OK `*res` is the result
