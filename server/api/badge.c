@@ -26,16 +26,13 @@ static enum MHD_Result reply_svg(struct api_req *r, char *svg)
         free(svg);
         return MHD_NO;
     }
-    enum MHD_Result ret = MHD_NO;
     if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_SVG) ==
             MHD_YES &&
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache, max-age=0") ==
-            MHD_YES) {
-        ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-        r->status = MHD_HTTP_OK;
-    }
+            MHD_YES)
+        return api_queue(r, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
-    return ret;
+    return MHD_NO;
 }
 
 /* The target's timeline over [from, to) from the store. Returns true with
@@ -54,13 +51,10 @@ static bool load_timeline(struct api_req *r, int64_t from, int64_t to,
     bool ok = false;
     *seg = NULL;
     *n = 0;
-    enum emp_err e = emp_db_pool_get(r->api->pool, &db, &err);
-    if (e != EMP_OK || db == NULL) {
-        *ret = api_db_error(r, NULL, e != EMP_OK ? e : EMP_EDB, &err, "connect to the database");
+    if (!api_db_get(r, &db, ret))
         return false;
-    }
     const char *what = "look up the target";
-    e = emp_db_find_target(db, r->name, &id, &err);
+    enum emp_err e = emp_db_find_target(db, r->name, &id, &err);
     if (e == EMP_OK) {
         what = "list coverage spans";
         e = emp_db_list_spans(db, id, from, to, &spans, &n_spans, &err);

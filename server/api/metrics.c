@@ -90,60 +90,123 @@ static bool query_availability(struct emp_db_pool *pool, const struct emp_target
     return ok;
 }
 
+static void fill_input(struct emp_metrics *m, const struct emp_target_status *t, size_t n,
+                       int64_t now_us, const double *avail, bool up,
+                       struct emp_metrics_input *in);
+
+/* Keep the figures `a` (taken; NULL: none) of a refresh that reached the
+ * store or not (`up`), and end the refresh. Under m->mu. */
+static void cache_store(struct emp_metrics *m, size_t n, double *a, bool up)
+{
+    m->refreshing = false;
+    pthread_cond_broadcast(&m->refreshed);
+    if (a != NULL && (up || m->n != n)) {
+        free(m->availability);
+        m->availability = a;
+        m->n = n;
+        a = NULL;
+    }
+    free(a);
+    if (m->availability != NULL && m->n == n) {
+        m->db_up = up;
+        m->valid_until_mono_us =
+            emp_mono_us() + (up ? EMP_METRICS_CACHE_US : EMP_METRICS_RETRY_US);
+    }
+}
+
+/* The cached figures for n targets into out[] (NaN without them); whether
+ * the store answered their refresh. Under m->mu. */
+static bool cache_read(const struct emp_metrics *m, size_t n, double *out)
+{
+    bool ok = m->availability != NULL && m->n == n;
+    for (size_t i = 0; i < n; i++)
+        out[i] = ok ? m->availability[i] : NAN;
+    return ok && m->db_up;
+}
+
+/* Whether figures for n targets are cached, and whether they are fresh.
+ * Under m->mu. */
+static bool cache_has(const struct emp_metrics *m, size_t n)
+{
+    return m->valid_until_mono_us != 0 && m->n == n;
+}
+
+static bool cache_fresh(const struct emp_metrics *m, size_t n)
+{
+    return cache_has(m, n) && emp_mono_us() < m->valid_until_mono_us;
+}
+
+/* Query the store and keep what it said; the caller claimed the refresh. */
+static void refresh(struct emp_metrics *m, struct emp_db_pool *pool,
+                    const struct emp_target_status *t, size_t n, int64_t now_us)
+{
+    double *a = malloc((n > 0 ? n : 1) * sizeof *a);
+    bool up = a != NULL && query_availability(pool, t, n, now_us, a);
+    pthread_mutex_lock(&m->mu);
+    cache_store(m, n, a, up);
+    pthread_mutex_unlock(&m->mu);
+}
+
 /* Serve from the cache, refreshing it when stale. One scrape refreshes,
  * outside the lock; scrapes meanwhile get the figures cached before (a
  * slow or locked database delays only the refreshing scrape, and that by
- * at most the pool's statement timeout). Before anything was cached they
- * wait for the first refresh. */
+ * at most the pool's call deadline). Before anything was cached they wait
+ * for the first refresh. */
 static bool cached_availability(struct emp_metrics *m, struct emp_db_pool *pool,
                                 const struct emp_target_status *t, size_t n, int64_t now_us,
                                 double *out)
 {
     pthread_mutex_lock(&m->mu);
     /* Nothing cached yet for these targets: wait for the refresh under way. */
-    while (m->refreshing && !(m->valid_until_mono_us != 0 && m->n == n))
+    while (m->refreshing && !cache_has(m, n))
         pthread_cond_wait(&m->refreshed, &m->mu);
-    bool fresh = m->valid_until_mono_us != 0 && emp_mono_us() < m->valid_until_mono_us &&
-                 m->n == n;
-    if (!fresh && !m->refreshing) {
+    if (!cache_fresh(m, n) && !m->refreshing) {
         m->refreshing = true;
         pthread_mutex_unlock(&m->mu);
-        double *a = malloc((n > 0 ? n : 1) * sizeof *a);
-        bool up = a != NULL && query_availability(pool, t, n, now_us, a);
+        refresh(m, pool, t, n, now_us);
         pthread_mutex_lock(&m->mu);
-        m->refreshing = false;
-        pthread_cond_broadcast(&m->refreshed);
-        if (a != NULL && (up || m->n != n)) {
-            free(m->availability);
-            m->availability = a;
-            m->n = n;
-            a = NULL;
-        }
-        free(a);
-        if (m->availability != NULL && m->n == n) {
-            m->db_up = up;
-            m->valid_until_mono_us =
-                emp_mono_us() + (up ? EMP_METRICS_CACHE_US : EMP_METRICS_RETRY_US);
-        }
     }
-    bool ok = m->availability != NULL && m->n == n;
-    for (size_t i = 0; i < n; i++)
-        out[i] = ok ? m->availability[i] : NAN;
-    bool up = ok && m->db_up;
+    bool up = cache_read(m, n, out);
     pthread_mutex_unlock(&m->mu);
     return up;
 }
 
-void emp_metrics_collect(struct emp_metrics *m, struct emp_db_pool *pool,
-                         const struct emp_target_status *t, size_t n, int64_t now_us,
-                         double *avail, struct emp_metrics_input *in)
+bool emp_metrics_collect_cached(struct emp_metrics *m, const struct emp_target_status *t,
+                                size_t n, int64_t now_us, double *avail,
+                                struct emp_metrics_input *in, bool *claimed)
+{
+    *claimed = false;
+    if (m == NULL)
+        return false;
+    pthread_mutex_lock(&m->mu);
+    bool has = cache_has(m, n);
+    if (has && !cache_fresh(m, n) && !m->refreshing) {
+        m->refreshing = true;
+        *claimed = true;
+    }
+    bool up = has && cache_read(m, n, avail);
+    pthread_mutex_unlock(&m->mu);
+    if (!has)
+        return false;
+    fill_input(m, t, n, now_us, avail, up, in);
+    return true;
+}
+
+void emp_metrics_refresh(struct emp_metrics *m, struct emp_db_pool *pool,
+                         const struct emp_target_status *t, size_t n, int64_t now_us)
+{
+    refresh(m, pool, t, n, now_us);
+}
+
+/* Fill `in` around the availability figures `avail`. */
+static void fill_input(struct emp_metrics *m, const struct emp_target_status *t, size_t n,
+                       int64_t now_us, const double *avail, bool up,
+                       struct emp_metrics_input *in)
 {
     memset(in, 0, sizeof *in);
     in->targets = t;
     in->n = n;
     in->now_us = now_us;
-    bool up = m != NULL ? cached_availability(m, pool, t, n, now_us, avail)
-                        : query_availability(pool, t, n, now_us, avail);
     in->database_up = up ? 1 : 0;
     in->availability_30d = up ? avail : NULL;
     if (m == NULL)
@@ -160,6 +223,15 @@ void emp_metrics_collect(struct emp_metrics *m, struct emp_db_pool *pool,
         in->has_writer = true;
         emp_writer_stats(m->writer, &in->writer);
     }
+}
+
+void emp_metrics_collect(struct emp_metrics *m, struct emp_db_pool *pool,
+                         const struct emp_target_status *t, size_t n, int64_t now_us,
+                         double *avail, struct emp_metrics_input *in)
+{
+    bool up = m != NULL ? cached_availability(m, pool, t, n, now_us, avail)
+                        : query_availability(pool, t, n, now_us, avail);
+    fill_input(m, t, n, now_us, avail, up, in);
 }
 
 /* ---- the text format ------------------------------------------------- */

@@ -39,7 +39,7 @@ struct emp_metrics {
     bool db_up;                  /* the last refresh reached the store */
     double *availability;        /* per state target, NaN when unobserved */
     size_t n;
-    bool refreshing;             /* a scrape is querying the store now */
+    bool refreshing;             /* a refresh is claimed or under way */
     pthread_cond_t refreshed;    /* signalled when that query ends */
 };
 
@@ -69,10 +69,24 @@ struct emp_metrics_input {
 /* Fill `in` for the snapshot t[0..n): availability from the cache of `m`
  * (refreshed through `pool` when stale; uncached when m is NULL) into
  * `avail` (caller's array of n), prober, queue and writer figures from m.
- * Blocks on the database at most once per EMP_METRICS_CACHE_US. */
+ * Blocks on the database at most once per EMP_METRICS_CACHE_US (and before
+ * anything is cached). */
 void emp_metrics_collect(struct emp_metrics *m, struct emp_db_pool *pool,
                          const struct emp_target_status *t, size_t n, int64_t now_us,
                          double *avail, struct emp_metrics_input *in);
+
+/* The same from memory alone, never waiting: false when nothing is cached
+ * for these n targets yet (then emp_metrics_collect, on a thread that may
+ * wait). `*claimed` is set when the figures are due for a refresh that
+ * nobody had begun: the caller now owes it, emp_metrics_refresh soon and
+ * off its own thread. */
+bool emp_metrics_collect_cached(struct emp_metrics *m, const struct emp_target_status *t,
+                                size_t n, int64_t now_us, double *avail,
+                                struct emp_metrics_input *in, bool *claimed);
+/* The refresh claimed by emp_metrics_collect_cached: ask the store (within
+ * the pool's call deadline) and keep what it said. */
+void emp_metrics_refresh(struct emp_metrics *m, struct emp_db_pool *pool,
+                         const struct emp_target_status *t, size_t n, int64_t now_us);
 
 /* The exposition text: a new NUL-terminated string (free()), NULL when out
  * of memory. */

@@ -9,7 +9,45 @@
 #include <stdlib.h>
 
 #include "api/metrics.h"
+#include "api/work.h"
 
+/* The refresh of the 30-day figures that a scrape found due, run on a
+ * worker while the scrape is answered from memory. */
+struct refresh_job {
+    struct api_job job;
+    struct emp_api *api;
+    struct emp_target_status *targets; /* owned */
+    size_t n;
+    int64_t now_us;
+};
+
+static void run_refresh(struct api_job *job)
+{
+    struct refresh_job *j = (struct refresh_job *)job;
+    emp_metrics_refresh(j->api->state->metrics, j->api->pool, j->targets, j->n, j->now_us);
+    free(j->targets);
+    free(j);
+}
+
+/* Start the refresh claimed for `t` (taken). Never waits: without a worker
+ * to run it, the refresh ends at once as failed (retried soon). */
+static void refresh_later(struct emp_api *api, struct emp_target_status *t, size_t n,
+                          int64_t now_us)
+{
+    struct refresh_job *j = calloc(1, sizeof *j);
+    if (j != NULL) {
+        *j = (struct refresh_job){.job.run = run_refresh, .api = api, .targets = t, .n = n,
+                                  .now_us = now_us};
+        if (api->work != NULL && api_work_submit(api->work, &j->job))
+            return;
+        free(j);
+    }
+    emp_metrics_refresh(api->state->metrics, NULL, t, n, now_us);
+    free(t);
+}
+
+/* From memory on the MHD thread (a refresh that is due goes to a worker);
+ * on a worker only before anything was cached, or without a cache. */
 enum MHD_Result api_get_metrics(struct api_req *r)
 {
     size_t n = 0;
@@ -20,11 +58,22 @@ enum MHD_Result api_get_metrics(struct api_req *r)
         free(avail);
         return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
     }
+    struct emp_metrics *m = r->api->state->metrics;
     struct emp_metrics_input in;
-    emp_metrics_collect(r->api->state->metrics, r->api->pool, st, n, r->now_us, avail, &in);
+    bool claimed = false;
+    if (r->on_worker)
+        emp_metrics_collect(m, r->api->pool, st, n, r->now_us, avail, &in);
+    else if (!emp_metrics_collect_cached(m, st, n, r->now_us, avail, &in, &claimed)) {
+        free(avail);
+        free(st);
+        return api_defer(r);
+    }
     char *text = emp_metrics_format(&in);
     free(avail);
-    free(st);
+    if (claimed)
+        refresh_later(r->api, st, n, r->now_us);
+    else
+        free(st);
     return api_reply_text(r, MHD_HTTP_OK, EMP_METRICS_CONTENT_TYPE, text);
 }
 

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/assert.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 
@@ -145,22 +146,42 @@ struct MHD_Response *api_response_new(char *text, const char *content_type)
 
 enum MHD_Result api_reply_shared(struct api_req *r, unsigned status, struct MHD_Response *resp)
 {
+    EMP_ASSERT(r->out == NULL);
+    if (r->out != NULL)
+        return MHD_NO;
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     if (ret == MHD_YES)
         r->status = status;
     return ret;
 }
 
+enum MHD_Result api_queue(struct api_req *r, unsigned status, struct MHD_Response *resp)
+{
+    if (resp == NULL)
+        return MHD_NO;
+    r->status = status;
+    if (r->out != NULL) {
+        if (r->out->resp != NULL)
+            MHD_destroy_response(r->out->resp);
+        r->out->resp = resp;
+        r->out->status = status;
+        return MHD_YES;
+    }
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result api_defer(struct api_req *r)
+{
+    r->defer = true;
+    return MHD_YES;
+}
+
 static enum MHD_Result send_typed(struct api_req *r, unsigned status, char *text,
                                   const char *content_type, struct header h)
 {
-    struct MHD_Response *resp = response_new(text, strlen(text), content_type, h);
-    if (resp == NULL)
-        return MHD_NO;
-    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
-    r->status = status;
-    MHD_destroy_response(resp);
-    return ret;
+    return api_queue(r, status, response_new(text, strlen(text), content_type, h));
 }
 
 static enum MHD_Result send_body(struct api_req *r, unsigned status, char *text,
@@ -278,7 +299,7 @@ bool api_db_get(struct api_req *r, struct emp_db **db, enum MHD_Result *ret)
     struct emp_error err;
     emp_error_clear(&err);
     *db = NULL;
-    enum emp_err e = emp_db_pool_get(r->api->pool, db, &err);
+    enum emp_err e = emp_db_pool_get_until(r->api->pool, r->until_mono_us, db, &err);
     if (e == EMP_OK && *db != NULL)
         return true;
     *db = NULL;

@@ -19,6 +19,7 @@
 
 struct emp_prober;
 struct api_deadline;
+struct api_work;
 
 struct emp_api {
     struct MHD_Daemon *daemon;
@@ -32,6 +33,7 @@ struct emp_api {
      * changes in the same order. */
     pthread_mutex_t write_mu;
     struct api_deadline *deadline; /* owned (api/deadline.c) */
+    struct api_work *work;         /* owned: what may wait on the store runs there */
     struct emp_state *state;       /* borrowed */
     struct emp_db_pool *pool;      /* borrowed */
     char *web_dir;                 /* owned: realpath of the status page's files, or NULL */
@@ -47,11 +49,24 @@ struct emp_api {
     pthread_cond_t status_cv;
     bool status_thread_on, status_stop, status_busy;
     bool status_warm;          /* compute once now, wanted or not */
+    bool status_store_away;    /* the last computation could not reach the store */
     int64_t status_wanted_us;  /* last time someone asked; 0: never */
     int64_t status_tried_us;   /* last computation started; 0: never */
 };
 
-/* One request, on the stack of the MHD thread that serves it. */
+/* A reply kept for MHD to send once it calls again (the request was
+ * answered on a worker while its connection was suspended). */
+struct api_out {
+    struct MHD_Response *resp; /* our reference; NULL: none yet */
+    unsigned status;
+};
+
+/* How long a request that needs the store may take, from its arrival: a
+ * frozen database meets it with 503 in this time. */
+#define API_DB_DEADLINE_MS EMP_DB_POOL_CALL_MS
+
+/* One request, on the stack of the MHD thread that serves it, or kept
+ * with its suspended connection while a worker answers it. */
 struct api_req {
     struct emp_api *api;
     struct MHD_Connection *conn;
@@ -64,9 +79,28 @@ struct api_req {
                                     one (borrowed), or NULL */
     size_t body_len;
     bool authorized;             /* a valid bearer token was presented */
+    /* Answered on a worker (api/work.h): the reply goes to `out`, and the
+     * store must answer by until_mono_us (emp_mono_us time). */
+    bool on_worker;
+    struct api_out *out;
+    int64_t until_mono_us;
+    bool defer;                  /* set by api_defer */
+    bool retried;                /* back on the MHD thread after a worker
+                                    deferred it: it may not defer again */
 };
 
 typedef enum MHD_Result (*api_handler)(struct api_req *r);
+
+/* On an MHD thread: ask for the request to be answered on a worker, the
+ * handler called again there (r->on_worker set): for a handler that could
+ * answer from memory and found it must ask the store. On a worker: ask for
+ * the handler to be called once more on the MHD thread (r->retried set),
+ * to serve what the worker prepared and only that thread may queue. */
+enum MHD_Result api_defer(struct api_req *r);
+
+/* Queue `resp` (the caller's reference, taken: NULL means "could not
+ * build it") with `status`; on a worker it is kept in r->out. */
+enum MHD_Result api_queue(struct api_req *r, unsigned status, struct MHD_Response *resp);
 
 /* Reply with `body` (stolen; NULL means "could not build it": 500). */
 enum MHD_Result api_reply(struct api_req *r, unsigned status, json_t *body);
@@ -81,7 +115,8 @@ enum MHD_Result api_reply_text(struct api_req *r, unsigned status, const char *c
  * api_reply_shared; MHD_destroy_response drops the caller's reference. */
 struct MHD_Response *api_response_new(char *text, const char *content_type);
 
-/* Queue `resp` (borrowed: MHD takes a reference of its own). */
+/* Queue `resp` (borrowed: MHD takes a reference of its own). Only on an
+ * MHD thread: a worker cannot take a reference. */
 enum MHD_Result api_reply_shared(struct api_req *r, unsigned status, struct MHD_Response *resp);
 
 /* The value of query parameter `key`, or NULL (borrowed from MHD). */

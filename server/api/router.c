@@ -1,16 +1,21 @@
 /* The HTTP API daemon and router: libmicrohttpd with a thread pool, a static
- * routing table {method, path pattern, handler, takes a body, needs a
- * token}, and the limits of docs/configuration.md ("api"). A request
- * without a body is answered on the second call to the access handler (when
- * MHD has all of it, so that the connection can be kept); one with a body
- * for a route that takes one is read (up to the cap, past it 413) after its
- * token was checked and answered on the last call; any other with a body on
- * the first. Nothing outlives the answer but the response buffer, which MHD
- * frees, and a body being read, freed when MHD says the request is
- * complete. */
+ * routing table {method, path pattern, handler, where it runs, takes a
+ * body, needs a token}, and the limits of docs/configuration.md ("api").
+ * libmicrohttpd's threads never wait on the database: a route that needs
+ * it is handed to a worker (api/work.h) with its connection suspended, and
+ * answered by API_DB_DEADLINE_MS after it was handed over; MHD calls the
+ * access handler again once the worker resumed the connection, and the
+ * kept reply is queued then. A request without a body is answered on the
+ * second call to the access handler (when MHD has all of it, so that the
+ * connection can be kept); one with a body for a route that takes one is
+ * read (up to the cap, past it 413) and answered on the last call; any
+ * other with a body on the first. Nothing outlives the answer but the
+ * response buffer, which MHD frees, and the request's call (a body, a
+ * worker's reply), freed when MHD says the request is complete. */
 #include "api/api.h"
 #include "api/deadline.h"
 #include "api/handlers.h"
+#include "api/work.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -18,10 +23,12 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,6 +39,10 @@
 
 #define CONTENT_TYPE_JSON "application/json; charset=utf-8"
 
+/* Workers answering what needs the store: as many requests ask it at once
+ * (each holds one of the pool's connections meanwhile). */
+#define API_WORKERS 4
+
 /* ---- routing ---------------------------------------------------------- */
 
 static enum MHD_Result get_healthz(struct api_req *r)
@@ -39,34 +50,42 @@ static enum MHD_Result get_healthz(struct api_req *r)
     return api_reply(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 }
 
+/* Where a route's handler runs. */
+enum where {
+    INLINE, /* on the MHD thread: from memory, never waiting on the store
+               (it may api_defer itself to a worker) */
+    WORKER, /* on a worker, its connection suspended: it asks the store */
+};
+
 struct route {
     const char *method;
     const char *pattern; /* segments; "{name}" captures a target name */
     api_handler handler;
+    enum where where;
     bool body;           /* takes a request body (up to limits.max_body_bytes) */
-    bool token;          /* needs a bearer token */
+    bool token;          /* needs a bearer token (checked on the worker) */
 };
 
 static const struct route routes[] = {
-    {"GET", "/healthz", get_healthz},
-    {"GET", "/api/v1/targets", api_get_targets},
-    {"POST", "/api/v1/targets", api_post_target, true, true},
-    {"GET", "/api/v1/targets/{name}", api_get_target},
-    {"PUT", "/api/v1/targets/{name}", api_put_target, true, true},
-    {"DELETE", "/api/v1/targets/{name}", api_delete_target, false, true},
-    {"GET", "/api/v1/targets/{name}/outages", api_get_outages},
-    {"GET", "/api/v1/targets/{name}/uptime", api_get_uptime},
-    {"GET", "/api/v1/targets/{name}/sla", api_get_sla},
-    {"GET", "/api/v1/targets/{name}/reliability", api_get_reliability},
-    {"GET", "/api/v1/groups", api_get_groups},
-    {"GET", "/api/v1/groups/{name}/correlation", api_get_correlation},
-    {"GET", "/api/v1/groups/{name}/reliability", api_get_group_reliability},
-    {"GET", "/metrics", api_get_metrics},
-    {"GET", "/api/v1/monitor", api_get_monitor},
-    {"GET", "/api/v1/status", api_get_status},
-    {"GET", "/api/v1/openapi.json", api_get_openapi},
-    {"GET", "/badge/{name}.svg", api_get_badge_uptime},
-    {"GET", "/badge/{name}/state.svg", api_get_badge_state},
+    {"GET", "/healthz", get_healthz, INLINE},
+    {"GET", "/api/v1/targets", api_get_targets, WORKER},
+    {"POST", "/api/v1/targets", api_post_target, WORKER, true, true},
+    {"GET", "/api/v1/targets/{name}", api_get_target, WORKER},
+    {"PUT", "/api/v1/targets/{name}", api_put_target, WORKER, true, true},
+    {"DELETE", "/api/v1/targets/{name}", api_delete_target, WORKER, false, true},
+    {"GET", "/api/v1/targets/{name}/outages", api_get_outages, WORKER},
+    {"GET", "/api/v1/targets/{name}/uptime", api_get_uptime, WORKER},
+    {"GET", "/api/v1/targets/{name}/sla", api_get_sla, WORKER},
+    {"GET", "/api/v1/targets/{name}/reliability", api_get_reliability, WORKER},
+    {"GET", "/api/v1/groups", api_get_groups, WORKER},
+    {"GET", "/api/v1/groups/{name}/correlation", api_get_correlation, WORKER},
+    {"GET", "/api/v1/groups/{name}/reliability", api_get_group_reliability, WORKER},
+    {"GET", "/metrics", api_get_metrics, INLINE},
+    {"GET", "/api/v1/monitor", api_get_monitor, INLINE},
+    {"GET", "/api/v1/status", api_get_status, INLINE},
+    {"GET", "/api/v1/openapi.json", api_get_openapi, INLINE},
+    {"GET", "/badge/{name}.svg", api_get_badge_uptime, WORKER},
+    {"GET", "/badge/{name}/state.svg", api_get_badge_state, WORKER},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -177,8 +196,11 @@ static enum MHD_Result query_text_ok(void *cls, enum MHD_ValueKind kind, const c
     return ok ? MHD_YES : MHD_NO;
 }
 
-static enum MHD_Result route(struct api_req *r)
+/* Route the request: answer it here, or name in `*to_worker` the route
+ * whose handler must run on a worker (-1: none). */
+static enum MHD_Result route(struct api_req *r, long *to_worker)
 {
+    *to_worker = -1;
     const char *method = route_method(r->method);
     bool query_ok = true;
     MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, query_text_ok, &query_ok);
@@ -197,10 +219,14 @@ static enum MHD_Result route(struct api_req *r)
                              EMP_NAME_MAX);
         path_known = true;
         if (strcmp(routes[i].method, method) == 0) {
-            enum MHD_Result ret;
-            if (routes[i].token && !r->authorized && !api_authorize(r, &ret))
-                return ret;
-            return routes[i].handler(r);
+            if (routes[i].where == WORKER) {
+                *to_worker = (long)i;
+                return MHD_YES;
+            }
+            enum MHD_Result ret = routes[i].handler(r);
+            if (r->defer)
+                *to_worker = (long)i;
+            return ret;
         }
         size_t used = strlen(allow);
         snprintf(allow + used, sizeof allow - used, "%s%s%s", used ? ", " : "",
@@ -219,16 +245,33 @@ static enum MHD_Result route(struct api_req *r)
 
 /* Markers for *req_cls: the request has been answered; its headers have
  * been seen and it has no body, so the answer comes with the next call.
- * Otherwise *req_cls is a struct upload: a body being read. */
+ * Otherwise *req_cls is a struct call. */
 static char answered, headers_seen;
 
-struct upload {
-    long route;        /* index in routes[] */
+/* A request that outlives one call of the access handler: its body being
+ * read, then its answer being made on a worker while MHD holds the
+ * connection suspended, then that answer waiting for MHD to call again. */
+enum call_state { READING, WAITING, READY, DONE };
+
+struct call {
+    struct api_job job;        /* on the workers' queue */
+    _Atomic int state;         /* enum call_state */
+    long route;                /* index in routes[] */
     char name[EMP_NAME_MAX + 1];
-    char *body;        /* NUL-terminated */
+    char *body;                /* NUL-terminated */
     size_t len, cap;
-    bool too_large;    /* past the cap: the rest is discarded, then 413 */
+    bool too_large;            /* past the cap: the rest is discarded, then 413 */
+    struct api_req req;        /* the request as the worker sees it */
+    struct api_out out;        /* the worker's answer */
 };
+
+static void call_free(struct call *c)
+{
+    if (c->out.resp != NULL)
+        MHD_destroy_response(c->out.resp);
+    free(c->body);
+    free(c);
+}
 
 /* Whether the request announces a body (Content-Length other than 0, or
  * any Transfer-Encoding). */
@@ -240,6 +283,32 @@ static bool has_body(struct MHD_Connection *conn)
         return true;
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                        MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* MHD_KeyValueIterator over the headers: count Content-Length and
+ * Transfer-Encoding. */
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    unsigned *n = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        n[0]++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        n[1]++;
+    return MHD_YES;
+}
+
+/* Whether the body's length is stated more than one way (two
+ * Content-Length headers, or one beside Transfer-Encoding): a proxy in
+ * front may read it differently, and take what follows the body we see
+ * as a request of its own. */
+static bool ambiguous_length(struct MHD_Connection *conn)
+{
+    unsigned n[2] = {0, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, n);
+    return n[0] > 1 || (n[0] > 0 && n[1] > 0);
 }
 
 /* Whether the announced Content-Length is over `cap` (MHD has rejected one
@@ -263,7 +332,7 @@ static enum MHD_Result too_large(struct api_req *r)
 }
 
 /* Keep `n` more bytes of a body, or note that it went past the cap. */
-static void upload_add(struct upload *u, const char *data, size_t n, size_t cap)
+static void upload_add(struct call *u, const char *data, size_t n, size_t cap)
 {
     if (u->too_large || n > cap - u->len) {
         u->too_large = true;
@@ -286,37 +355,103 @@ static void upload_add(struct upload *u, const char *data, size_t n, size_t cap)
     u->body[u->len] = '\0';
 }
 
-static enum MHD_Result answer(struct api_req *r)
+static void log_request(const struct api_req *r, int64_t t0)
 {
-    int64_t t0 = emp_mono_us();
-    enum MHD_Result ret = route(r);
     if (emp_log_threshold <= EMP_LOG_DEBUG) {
         char qp[300];
-        emp_debug("http request", "method=%.16s path=%s status=%u duration_ms=%.3f",
+        emp_debug("http request", "method=%.16s path=%s status=%u duration_ms=%.3f%s",
                   r->method, emp_log_quote(qp, sizeof qp, r->path), r->status,
-                  (double)(emp_mono_us() - t0) / 1000.0);
+                  (double)(emp_mono_us() - t0) / 1000.0, r->on_worker ? " worker=1" : "");
     }
+}
+
+/* On a worker: check the token when the route needs one, run the handler
+ * (its reply kept in c->out), and give the connection back to MHD, which
+ * then calls the access handler again to send it. A request that waited
+ * past its deadline for a worker is not started. */
+static void run_call(struct api_job *job)
+{
+    struct call *c = (struct call *)job;
+    struct api_req *r = &c->req;
+    int64_t t0 = emp_mono_us();
+    enum MHD_Result ret;
+    if (t0 >= r->until_mono_us)
+        api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                  "the database did not answer in time; try again later");
+    else if (!routes[c->route].token || r->authorized || api_authorize(r, &ret))
+        routes[c->route].handler(r);
+    log_request(r, t0);
+    atomic_store(&c->state, READY);
+    MHD_resume_connection(r->conn);
+}
+
+/* Suspend the connection and hand the request to a worker; `c` is the
+ * request's call when it has one (a body was read). */
+static enum MHD_Result hand_over(struct api_req *r, long i, void **req_cls, struct call *c)
+{
+    if (c == NULL) {
+        c = calloc(1, sizeof *c);
+        if (c == NULL) {
+            *req_cls = &answered;
+            return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+        }
+    }
+    *req_cls = c;
+    c->route = i;
+    c->req = *r;
+    c->req.defer = false;
+    c->req.on_worker = true;
+    c->req.out = &c->out;
+    c->req.until_mono_us = emp_mono_us() + (int64_t)API_DB_DEADLINE_MS * EMP_US_PER_MS;
+    c->job.run = run_call;
+    atomic_store(&c->state, WAITING);
+    MHD_suspend_connection(r->conn);
+    if (r->api->work == NULL || !api_work_submit(r->api->work, &c->job)) {
+        api_error(&c->req, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                  "the server is stopping");
+        atomic_store(&c->state, READY);
+        MHD_resume_connection(r->conn);
+    }
+    return MHD_YES;
+}
+
+/* Answer here, or hand over to a worker. */
+static enum MHD_Result answer(struct api_req *r, void **req_cls, struct call *c)
+{
+    int64_t t0 = emp_mono_us();
+    long w;
+    enum MHD_Result ret = route(r, &w);
+    if (w >= 0)
+        return hand_over(r, w, req_cls, c);
+    log_request(r, t0);
     return ret;
 }
 
-/* First call with a body for a route that takes one: check the token
- * before reading anything, then start reading. */
-static enum MHD_Result begin_upload(struct api_req *r, long i, void **req_cls)
+/* MHD calls again after a worker answered: send what it made, or run the
+ * handler once more here when the worker asked for that. */
+static enum MHD_Result send_answer(struct call *c)
 {
-    enum MHD_Result ret;
-    if (routes[i].token && !api_authorize(r, &ret)) {
-        *req_cls = &answered;
+    atomic_store(&c->state, DONE);
+    if (c->out.resp != NULL) {
+        enum MHD_Result ret = MHD_queue_response(c->req.conn, c->out.status, c->out.resp);
+        MHD_destroy_response(c->out.resp);
+        c->out.resp = NULL;
         return ret;
     }
-    struct upload *u = calloc(1, sizeof *u);
-    if (u == NULL) {
-        *req_cls = &answered;
-        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
-    }
-    u->route = i;
-    memcpy(u->name, r->name, sizeof u->name);
-    *req_cls = u;
-    return MHD_YES;
+    if (!c->req.defer)
+        return MHD_NO; /* nothing could be made: MHD closes the connection */
+    struct api_req r = c->req;
+    r.on_worker = false;
+    r.out = NULL;
+    r.defer = false;
+    r.retried = true;
+    int64_t t0 = emp_mono_us();
+    enum MHD_Result ret = routes[c->route].handler(&r);
+    if (r.defer)
+        ret = api_error(&r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                        "the server is busy; try again");
+    log_request(&r, t0);
+    return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -340,25 +475,39 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     };
     size_t cap = (size_t)api->limits.max_body_bytes;
     if (*req_cls != NULL && *req_cls != &headers_seen) {
-        struct upload *u = *req_cls;
-        if (*upload_data_size > 0) {
-            upload_add(u, upload_data, *upload_data_size, cap);
+        struct call *c = *req_cls;
+        switch (atomic_load(&c->state)) {
+        case READING:
+            if (*upload_data_size > 0) {
+                upload_add(c, upload_data, *upload_data_size, cap);
+                *upload_data_size = 0;
+                return MHD_YES;
+            }
+            /* The whole body is in (the call stays until MHD's completion
+             * callback frees it). */
+            atomic_store(&c->state, DONE);
+            if (c->too_large)
+                return too_large(&r);
+            memcpy(r.name, c->name, sizeof r.name);
+            r.body = c->body != NULL ? c->body : "";
+            r.body_len = c->len;
+            return answer(&r, req_cls, c);
+        case READY:
+            return send_answer(c);
+        default:
             *upload_data_size = 0;
             return MHD_YES;
         }
-        /* The whole body is in (the upload stays until MHD's completion
-         * callback frees it). */
-        if (u->too_large)
-            return too_large(&r);
-        memcpy(r.name, u->name, sizeof r.name);
-        r.body = u->body != NULL ? u->body : "";
-        r.body_len = u->len;
-        r.authorized = routes[u->route].token;
-        return answer(&r);
     }
     if (*req_cls == NULL) {
-        /* The headers are in. A body over the cap is refused before it is
-         * read, whatever the route. */
+        /* The headers are in. A body whose length is stated twice, or over
+         * the cap, is refused before it is read, whatever the route. */
+        if (ambiguous_length(conn)) {
+            *req_cls = &answered;
+            return api_error(&r, MHD_HTTP_BAD_REQUEST, "bad_request",
+                             "the body's length is stated more than once (Content-Length "
+                             "twice, or with Transfer-Encoding)");
+        }
         if (announced_over(conn, cap)) {
             *req_cls = &answered;
             return too_large(&r);
@@ -374,25 +523,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         long i = find_route(r.method, r.path, r.name);
-        if (i >= 0 && routes[i].body)
-            return begin_upload(&r, i, req_cls);
+        if (i >= 0 && routes[i].body) {
+            /* Read it (up to the cap); the token is checked with the rest
+             * of the request, on a worker. */
+            struct call *c = calloc(1, sizeof *c);
+            if (c == NULL) {
+                *req_cls = &answered;
+                return api_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                 "out of memory");
+            }
+            atomic_init(&c->state, READING);
+            c->route = i;
+            memcpy(c->name, r.name, sizeof c->name);
+            *req_cls = c;
+            return MHD_YES;
+        }
         /* A body nobody reads: answered at once. */
     }
     *req_cls = &answered;
-    return answer(&r);
+    return answer(&r, req_cls, NULL);
 }
 
-/* MHD_OPTION_NOTIFY_COMPLETED: free a body that was read, and give the
+/* MHD_OPTION_NOTIFY_COMPLETED: free the request's call, and give the
  * connection's next request a deadline of its own. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)toe;
-    if (*req_cls != NULL && *req_cls != &answered && *req_cls != &headers_seen) {
-        struct upload *u = *req_cls;
-        free(u->body);
-        free(u);
-    }
+    if (*req_cls != NULL && *req_cls != &answered && *req_cls != &headers_seen)
+        call_free(*req_cls);
     *req_cls = NULL;
     api_deadline_restart(cls, conn);
 }
@@ -513,7 +672,18 @@ enum emp_err emp_api_start(const char *host, int port, const struct emp_config *
         return emp_error_set(err, EMP_ENOMEM, NULL, "could not start the request watchdog");
     }
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    api->work = api_work_start(API_WORKERS);
+    if (api->work == NULL) {
+        api_deadline_stop(api);
+        free(api->web_dir);
+        pthread_mutex_destroy(&api->status_mu);
+        pthread_mutex_destroy(&api->write_mu);
+        free(api);
+        return emp_error_set(err, EMP_ENOMEM, NULL, "could not start the API's workers");
+    }
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (family == AF_INET6) {
         flags |= MHD_USE_IPv6;
         /* "::" is meant as "everything": take IPv4 too. */
@@ -538,6 +708,7 @@ enum emp_err emp_api_start(const char *host, int port, const struct emp_config *
         MHD_OPTION_END);
     if (api->daemon == NULL) {
         int e = errno;
+        api_work_free(api->work);
         api_deadline_stop(api);
         free(api->web_dir);
         pthread_mutex_destroy(&api->status_mu);
@@ -577,8 +748,13 @@ void emp_api_stop(struct emp_api *api)
 {
     if (api == NULL)
         return;
+    /* The workers first: each answers its request and resumes its
+     * connection (MHD must not stop with one suspended); requests handed
+     * over from now on are refused at once. */
+    api_work_close(api->work);
     if (api->daemon != NULL)
         MHD_stop_daemon(api->daemon);
+    api_work_free(api->work);
     /* After the daemon: it has closed (and told of) every connection. */
     api_deadline_stop(api);
     api_status_stop(api);

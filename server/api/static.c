@@ -151,16 +151,13 @@ enum MHD_Result api_get_static(struct api_req *r)
         free(buf);
         return MHD_NO;
     }
-    enum MHD_Result ret = MHD_NO;
     if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type(rel)) ==
             MHD_YES &&
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") == MHD_YES &&
         MHD_add_response_header(resp, "Content-Security-Policy", STATIC_CSP) == MHD_YES &&
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
-        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES) {
-        ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-        r->status = MHD_HTTP_OK;
-    }
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES)
+        return api_queue(r, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
-    return ret;
+    return MHD_NO;
 }

@@ -256,12 +256,12 @@ static void build_db_fail(struct build_err *be, struct emp_db *db, enum emp_err 
 /* The status's rows from the store. Returns true, or false with *be
  * filled. */
 static bool load(struct emp_api *api, struct emp_status_page *st, const char *group, int64_t now,
-                 struct build_err *be)
+                 int64_t until_mono_us, struct build_err *be)
 {
     struct emp_db *db = NULL;
     struct emp_error err;
     emp_error_clear(&err);
-    enum emp_err e = emp_db_pool_get(api->pool, &db, &err);
+    enum emp_err e = emp_db_pool_get_until(api->pool, until_mono_us, &db, &err);
     if (e != EMP_OK || db == NULL) {
         build_db_fail(be, NULL, e != EMP_OK ? e : EMP_EDB, &err, "connect to the database");
         return false;
@@ -288,13 +288,27 @@ static bool load(struct emp_api *api, struct emp_status_page *st, const char *gr
 
 /* Whether the cached reply may answer at `now`: within STATUS_CACHE_US, or
  * within STATUS_STALE_US while the refresher keeps it (the caller has just
- * marked the status as wanted). Under status_mu. */
+ * marked the status as wanted); at any age while the next one is being
+ * computed or the store could not give one (the reply says when it was
+ * made: the page shows it). Under status_mu. */
 static bool cache_usable(const struct emp_api *api, int64_t now)
 {
     if (api->status_copy == NULL || now < api->status_at_us)
         return false;
     int64_t age = now - api->status_at_us;
-    return age < STATUS_CACHE_US || (api->status_thread_on && age < STATUS_STALE_US);
+    return age < STATUS_CACHE_US || (api->status_thread_on && age < STATUS_STALE_US) ||
+           api->status_busy || api->status_store_away;
+}
+
+/* Note whether the last computation reached the store. */
+static void note_store(struct emp_api *api, bool built, const struct build_err *be)
+{
+    pthread_mutex_lock(&api->status_mu);
+    if (built)
+        api->status_store_away = false;
+    else if (be->status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        api->status_store_away = true;
+    pthread_mutex_unlock(&api->status_mu);
 }
 
 /* What status_build makes. */
@@ -418,7 +432,7 @@ static void cache_put(struct emp_api *api, int64_t now, struct api_status_copy *
 #define STATUS_INTEREST_US (INT64_C(120) * EMP_US_PER_S)
 
 static bool status_build(struct emp_api *api, const char *group, int64_t now,
-                         struct status_out *out, struct build_err *be);
+                         int64_t until_mono_us, struct status_out *out, struct build_err *be);
 
 static void *refresher(void *arg)
 {
@@ -438,7 +452,9 @@ static void *refresher(void *arg)
             pthread_mutex_unlock(&api->status_mu);
             struct build_err be = {0};
             struct status_out o;
-            struct api_status_copy *c = status_build(api, NULL, now, &o, &be) ? copy_new(&o) : NULL;
+            bool built = status_build(api, NULL, now, 0, &o, &be);
+            note_store(api, built, &be);
+            struct api_status_copy *c = built ? copy_new(&o) : NULL;
             if (c != NULL)
                 cache_put(api, now, c);
             pthread_mutex_lock(&api->status_mu);
@@ -501,9 +517,12 @@ void api_status_warm(struct emp_api *api)
     pthread_mutex_unlock(&api->status_mu);
 }
 
-/* Served from the copy the refresher keeps, for all groups or for one
- * (when there is none fresh enough, or the group is not in it, computed
- * here). Asking for either keeps the refresher going. */
+/* Served from the copy the refresher keeps, for all groups or for one, on
+ * the MHD thread. When there is none fresh enough, or the group is not in
+ * it, the request goes to a worker, which waits for the refresher (when it
+ * is computing) or computes it there; what it put in the copy is then
+ * served back on the MHD thread (a worker cannot share the kept reply).
+ * Asking for either keeps the refresher going. */
 enum MHD_Result api_get_status(struct api_req *r)
 {
     const char *group = api_query(r, "group");
@@ -513,10 +532,22 @@ enum MHD_Result api_get_status(struct api_req *r)
     api->status_wanted_us = r->now_us;
     if (first && api->status_thread_on)
         pthread_cond_broadcast(&api->status_cv);
-    /* The refresher is computing it: without a copy to serve meanwhile,
-     * wait for that rather than do the same work beside it (bounded; then
-     * compute here). A copy that is usable is served at once: waiting
-     * would hold every request for as long as a computation takes. */
+    if (!r->on_worker) {
+        /* Queued under the lock, so that the refresher cannot drop the
+         * response between the check and MHD taking its reference. */
+        struct MHD_Response *kept =
+            cache_usable(api, emp_now_us()) ? copy_find(api->status_copy, group) : NULL;
+        enum MHD_Result ret = kept != NULL ? api_reply_shared(r, MHD_HTTP_OK, kept) : MHD_NO;
+        pthread_mutex_unlock(&api->status_mu);
+        if (kept != NULL)
+            return ret;
+        if (r->retried)
+            return api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                             "the status is being computed; try again");
+        return api_defer(r);
+    }
+    /* The refresher is computing it: wait for that rather than do the same
+     * work beside it (bounded; then compute here). */
     if (api->status_busy && !cache_usable(api, r->now_us)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -525,19 +556,25 @@ enum MHD_Result api_get_status(struct api_req *r)
                pthread_cond_timedwait(&api->status_cv, &api->status_mu, &ts) == 0) {
         }
     }
-    /* Queued under the lock, so that the refresher cannot drop the
-     * response between the check and MHD taking its reference. */
-    struct MHD_Response *kept =
-        cache_usable(api, emp_now_us()) ? copy_find(api->status_copy, group) : NULL;
-    enum MHD_Result ret = kept != NULL ? api_reply_shared(r, MHD_HTTP_OK, kept) : MHD_NO;
+    bool kept = cache_usable(api, emp_now_us()) && copy_find(api->status_copy, group) != NULL;
     pthread_mutex_unlock(&api->status_mu);
-    if (kept != NULL)
-        return ret;
+    if (kept)
+        return api_defer(r);
 
     struct build_err be = {0};
     struct status_out o;
-    if (!status_build(r->api, group, r->now_us, &o, &be))
+    bool built = status_build(r->api, group, r->now_us, r->until_mono_us, &o, &be);
+    note_store(r->api, built, &be);
+    if (!built) {
+        /* Without the store, the kept copy (if any) is what there is. */
+        bool kept_now = false;
+        pthread_mutex_lock(&api->status_mu);
+        kept_now = cache_usable(api, emp_now_us()) && copy_find(api->status_copy, group) != NULL;
+        pthread_mutex_unlock(&api->status_mu);
+        if (kept_now)
+            return api_defer(r);
         return api_error(r, (unsigned)be.status, be.code, "%s", be.message);
+    }
     if (group != NULL) {
         char *text = o.text;
         o.text = NULL;
@@ -547,22 +584,22 @@ enum MHD_Result api_get_status(struct api_req *r)
     struct api_status_copy *c = copy_new(&o);
     if (c == NULL)
         return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
-    ret = api_reply_shared(r, MHD_HTTP_OK, c->all);
     cache_put(r->api, r->now_us, c);
-    return ret;
+    return api_defer(r);
 }
 
 /* The status of all groups (group NULL) or one into *out (free with
  * status_out_free): the reply, and for all groups each group's own reply
- * too. Returns false with *be filled. */
+ * too; the store must answer by until_mono_us (0: the pool's call deadline
+ * alone). Returns false with *be filled. */
 static bool status_build(struct emp_api *api, const char *group, int64_t now,
-                         struct status_out *out, struct build_err *be)
+                         int64_t until_mono_us, struct status_out *out, struct build_err *be)
 {
     memset(out, 0, sizeof *out);
     struct emp_status_page st;
     memset(&st, 0, sizeof st); /* freed even when the pool gives no connection */
     int64_t t_load = emp_mono_us();
-    if (!load(api, &st, group, now, be)) {
+    if (!load(api, &st, group, now, until_mono_us, be)) {
         emp_status_cleanup(&st);
         return false;
     }

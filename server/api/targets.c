@@ -41,7 +41,8 @@ enum MHD_Result api_get_targets(struct api_req *r)
     emp_error_clear(&err);
     struct emp_target_row *rows = NULL;
     size_t n_rows = 0;
-    if (!bad && emp_db_pool_get(r->api->pool, &db, &err) == EMP_OK && db != NULL) {
+    if (!bad && emp_db_pool_get_until(r->api->pool, r->until_mono_us, &db, &err) == EMP_OK &&
+        db != NULL) {
         if (emp_db_list_targets(db, &rows, &n_rows, &err) != EMP_OK)
             n_rows = 0;
         emp_db_pool_put(r->api->pool, db);
@@ -96,13 +97,9 @@ static bool open_target(struct api_req *r, int64_t *from, int64_t *to, struct em
         *ret = api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "%s", msg);
         return false;
     }
-    enum emp_err e = emp_db_pool_get(r->api->pool, db, &err);
-    if (e != EMP_OK || *db == NULL) {
-        *db = NULL;
-        *ret = api_db_error(r, NULL, e != EMP_OK ? e : EMP_EDB, &err, "connect to the database");
+    if (!api_db_get(r, db, ret))
         return false;
-    }
-    e = emp_db_find_target(*db, r->name, id, &err);
+    enum emp_err e = emp_db_find_target(*db, r->name, id, &err);
     if (e != EMP_OK) {
         *ret = api_db_error(r, *db, e, &err, "look up the target");
         emp_db_pool_put(r->api->pool, *db);

@@ -6,7 +6,8 @@ served once one closes; a client trickling a header or a body byte every
 second (never idle for the 2 s timeout) is cut by the absolute deadline; a
 kept-alive connection whose requests each finish in time lives on past it;
 a silent connection is closed by the idle timeout, before the deadline; headers over the
-connection's memory get a 4xx. The server answers /healthz after each.
+connection's memory get a 4xx; a body whose length is stated twice gets 400
+and its connection closed. The server answers /healthz after each.
 Every wait is bounded (the whole test takes about 35 s)."""
 
 import os
@@ -194,6 +195,31 @@ def test_big_headers(emp):
     healthy(emp, "oversized headers")
 
 
+def test_framing(emp, token):
+    """A body whose length is stated twice: 400 and the connection closed,
+    so that nothing hidden in the body is answered as a request."""
+    hidden = b"GET /api/v1/monitor HTTP/1.1\r\nHost: t\r\n\r\n"
+    body = b"{}" + hidden
+    auth = b"Authorization: Bearer " + token.encode() + b"\r\n"
+    cases = [
+        ("two different Content-Length",
+         b"Content-Length: 2\r\nContent-Length: %d\r\n" % len(body)),
+        ("two equal Content-Length", b"Content-Length: 2\r\nContent-Length: 2\r\n"),
+        ("Content-Length with Transfer-Encoding",
+         b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n"),
+    ]
+    for what, framing in cases:
+        s = raw_connect(emp)
+        s.sendall(b"POST /api/v1/targets HTTP/1.1\r\nHost: t\r\n" + auth + framing +
+                  b"\r\n" + body)
+        st, reply = read_response(s)
+        check(st == 400 and json_body(reply)["error"]["code"] == "bad_request",
+              "%s: 400 (%d %r)" % (what, st, reply[:120]))
+        check(closed_by_peer(s, 3), "%s: the connection is closed after the 400" % what)
+        s.close()
+    healthy(emp, "ambiguous body lengths")
+
+
 def main():
     args = parse_args()
     db = Database(args.empiric, args.schema)
@@ -211,6 +237,7 @@ def main():
         test_keep_alive(emp)
         test_idle(emp)
         test_big_headers(emp)
+        test_framing(emp, token)
 
     run(emp, db, body)
 
