@@ -478,6 +478,16 @@ static void per_prober(struct emp_buf *b, const struct emp_metrics_input *in)
         header(b, "empiric_spool_errors_total", "counter",
                "Spool writes, reads or syncs that failed (events then wait in memory).");
         emp_buf_printf(b, "empiric_spool_errors_total %llu\n", (unsigned long long)w->spool_errors);
+        header(b, "empiric_spool_memory_only_transitions", "gauge",
+               "Outage transitions held in memory alone now (the spool full or failing): "
+               "what a crash would lose.");
+        emp_buf_printf(b, "empiric_spool_memory_only_transitions %llu\n",
+                       (unsigned long long)w->memory_only_transitions);
+        header(b, "empiric_spool_lost_transitions", "gauge",
+               "Outage transitions the previous run held in memory alone when it ended: lost "
+               "(read from the spool at start).");
+        emp_buf_printf(b, "empiric_spool_lost_transitions %llu\n",
+                       (unsigned long long)w->lost_transitions_before);
     }
 }
 

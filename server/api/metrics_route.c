@@ -105,11 +105,14 @@ enum MHD_Result api_get_monitor(struct api_req *r)
         struct emp_writer_stats ws;
         emp_writer_stats(m->writer, &ws);
         json_object_set_new(body, "writer",
-                            json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "unwritten", u64(ws.unwritten),
+                            json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "unwritten", u64(ws.unwritten),
                                       "spool_bytes", u64(ws.spool_bytes), "dropped_results",
                                       u64(ws.dropped_results), "dropped_failures",
                                       u64(ws.dropped_failures), "spool_errors",
-                                      u64(ws.spool_errors), "errors", u64(ws.errors)));
+                                      u64(ws.spool_errors), "memory_only_transitions",
+                                      u64(ws.memory_only_transitions), "lost_transitions",
+                                      u64(ws.lost_transitions_before), "errors",
+                                      u64(ws.errors)));
     }
     if (body == NULL)
         return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");

@@ -20,6 +20,7 @@ struct emp_spool {
     uint64_t max_bytes;
     uint64_t bytes;   /* end of the last whole record */
     uint64_t records;
+    uint32_t held;    /* the header's count of events only memory holds */
     unsigned char *rbuf; /* emp_spool_read's buffer */
     size_t rcap;
 };
@@ -222,7 +223,7 @@ enum emp_err emp_spool_open(const char *path, uint64_t max_bytes, struct emp_spo
         return emp_error_set(err, EMP_ENOMEM, NULL, "could not open spool %s", path);
     }
     *sp = (struct emp_spool){.fd = fd, .path = p, .max_bytes = max_bytes, .bytes = end,
-                             .records = in.records};
+                             .records = in.records, .held = get_u32(h + 12)};
     if (info != NULL)
         *info = in;
     *out = sp;
@@ -338,6 +339,26 @@ enum emp_err emp_spool_clear(struct emp_spool *sp, struct emp_error *err)
     sp->bytes = EMP_SPOOL_HEADER_BYTES;
     sp->records = 0;
     return EMP_OK;
+}
+
+enum emp_err emp_spool_set_held(struct emp_spool *sp, uint32_t n, struct emp_error *err)
+{
+    if (n == sp->held)
+        return EMP_OK;
+    unsigned char b[4];
+    put_u32(b, n);
+    /* In place: the header's block is the file's own, so this needs no room
+     * a full file system would refuse. */
+    if (pwrite(sp->fd, b, sizeof b, 12) != (ssize_t)sizeof b)
+        return emp_error_set(err, EMP_EIO, strerror(errno), "could not update spool %s",
+                             sp->path);
+    sp->held = n;
+    return EMP_OK;
+}
+
+uint32_t emp_spool_held(const struct emp_spool *sp)
+{
+    return sp->held;
 }
 
 uint64_t emp_spool_records(const struct emp_spool *sp)

@@ -5,9 +5,11 @@
  * tail (a record the process was writing when it died), so what a reader
  * gets is exactly the records that were whole.
  *
- * File: a 16-byte header ("EMPSPOOL", format version 1 as u32 LE, u32 0),
- * then records: u32 LE payload length, u32 LE CRC32C of the payload, the
- * payload. Records are at most EMP_SPOOL_RECORD_MAX bytes.
+ * File: a 16-byte header ("EMPSPOOL", format version 1 as u32 LE, u32 LE
+ * count of events the writer holds in memory alone: what a crash would
+ * lose, 0 normally), then records: u32 LE payload length, u32 LE CRC32C of
+ * the payload, the payload. Records are at most EMP_SPOOL_RECORD_MAX
+ * bytes.
  *
  * Durability: emp_spool_append writes with write(2) (the kernel has it: a
  * killed process loses nothing); emp_spool_sync calls fdatasync (a machine
@@ -66,6 +68,12 @@ enum emp_err emp_spool_read(struct emp_spool *sp, uint64_t *off, const void **pa
 
 /* Drop every record (after they were all written elsewhere). */
 enum emp_err emp_spool_clear(struct emp_spool *sp, struct emp_error *err);
+
+/* The header's count of events held in memory alone (see the format):
+ * set by the writer whenever it changes, in place (no room needed), and
+ * read at the next start, which can then say what a crash lost. */
+enum emp_err emp_spool_set_held(struct emp_spool *sp, uint32_t n, struct emp_error *err);
+uint32_t emp_spool_held(const struct emp_spool *sp);
 
 uint64_t emp_spool_records(const struct emp_spool *sp);
 uint64_t emp_spool_bytes(const struct emp_spool *sp);

@@ -29,6 +29,9 @@
  * given up and the connection made again; meanwhile the spool keeps
  * taking events (while_waiting). Batches take well under a second. */
 #define WRITER_CALL_MS (30 * 1000)
+/* Once the database has every event, the spool is emptied (its rollups
+ * written first) at most this often: sooner only when it is pressed. */
+#define CLEAR_EVERY_US (5 * EMP_US_PER_S)
 
 /* A list of events in order, with its counts. */
 struct evlist {
@@ -44,7 +47,7 @@ struct emp_writer {
     int64_t deadline_mono_us;
     /* Read by emp_writer_stats from any thread. */
     atomic_uint_fast64_t errors, unwritten, spool_bytes, dropped_results, dropped_failures,
-        spool_errors;
+        spool_errors, memory_only, lost_before;
 
     /* Owned by the thread. */
     char *conninfo;
@@ -63,6 +66,9 @@ struct emp_writer {
     struct evlist batch;      /* being written */
     uint64_t batch_end;       /* spool offset past the batch's records; 0: from direct */
     bool spool_failing;       /* logged */
+    bool spool_pressed;       /* an append failed or had no room: empty it soon */
+    uint32_t held_noted;      /* the count the spool's header holds */
+    int64_t next_clear_us;    /* monotonic: no rollup flush to empty the spool before */
     bool down;                /* last logged state of the database */
     int64_t backoff_us;
     int64_t next_try_us;      /* monotonic: no connection or write before this */
@@ -255,6 +261,30 @@ static void to_direct(struct emp_writer *w, struct emp_event *e)
     atomic_fetch_add(&w->unwritten, 1);
 }
 
+/* Outage transitions (every event but a plain result) that memory alone
+ * holds: counted for /metrics, logged when they begin and end, and noted
+ * in the spool's header, so that the next start can say what a crash
+ * lost. */
+static void note_held(struct emp_writer *w)
+{
+    uint64_t held = (w->direct.n - w->direct.n_results) +
+                    (w->batch_end == 0 ? w->batch.n - w->batch.n_results : 0);
+    uint64_t before = atomic_exchange(&w->memory_only, held);
+    if (held > 0 && before == 0)
+        emp_warn("outage transitions held in memory alone (the spool is full or failing): "
+                 "a crash now loses them", "events=%llu", (unsigned long long)held);
+    else if (held == 0 && before > 0)
+        emp_info("no outage transition is held in memory alone any more", NULL);
+    uint32_t n = held > UINT32_MAX ? UINT32_MAX : (uint32_t)held;
+    if (w->sp == NULL || n == w->held_noted)
+        return;
+    struct emp_error err = {0};
+    if (emp_spool_set_held(w->sp, n, &err) == EMP_OK)
+        w->held_noted = n;
+    else
+        atomic_fetch_add(&w->spool_errors, 1);
+}
+
 /* How full the spool may be for `e` to go in: plain results give way
  * first (at 3/4), then failures (at 9/10); transitions may fill it. */
 static uint64_t spool_room_for(const struct emp_writer *w, const struct emp_event *e)
@@ -287,6 +317,7 @@ static void append_chunk(struct emp_writer *w, struct evlist *chunk)
         evlist_free(chunk);
         return;
     }
+    w->spool_pressed = true;
     if (rc != EMP_ERANGE) {
         atomic_fetch_add(&w->spool_errors, 1);
         if (!w->spool_failing) {
@@ -322,6 +353,7 @@ static void spool_events(struct emp_writer *w, struct emp_event *list)
         uint64_t after = emp_spool_bytes(w->sp) + EMP_SPOOL_RECORD_OVERHEAD + 32 + chunk_bytes +
                          size;
         if (after > spool_room_for(w, e)) {
+            w->spool_pressed = true;
             if (e->kind != EMP_EV_RESULT) {
                 append_chunk(w, &chunk);
                 chunk_bytes = 0;
@@ -344,6 +376,7 @@ static void spool_events(struct emp_writer *w, struct emp_event *list)
         chunk_bytes += size;
     }
     append_chunk(w, &chunk);
+    note_held(w);
 }
 
 static void sync_spool(struct emp_writer *w, bool now)
@@ -422,16 +455,19 @@ static void build_batch(struct emp_writer *w)
         evlist_push(&w->batch, evlist_pop(&w->direct));
 }
 
-/* Everything written and every rollup with it: the spool starts over. A
- * spool past a quarter of its bound does not wait for the rollups' next
- * minute. */
+/* Everything written and every rollup with it: the spool starts over.
+ * Rollups held for their next minute are written first, at most every
+ * CLEAR_EVERY_US, or at once when the spool is past a quarter of its bound
+ * or an append found no room: a spool on a small disk must not fill with
+ * what the database already has. */
 static void maybe_clear(struct emp_writer *w)
 {
     if (w->sp == NULL || has_unwritten(w) || emp_spool_records(w->sp) == 0)
         return;
     struct emp_error err = {0};
     if (emp_write_state_pending_rollups(w->state) > 0) {
-        if (emp_spool_bytes(w->sp) < w->spool_max / 4)
+        if (emp_spool_bytes(w->sp) < w->spool_max / 4 && !w->spool_pressed &&
+            emp_mono_us() < w->next_clear_us)
             return;
         if (emp_db_flush_rollups(w->db, w->prober_id, w->state, &err) != EMP_OK) {
             atomic_fetch_add(&w->errors, 1);
@@ -447,6 +483,8 @@ static void maybe_clear(struct emp_writer *w)
         return;
     }
     w->cursor = EMP_SPOOL_HEADER_BYTES;
+    w->spool_pressed = false;
+    w->next_clear_us = emp_mono_us() + CLEAR_EVERY_US;
     atomic_store(&w->spool_bytes, emp_spool_bytes(w->sp));
 }
 
@@ -469,6 +507,7 @@ static bool write_some(struct emp_writer *w)
     log_up(w);
     if (w->batch_end != 0)
         w->cursor = w->batch_end;
+    note_held(w);
     maybe_clear(w);
     return true;
 }
@@ -649,6 +688,8 @@ static void *writer_main(void *arg)
             bool backlog = atomic_load(&w->unwritten) >= BATCH_EVENTS;
             w->next_flush_us = emp_mono_us() + (backlog ? 0 : (int64_t)FLUSH_MS * EMP_US_PER_MS);
         }
+        if (w->db != NULL && !has_unwritten(w))
+            maybe_clear(w);
         if (w->db != NULL && emp_mono_us() >= w->next_partitions_us) {
             w->next_partitions_us = emp_mono_us() + PARTITIONS_EVERY_US;
             ensure_partitions(w);
@@ -740,6 +781,8 @@ enum emp_err emp_writer_start(const char *conninfo, int64_t prober_id,
     atomic_init(&w->dropped_results, 0);
     atomic_init(&w->dropped_failures, 0);
     atomic_init(&w->spool_errors, 0);
+    atomic_init(&w->memory_only, 0);
+    atomic_init(&w->lost_before, 0);
     if (w->conninfo == NULL || w->state == NULL || (w->sp != NULL && w->enc == NULL)) {
         writer_free(w);
         return emp_error_set(err, EMP_ENOMEM, NULL, "%s", what);
@@ -748,6 +791,18 @@ enum emp_err emp_writer_start(const char *conninfo, int64_t prober_id,
         writer_free(w);
         return emp_error_set(err, EMP_EINVAL, "recover it first (emp_writer_recover)",
                              "%s: the spool holds an earlier run's events", what);
+    }
+    /* What the previous run held in memory alone when it ended is lost:
+     * say so (once), and start counting afresh. */
+    uint32_t lost = w->sp != NULL ? emp_spool_held(w->sp) : 0;
+    if (lost > 0) {
+        emp_warn("the previous run ended holding outage transitions in memory alone (its "
+                 "spool was full or failing); they are lost, and the outages they began or "
+                 "ended may be missing", "transitions=%u", lost);
+        atomic_store(&w->lost_before, lost);
+        struct emp_error e2 = {0};
+        if (emp_spool_set_held(w->sp, 0, &e2) != EMP_OK)
+            atomic_fetch_add(&w->spool_errors, 1);
     }
     emp_write_state_set_run(w->state, run_id);
     rc = pthread_create(&w->thread, NULL, writer_main, w);
@@ -767,6 +822,8 @@ void emp_writer_stats(struct emp_writer *w, struct emp_writer_stats *out)
     out->dropped_results = atomic_load(&w->dropped_results);
     out->dropped_failures = atomic_load(&w->dropped_failures);
     out->spool_errors = atomic_load(&w->spool_errors);
+    out->memory_only_transitions = atomic_load(&w->memory_only);
+    out->lost_transitions_before = atomic_load(&w->lost_before);
 }
 
 uint64_t emp_writer_errors(struct emp_writer *w)

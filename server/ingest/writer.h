@@ -46,6 +46,10 @@ struct emp_writer_stats {
     uint64_t dropped_results; /* dropped because the spool was full: */
     uint64_t dropped_failures;
     uint64_t spool_errors;    /* spool writes or syncs that failed */
+    uint64_t memory_only_transitions; /* outage transitions memory alone holds
+                                         now (the spool full or failing) */
+    uint64_t lost_transitions_before; /* those the previous run held so when it
+                                         ended: lost */
 };
 void emp_writer_stats(struct emp_writer *w, struct emp_writer_stats *out);
 uint64_t emp_writer_errors(struct emp_writer *w);

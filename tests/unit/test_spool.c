@@ -224,6 +224,41 @@ static void test_bound_and_foreign_file(void **state)
     unlink(path);
 }
 
+/* The header's count of events held in memory alone: 0 in a new spool,
+ * kept in place across records, a clear and a reopen (a crash's next start
+ * reads it), without growing the file. */
+static void test_held_count(void **state)
+{
+    (void)state;
+    char path[128];
+    temp_path(path, sizeof path);
+    struct emp_spool *sp = open_ok(path, 0, NULL);
+    assert_int_equal(emp_spool_held(sp), 0);
+    append_ok(sp, "first");
+    uint64_t bytes = emp_spool_bytes(sp);
+    struct emp_error err = {0};
+    assert_int_equal(emp_spool_set_held(sp, 3, &err), EMP_OK);
+    assert_int_equal(emp_spool_held(sp), 3);
+    assert_int_equal(emp_spool_bytes(sp), bytes);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, (off_t)bytes);
+    emp_spool_close(sp); /* as a crash would leave it */
+
+    struct emp_spool_info info;
+    sp = open_ok(path, 0, &info);
+    assert_int_equal(emp_spool_held(sp), 3);
+    assert_int_equal(info.records, 1);
+    assert_int_equal(emp_spool_clear(sp, &err), EMP_OK);
+    assert_int_equal(emp_spool_held(sp), 3);
+    assert_int_equal(emp_spool_set_held(sp, 0, &err), EMP_OK);
+    emp_spool_close(sp);
+    sp = open_ok(path, 0, NULL);
+    assert_int_equal(emp_spool_held(sp), 0);
+    emp_spool_close(sp);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_torn_tail_is_cut),
         cmocka_unit_test(test_corrupt_record_ends_the_spool),
         cmocka_unit_test(test_bound_and_foreign_file),
+        cmocka_unit_test(test_held_count),
     };
     return cmocka_run_group_tests_name("spool", tests, NULL, NULL);
 }
