@@ -21,6 +21,37 @@ int64_t emp_mono_us(void)
     return (int64_t)ts.tv_sec * EMP_US_PER_S + ts.tv_nsec / 1000;
 }
 
+void emp_clockmap_init(struct emp_clockmap *c, int64_t mono_us, int64_t wall_us)
+{
+    *c = (struct emp_clockmap){.mono_us = mono_us, .wall_us = wall_us, .segment = 1};
+}
+
+int64_t emp_clockmap_at(const struct emp_clockmap *c, int64_t mono_us)
+{
+    return c->wall_us + (mono_us - c->mono_us);
+}
+
+int64_t emp_clockmap_map(struct emp_clockmap *c, int64_t mono_us, int64_t wall_us)
+{
+    int64_t elapsed = mono_us > c->mono_us ? mono_us - c->mono_us : 0;
+    int64_t mapped = c->wall_us + elapsed;
+    int64_t off = wall_us - mapped;
+    if (off > EMP_CLOCK_STEP_US || off < -EMP_CLOCK_STEP_US) {
+        c->step_us = off;
+        c->step_from_us = c->wall_us;
+        c->segment++;
+        mapped = wall_us;
+    } else {
+        /* Slew: at most EMP_CLOCK_SLEW_PPM of the time elapsed, less than
+         * all of it, so the mapped time still advances. */
+        int64_t room = elapsed / (1000000 / EMP_CLOCK_SLEW_PPM);
+        mapped += off > room ? room : off < -room ? -room : off;
+    }
+    c->mono_us = mono_us > c->mono_us ? mono_us : c->mono_us;
+    c->wall_us = mapped;
+    return mapped;
+}
+
 #define US_PER_DAY (INT64_C(86400) * EMP_US_PER_S)
 
 /* Days since 1970-01-01 of y-m-d (m 1..12, d 1..31). From Howard Hinnant,

@@ -171,12 +171,116 @@ static void test_clocks(void **state)
     assert_true(emp_now_us() < S(INT64_C(4102444800)));
 }
 
+/* The monotonic clock at 1000 s, the wall clock at 1.8e9 s. */
+#define MONO0 S(1000)
+#define WALL0 S(1800000000)
+
+static void test_clockmap_follows_monotonic(void **state)
+{
+    (void)state;
+    struct emp_clockmap c;
+    emp_clockmap_init(&c, MONO0, WALL0);
+    assert_int_equal(c.segment, 1);
+    /* Agreeing clocks: the mapping is the wall clock. */
+    for (int64_t k = 1; k <= 100; k++)
+        assert_int_equal(emp_clockmap_map(&c, MONO0 + S(k), WALL0 + S(k)), WALL0 + S(k));
+    assert_int_equal(c.segment, 1);
+    assert_int_equal(c.step_us, 0);
+    /* An instant past, unchecked. */
+    assert_int_equal(emp_clockmap_at(&c, MONO0 + S(99)), WALL0 + S(99));
+    /* A monotonic time before the last counts as the last. */
+    assert_int_equal(emp_clockmap_map(&c, MONO0 + S(50), WALL0 + S(100)), WALL0 + S(100));
+    assert_int_equal(c.mono_us, MONO0 + S(100));
+}
+
+static void test_clockmap_steps(void **state)
+{
+    (void)state;
+    struct emp_clockmap c;
+    emp_clockmap_init(&c, MONO0, WALL0);
+    assert_int_equal(emp_clockmap_map(&c, MONO0 + S(10), WALL0 + S(10)), WALL0 + S(10));
+    /* Back an hour between two readings 1 s apart: a new segment at the
+     * wall clock's time; the step and where the old segment ended. */
+    int64_t t = emp_clockmap_map(&c, MONO0 + S(11), WALL0 + S(11) - S(3600));
+    assert_int_equal(t, WALL0 + S(11) - S(3600));
+    assert_int_equal(c.segment, 2);
+    assert_int_equal(c.step_us, -S(3600));
+    assert_int_equal(c.step_from_us, WALL0 + S(10));
+    /* The new segment follows the monotonic clock from there. */
+    assert_int_equal(emp_clockmap_map(&c, MONO0 + S(20), WALL0 + S(20) - S(3600)),
+                     WALL0 + S(20) - S(3600));
+    assert_int_equal(c.segment, 2);
+    /* Forward two hours. */
+    t = emp_clockmap_map(&c, MONO0 + S(21), WALL0 + S(21) + S(3600));
+    assert_int_equal(t, WALL0 + S(21) + S(3600));
+    assert_int_equal(c.segment, 3);
+    assert_int_equal(c.step_us, S(7200));
+    assert_int_equal(c.step_from_us, WALL0 + S(20) - S(3600));
+    /* A suspend stops the monotonic clock, not the wall clock: a step. */
+    t = emp_clockmap_map(&c, MONO0 + S(22), WALL0 + S(22) + S(3600) + S(600));
+    assert_int_equal(c.segment, 4);
+    assert_int_equal(c.step_us, S(600));
+}
+
+static void test_clockmap_tolerance(void **state)
+{
+    (void)state;
+    struct emp_clockmap c;
+    /* Off by exactly EMP_CLOCK_STEP_US either way: not a step. */
+    emp_clockmap_init(&c, MONO0, WALL0);
+    emp_clockmap_map(&c, MONO0 + S(1), WALL0 + S(1) + EMP_CLOCK_STEP_US);
+    assert_int_equal(c.segment, 1);
+    emp_clockmap_init(&c, MONO0, WALL0);
+    emp_clockmap_map(&c, MONO0 + S(1), WALL0 + S(1) - EMP_CLOCK_STEP_US);
+    assert_int_equal(c.segment, 1);
+    /* One microsecond more: a step. */
+    emp_clockmap_init(&c, MONO0, WALL0);
+    emp_clockmap_map(&c, MONO0 + S(1), WALL0 + S(1) + EMP_CLOCK_STEP_US + 1);
+    assert_int_equal(c.segment, 2);
+    emp_clockmap_init(&c, MONO0, WALL0);
+    emp_clockmap_map(&c, MONO0 + S(1), WALL0 + S(1) - EMP_CLOCK_STEP_US - 1);
+    assert_int_equal(c.segment, 2);
+}
+
+/* Smaller disagreements (a leap second, a small NTP step) are absorbed at
+ * 1 % of the elapsed time: the mapped time never goes back, runs at 99 to
+ * 101 % of the monotonic clock's rate, and meets the wall clock again. */
+static void test_clockmap_slews_small_offsets(void **state)
+{
+    (void)state;
+    for (int sign = -1; sign <= 1; sign += 2) {
+        struct emp_clockmap c;
+        emp_clockmap_init(&c, MONO0, WALL0);
+        int64_t prev = WALL0, off = sign * S(1);
+        int64_t met = -1;
+        for (int64_t k = 1; k <= 2000; k++) {
+            int64_t mono = MONO0 + k * S(1) / 10; /* every 100 ms */
+            int64_t wall = WALL0 + (mono - MONO0) + off;
+            int64_t t = emp_clockmap_map(&c, mono, wall);
+            assert_int_equal(c.segment, 1);
+            int64_t dt = t - prev;
+            assert_true(dt >= S(1) / 10 * 99 / 100 && dt <= S(1) / 10 * 101 / 100);
+            prev = t;
+            if (t == wall && met < 0)
+                met = k;
+        }
+        /* 1 s at 1 ms per 100 ms: 1000 readings. */
+        assert_int_equal(met, 1000);
+        /* The mapping then follows the wall clock. */
+        assert_int_equal(prev, WALL0 + 2000 * S(1) / 10 + off);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_rfc3339), cmocka_unit_test(test_parse_unix),
         cmocka_unit_test(test_parse_rejects), cmocka_unit_test(test_format),
         cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_clockmap_follows_monotonic),
+        cmocka_unit_test(test_clockmap_steps),
+        cmocka_unit_test(test_clockmap_tolerance),
+        cmocka_unit_test(test_clockmap_slews_small_offsets),
     };
     return cmocka_run_group_tests_name("timeutil", tests, NULL, NULL);
 }
