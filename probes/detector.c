@@ -15,6 +15,11 @@ void emp_detector_init(struct emp_detector *d, int fail_threshold,
     d->state = EMP_D_UNKNOWN;
 }
 
+void emp_detector_restart(struct emp_detector *d)
+{
+    emp_detector_init(d, d->fail_threshold, d->recover_threshold);
+}
+
 void emp_detector_resume_outage(struct emp_detector *d, int64_t started_at_us,
                                 const char *err_class, const char *message)
 {

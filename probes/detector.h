@@ -45,6 +45,11 @@ void emp_detector_init(struct emp_detector *d, int fail_threshold,
 void emp_detector_resume_outage(struct emp_detector *d, int64_t started_at_us,
                                 const char *err_class, const char *message);
 
+/* Start afresh after time nobody can vouch for (a step of the wall clock):
+ * UNKNOWN, no run in progress, the thresholds kept. An outage it was in
+ * must have been closed by the caller. */
+void emp_detector_restart(struct emp_detector *d);
+
 /* Feed one result; fills `ev` (borrowing strings from `d`) and returns the
  * transition. */
 enum emp_transition emp_detector_observe(struct emp_detector *d,

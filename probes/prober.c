@@ -4,7 +4,11 @@
  * another target, and a probe still running at its next due time skips that
  * tick (counted) instead of piling up. Targets are added, redefined and
  * removed at run time by commands other threads queue and an eventfd
- * delivers: only the loop's thread touches targets, timers and probes. */
+ * delivers: only the loop's thread touches targets, timers and probes.
+ * Wall times come from the loop's monotonic clock through a clock map
+ * (core/timeutil.h), checked against the wall clock at every probe start: a
+ * step of the wall clock ends what each target was doing (its span, its
+ * outage, its detector's runs) when its next probe begins. */
 #include "probes/prober.h"
 
 #include "core/assert.h"
@@ -37,6 +41,8 @@ struct ptarget {
     enum emp_tstate shown;
     int64_t shown_since_us;
     int64_t last_result_us;  /* wall time of the last judged probe; 0: none */
+    uint64_t segment;        /* the clock segment its last probe began in; 0: none */
+    int64_t last_start_us;   /* wall time its last probe began, in that segment */
     bool in_block;           /* one of the configuration's (p->block) */
     bool canary;             /* named in prober.canaries */
     bool canary_failing;     /* a canary whose last result failed */
@@ -66,6 +72,9 @@ struct emp_prober {
     size_t n, cap;
     bool started;
     int64_t max_lag_us;     /* later than this, a probe's preceding time is unknown */
+    struct emp_clockmap clock;      /* wall times of the loop's monotonic ones */
+    int64_t (*wall_now)(void *ctx); /* reads the wall clock (emp_now_us) */
+    void *wall_ctx;
     size_t n_canaries, n_canaries_failing;
     /* Written by the probe loop, read by emp_prober_stats from any thread
      * (the API's /metrics): both under `mu`, held only for a few
@@ -87,6 +96,12 @@ struct emp_prober {
 static void on_done(struct emp_probe *pr);
 static void on_due(struct emp_timer *t);
 static void on_cmd(struct emp_io *io, uint32_t revents);
+
+static int64_t system_wall(void *ctx)
+{
+    (void)ctx;
+    return emp_now_us();
+}
 
 static void init_target(struct emp_prober *p, struct ptarget *t, size_t index, int64_t db_id,
                         const struct emp_target_config *tc)
@@ -176,6 +191,8 @@ struct emp_prober *emp_prober_new(struct emp_loop *loop, const struct emp_config
     p->events = events;
     p->state = state;
     p->cmd_io.fd = -1;
+    p->wall_now = system_wall;
+    emp_clockmap_init(&p->clock, emp_mono_us(), emp_now_us());
     size_t n = cfg->n_targets;
     p->cap = n > 16 ? n : 16;
     p->block = calloc(n ? n : 1, sizeof *p->block);
@@ -205,6 +222,13 @@ struct emp_prober *emp_prober_new(struct emp_loop *loop, const struct emp_config
                     EMP_US_PER_MS;
     emp_loop_set_stall_us(loop, p->max_lag_us);
     return p;
+}
+
+void emp_prober_set_wall_clock(struct emp_prober *p, int64_t (*wall_now)(void *ctx), void *ctx)
+{
+    p->wall_now = wall_now != NULL ? wall_now : system_wall;
+    p->wall_ctx = wall_now != NULL ? ctx : NULL;
+    emp_clockmap_init(&p->clock, emp_mono_us(), p->wall_now(p->wall_ctx));
 }
 
 /* Stop probing `t`, abandoning a probe in flight, and free it unless it
@@ -300,6 +324,20 @@ static long find_target(const struct emp_prober *p, int64_t db_id)
 static void push(struct emp_prober *p, enum emp_event_kind kind, struct ptarget *t,
                  const struct emp_result *r, int64_t outage_start);
 
+/* Close the outage `t` is in at `at` (never before it began): it was seen
+ * down until then; what came after, nobody saw. Logs `why`. */
+static void close_unseen(struct emp_prober *p, struct ptarget *t, int64_t at, const char *why)
+{
+    int64_t start = t->det.outage_started_at_us;
+    struct emp_result c;
+    memset(&c, 0, sizeof c);
+    c.status = EMP_STATUS_FAIL;
+    c.started_at_us = at > start ? at : start;
+    push(p, EMP_EV_OUTAGE_CLOSE, t, &c, start);
+    emp_info(why, "target=%s duration_s=%.3f", t->probe.cfg->name,
+             (double)(c.started_at_us - start) / 1e6);
+}
+
 int emp_prober_put(struct emp_prober *p, int64_t db_id, const struct emp_target_config *tc)
 {
     EMP_ASSERT(emp_loop_on_thread(p->loop)); /* only the loop's thread touches targets */
@@ -319,6 +357,8 @@ int emp_prober_put(struct emp_prober *p, int64_t db_id, const struct emp_target_
         t->shown = old->shown;
         t->shown_since_us = old->shown_since_us;
         t->last_result_us = old->last_result_us;
+        t->segment = old->segment;
+        t->last_start_us = old->last_start_us;
         t->canary_failing = t->canary && old->canary_failing;
         canary_leave(p, old);
         canary_join(p, t);
@@ -363,17 +403,8 @@ int emp_prober_remove(struct emp_prober *p, int64_t db_id)
     if (i < 0)
         return -1;
     struct ptarget *t = p->t[i];
-    if (t->det.state == EMP_D_DOWN) {
-        /* Seen down until its last probe; what came after, nobody saw. */
-        struct emp_result c;
-        memset(&c, 0, sizeof c);
-        c.status = EMP_STATUS_FAIL;
-        c.started_at_us = t->last_result_us > t->det.outage_started_at_us
-                              ? t->last_result_us
-                              : t->det.outage_started_at_us;
-        push(p, EMP_EV_OUTAGE_CLOSE, t, &c, t->det.outage_started_at_us);
-        emp_info("outage closed: target removed", "target=%s", t->probe.cfg->name);
-    }
+    if (t->det.state == EMP_D_DOWN)
+        close_unseen(p, t, t->last_result_us, "outage closed: target removed");
     emp_info("target removed", "target=%s", t->probe.cfg->name);
     canary_leave(p, t);
     publish_suspect(p);
@@ -601,6 +632,53 @@ static void record_lag(struct emp_prober *p, int64_t lag)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* The wall time of the loop's monotonic `now`, checked against the wall
+ * clock: a step found here starts a new segment, is logged and counted,
+ * and each target crosses it when its next probe begins (cross_step). */
+static int64_t wall_at(struct emp_prober *p, int64_t now)
+{
+    uint64_t segment = p->clock.segment;
+    int64_t wall = emp_clockmap_map(&p->clock, now, p->wall_now(p->wall_ctx));
+    if (p->clock.segment == segment)
+        return wall;
+    pthread_mutex_lock(&p->mu);
+    p->st.clock_steps++;
+    p->st.clock_step_last_us = p->clock.step_us;
+    pthread_mutex_unlock(&p->mu);
+    char from[EMP_TIME_BUFSZ], to[EMP_TIME_BUFSZ];
+    emp_warn("wall clock stepped; the time of the step is unknown",
+             "step_s=%.3f last_before=%s first_after=%s", (double)p->clock.step_us / 1e6,
+             emp_time_format(p->clock.step_from_us, from), emp_time_format(wall, to));
+    return wall;
+}
+
+/* The wall clock stepped since t's last probe began: that probe's time is
+ * an earlier segment's. What t was doing ends where that segment was last
+ * vouched for: its span (an unknown mark), an outage it is in, its
+ * detector's runs. Its live state is unknown until the probe beginning now
+ * (at `wall`) is judged, and an outage still going on opens again from its
+ * first failing probe after the step: no outage spans a step, and none
+ * ends before it began. */
+static void cross_step(struct emp_prober *p, struct ptarget *t, int64_t wall)
+{
+    int64_t end = t->last_start_us;
+    if (t->segment + 1 == p->clock.segment && p->clock.step_from_us > end)
+        end = p->clock.step_from_us;
+    struct emp_result mark;
+    memset(&mark, 0, sizeof mark);
+    mark.status = EMP_STATUS_UNKNOWN;
+    mark.started_at_us = end;
+    push(p, EMP_EV_RESULT, t, &mark, 0);
+    if (t->det.state == EMP_D_DOWN)
+        close_unseen(p, t, end > t->last_result_us ? end : t->last_result_us,
+                     "outage closed: the wall clock stepped");
+    emp_detector_restart(&t->det);
+    t->shown = EMP_TS_UNKNOWN;
+    t->shown_since_us = wall;
+    if (p->state != NULL)
+        emp_state_update(p->state, t->index, EMP_TS_UNKNOWN, wall, t->last_result_us);
+}
+
 static void on_due(struct emp_timer *timer)
 {
     struct ptarget *t = timer->data;
@@ -630,22 +708,30 @@ static void on_due(struct emp_timer *timer)
     if (pr->in_flight)
         return;
     record_lag(p, now - due);
+    int64_t wall = wall_at(p, now);
+    bool crossed = t->segment != 0 && t->segment != p->clock.segment;
+    if (crossed)
+        cross_step(p, t, wall);
     if (now - due > p->max_lag_us) {
         /* Probed later than promised: the time since the last probe was not
          * watched at the target's rate. An unknown mark at the due time
-         * ends the target's span there; this probe begins a new one. */
+         * ends the target's span there (a step ended it already); this
+         * probe begins a new one. */
         struct emp_result late;
         memset(&late, 0, sizeof late);
         late.status = EMP_STATUS_UNKNOWN;
-        late.started_at_us = emp_now_us() - (now - due);
-        push(p, EMP_EV_RESULT, t, &late, 0);
+        late.started_at_us = emp_clockmap_at(&p->clock, due);
+        if (!crossed)
+            push(p, EMP_EV_RESULT, t, &late, 0);
         pthread_mutex_lock(&p->mu);
         p->st.late++;
         pthread_mutex_unlock(&p->mu);
     }
     memset(&pr->r, 0, sizeof pr->r);
     pr->deadline_passed = false;
-    pr->r.started_at_us = emp_now_us();
+    t->segment = p->clock.segment;
+    t->last_start_us = wall;
+    pr->r.started_at_us = wall;
     pr->started_mono_us = now;
     pr->in_flight = true;
     enum emp_err rc = tc->kind->start(pr, t->shared);

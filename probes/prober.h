@@ -28,6 +28,13 @@ void emp_prober_free(struct emp_prober *p);
 /* Continue outages left open by a previous run (from emp_db_open_outages). */
 void emp_prober_resume(struct emp_prober *p, const struct emp_outage *open, size_t n);
 
+/* Where the prober reads the wall clock (NULL: emp_now_us), restarting its
+ * clock map there; for tests that step it. Before emp_prober_start. Results
+ * are stamped with monotonic time mapped to wall time, and a step of this
+ * clock ends every target's span and outage (see core/timeutil.h,
+ * struct emp_clockmap, and docs/measurement.md). */
+void emp_prober_set_wall_clock(struct emp_prober *p, int64_t (*wall_now)(void *ctx), void *ctx);
+
 /* Schedule first probes, spread over each interval. Returns 0 or -1. */
 int emp_prober_start(struct emp_prober *p);
 
@@ -67,6 +74,10 @@ struct emp_prober_stats {
     uint64_t lag_samples;
     int64_t lag_p50_us, lag_p99_us, lag_max_us; /* start time minus due time */
     int64_t lag_sum_us;   /* over all lag_samples */
+    uint64_t clock_steps; /* steps of the wall clock (EMP_CLOCK_STEP_US or more
+                             from the monotonic clock): empiric_clock_steps_total */
+    int64_t clock_step_last_us; /* the last one's size (wall clock minus the
+                                   expected time); 0: none yet */
 };
 /* Figures since start (lag percentiles over the last 65,536 probes). Safe
  * to call from any thread while the prober lives. */

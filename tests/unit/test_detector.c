@@ -168,6 +168,39 @@ static void test_resume_outage_after_restart(void **state)
     assert_int_equal(ev.outage_ended_at_us, 6000);
 }
 
+/* After a step of the wall clock: the runs before it are forgotten, so a
+ * failing run or an outage begins again at its first probe after the step,
+ * never at a time of the old clock. */
+static void test_restart_forgets_runs_keeps_thresholds(void **state)
+{
+    (void)state;
+    struct emp_detector d;
+    struct emp_detector_event ev;
+    emp_detector_init(&d, 2, 2);
+    assert_int_equal(feed(&d, 1000, EMP_STATUS_FAIL, &ev), EMP_T_NONE);
+    assert_int_equal(feed(&d, 2000, EMP_STATUS_FAIL, &ev), EMP_T_OUTAGE_START);
+    assert_int_equal(feed(&d, 3000, EMP_STATUS_OK, &ev), EMP_T_NONE); /* recovering run */
+    emp_detector_restart(&d);
+    assert_int_equal(d.state, EMP_D_UNKNOWN);
+    assert_int_equal(d.fail_threshold, 2);
+    assert_int_equal(d.recover_threshold, 2);
+    /* Earlier than before: the clock went back. One failure is no outage. */
+    assert_int_equal(feed(&d, 500, EMP_STATUS_FAIL, &ev), EMP_T_NONE);
+    assert_int_equal(feed(&d, 600, EMP_STATUS_FAIL, &ev), EMP_T_OUTAGE_START);
+    assert_int_equal(ev.outage_started_at_us, 500);
+
+    /* A failing run cut by the step starts over. */
+    emp_detector_init(&d, 3, 1);
+    assert_int_equal(feed(&d, 100, EMP_STATUS_OK, &ev), EMP_T_NONE);
+    assert_int_equal(feed(&d, 200, EMP_STATUS_FAIL, &ev), EMP_T_NONE);
+    assert_int_equal(feed(&d, 300, EMP_STATUS_FAIL, &ev), EMP_T_NONE);
+    emp_detector_restart(&d);
+    assert_int_equal(feed(&d, 9000, EMP_STATUS_FAIL, &ev), EMP_T_NONE);
+    assert_int_equal(feed(&d, 9100, EMP_STATUS_FAIL, &ev), EMP_T_NONE);
+    assert_int_equal(feed(&d, 9200, EMP_STATUS_FAIL, &ev), EMP_T_OUTAGE_START);
+    assert_int_equal(ev.outage_started_at_us, 9000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_degraded_is_not_downtime),
         cmocka_unit_test(test_first_observations_failing),
         cmocka_unit_test(test_resume_outage_after_restart),
+        cmocka_unit_test(test_restart_forgets_runs_keeps_thresholds),
     };
     return cmocka_run_group_tests_name("detector", tests, NULL, NULL);
 }

@@ -29,29 +29,8 @@
 #include "probes/state.h"
 #include "core/timeutil.h"
 #include "probes/kinds.h"
+#include "tests/support/net.h"
 #include "tests/support/target.h"
-
-/* A listening socket that never accepts: connects succeed (the kernel
- * completes the handshake) and an HTTP request is never answered. */
-static int listener(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(fd, 512), 0);
-    socklen_t len = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
-static int closed_port(void)
-{
-    int port;
-    int fd = listener(&port);
-    close(fd);
-    return port;
-}
 
 struct stopper {
     struct emp_timer t;
@@ -68,9 +47,9 @@ static void test_hung_target_does_not_delay_others(void **state)
 {
     (void)state;
     int silent_port, open_port;
-    int silent = listener(&silent_port);
-    int open = listener(&open_port);
-    int closed = closed_port();
+    int silent = test_listener(&silent_port);
+    int open = test_listener(&open_port);
+    int closed = test_closed_port();
     char json[2048];
     snprintf(json, sizeof json,
              "{\"targets\":["
@@ -186,8 +165,8 @@ static void test_stall_makes_timeouts_unknown(void **state)
 {
     (void)state;
     int silent_port;
-    int silent = listener(&silent_port);
-    int closed = closed_port();
+    int silent = test_listener(&silent_port);
+    int closed = test_closed_port();
     char json[1024];
     snprintf(json, sizeof json,
              "{\"targets\":["
@@ -276,7 +255,7 @@ static void test_first_probes_are_spread(void **state)
     (void)state;
     /* 50 targets at 1 s: the first probes must not all fire at once. */
     int port;
-    int fd = listener(&port);
+    int fd = test_listener(&port);
     char *json = malloc(50 * 128 + 64);
     size_t o = (size_t)sprintf(json, "{\"targets\":[");
     for (int i = 0; i < 50; i++)
@@ -397,7 +376,7 @@ static void test_add_redefine_remove_while_running(void **state)
 {
     (void)state;
     int open_port;
-    int open_fd = listener(&open_port);
+    int open_fd = test_listener(&open_port);
     char json[512];
     snprintf(json, sizeof json,
              "{\"targets\":[{\"name\":\"a\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\","
@@ -417,7 +396,7 @@ static void test_add_redefine_remove_while_running(void **state)
     assert_int_equal(emp_prober_start(p), 0);
 
     struct driver d = {.p = p, .loop = loop, .st = &st, .open_port = open_port,
-                       .closed = closed_port(), .b_index = -1};
+                       .closed = test_closed_port(), .b_index = -1};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, drive, &d), 0);
     assert_int_equal(emp_loop_run(loop, false), 0);
@@ -579,8 +558,8 @@ static void on_reopen(struct emp_timer *t)
 static void test_canaries_make_failures_unknown(void **state)
 {
     (void)state;
-    struct reopen gw = {.port = closed_port(), .fd = -1};
-    int dead = closed_port();
+    struct reopen gw = {.port = test_closed_port(), .fd = -1};
+    int dead = test_closed_port();
     char json[1024];
     snprintf(json, sizeof json,
              "{\"prober\":{\"canaries\":[\"gateway\"]},\"targets\":["
