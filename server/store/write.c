@@ -311,8 +311,12 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
         int64_t t = ev->r.started_at_us;
         if (ev->r.status == EMP_STATUS_UNKNOWN) {
             /* The prober could not vouch for this probe: the span ends at
-             * the last probe it could, and the next result begins anew. */
+             * the last probe it could, and the next result begins anew. No
+             * grace after it: were it the prober's last span (store/dbi.h,
+             * LIVE_GRACE_MS; a later one may begin earlier after the wall
+             * clock stepped back), the time past its end is still unknown. */
             if (cur->has_span && t >= cur->end_us) {
+                cur->grace_us = 0;
                 span_row(a, cur);
                 cur->has_span = false;
             }
@@ -370,16 +374,30 @@ static enum emp_err write_outage(struct emp_db *db, const char *prober,
     return dbi_exec_cmd(db, &st_outage_close, vals, err, what_batch);
 }
 
+/* The time of the last result of `events` in their order (0: none). */
+static int64_t final_result_us(const struct emp_event *events)
+{
+    int64_t t = 0;
+    for (const struct emp_event *ev = events; ev != NULL; ev = ev->next)
+        if (ev->kind == EMP_EV_RESULT)
+            t = ev->r.started_at_us;
+    return t;
+}
+
 /* Whether the rollups counted so far, with a batch of results from
- * `first_us` to `last_us`, are due to be written: at least every flush_us
- * of result time, and as soon as an hour is complete. */
-static bool rollups_due(const struct emp_write_state *st, int64_t first_us, int64_t last_us)
+ * `first_us` whose last (in order) is at `final_us`, are due to be
+ * written: at least every flush_us of result time, as soon as an hour is
+ * complete, and when the results' time went back more than flush_us (the
+ * wall clock was stepped back). Measured on the batch's last result, not
+ * the latest ever counted: after a step back that one stays ahead of every
+ * result for as long as the step, and nothing would be written meanwhile. */
+static bool rollups_due(const struct emp_write_state *st, int64_t first_us, int64_t final_us)
 {
     if (st->flush_us == 0)
         return true;
     int64_t base = st->last_flush_us != 0 ? st->last_flush_us : first_us;
-    int64_t latest = last_us > st->latest_us ? last_us : st->latest_us;
-    return latest - base >= st->flush_us || ws_floor_hour(latest) != ws_floor_hour(base);
+    return final_us - base >= st->flush_us || base - final_us > st->flush_us ||
+           ws_floor_hour(final_us) != ws_floor_hour(base);
 }
 
 enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
@@ -403,7 +421,8 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
     /* Rollups are counted in memory and written now and then: the counts
      * so far plus this batch's when due, else only room is made for the
      * batch's, to be counted once it is committed. */
-    bool flush = n_res > 0 && rollups_due(st, first_us, last_us);
+    const int64_t final_us = final_result_us(events);
+    bool flush = n_res > 0 && rollups_due(st, first_us, final_us);
     if (flush && (!ws_map_copy(&rolls, &st->rolls) || !ws_count_results(&rolls, events))) {
         rc = emp_error_set(err, EMP_ENOMEM, NULL, "%s", what_batch);
         goto out;
@@ -467,7 +486,7 @@ enum emp_err emp_db_write_batch(struct emp_db *db, int64_t prober_id,
         if (flush) {
             ws_map_clear(&st->rolls);
             st->compacted_day = compacted_day;
-            st->last_flush_us = latest;
+            st->last_flush_us = final_us;
         } else {
             if (st->last_flush_us == 0)
                 st->last_flush_us = first_us;

@@ -989,6 +989,53 @@ static void test_unknown_result_ends_span(void **state)
     emp_write_state_free(st);
 }
 
+/* The wall clock stepped back an hour (issue 13, item 3): the prober's
+ * unknown mark ends the span with no grace after it (it is not the live
+ * span, though it began last), the results an hour earlier make a span of
+ * their own and are not taken for replays, and the rollups held are
+ * written at once, not an hour later when the results catch up. */
+static void test_clock_stepped_back(void **state)
+{
+    (void)state;
+    int64_t tid = target("stepped", 1000); /* grace 2 s */
+    struct emp_write_state *st = emp_write_state_new(); /* rollups held */
+    assert_non_null(st);
+    const int64_t h0 = (T0 / HOUR) * HOUR;
+    struct batch b = {0};
+    b_result(&b, tid, h0 + 10 * S, 100, EMP_STATUS_OK);
+    b_result(&b, tid, h0 + 11 * S, 100, EMP_STATUS_OK);
+    write_ok(st, &b);
+    b_free(&b);
+    assert_int_equal(emp_write_state_pending_rollups(st), 1);
+    b_result(&b, tid, h0 + 11 * S, 0, EMP_STATUS_UNKNOWN); /* the mark */
+    b_result(&b, tid, h0 + 12 * S - HOUR, 100, EMP_STATUS_OK);
+    b_result(&b, tid, h0 + 13 * S - HOUR, 100, EMP_STATUS_OK);
+    write_ok(st, &b);
+    b_free(&b);
+    assert_int_equal(emp_write_state_pending_rollups(st), 0);
+    b_result(&b, tid, h0 + 14 * S - HOUR, 100, EMP_STATUS_OK);
+    write_ok(st, &b);
+    b_free(&b);
+    assert_int_equal(emp_write_state_pending_rollups(st), 1); /* held again */
+
+    struct emp_span *sp = NULL;
+    assert_int_equal(spans_of(tid, h0 - 2 * HOUR, h0 + HOUR, &sp), 2);
+    assert_int_equal(sp[0].started_at_us, h0 + 12 * S - HOUR);
+    assert_int_equal(sp[0].ended_at_us, h0 + 14 * S - HOUR);
+    assert_int_equal(sp[1].started_at_us, h0 + 10 * S);
+    assert_int_equal(sp[1].ended_at_us, h0 + 11 * S);
+    assert_int_equal(sp[1].grace_us, 0);
+    free(sp);
+    struct emp_rollup *r = NULL;
+    assert_int_equal(rollups_of(tid, h0 - 2 * HOUR, h0 + HOUR, &r), 2);
+    assert_int_equal(r[0].hour_us, h0 - HOUR);
+    assert_int_equal(r[0].ok, 2);
+    assert_int_equal(r[1].hour_us, h0);
+    assert_int_equal(r[1].ok, 2);
+    free(r);
+    emp_write_state_free(st);
+}
+
 static void test_spans(void **state)
 {
     (void)state;
@@ -2007,6 +2054,7 @@ int main(void)
         cmocka_unit_test(test_outages),
         cmocka_unit_test(test_spans),
         cmocka_unit_test(test_unknown_result_ends_span),
+        cmocka_unit_test(test_clock_stepped_back),
         cmocka_unit_test(test_failed_batch_keeps_nothing),
         cmocka_unit_test(test_replay_is_idempotent),
         cmocka_unit_test(test_runs_and_heartbeats),
