@@ -23,6 +23,14 @@ int emp_app_report(struct options *o, int argc, char **argv);
 /* empiric token create|list|revoke [NAME]: argv[0] is the subcommand. */
 int emp_app_token(const char *conninfo, int argc, char **argv);
 
+/* Connect for a command: each call answered within EMPIRIC_DB_DEADLINE_S
+ * seconds (default EMP_APP_DB_DEADLINE_S; 0: wait for ever), else it fails
+ * and the command with it, rather than wait on a frozen server. migrate and
+ * import connect without it (their statements may rightly take long). */
+#define EMP_APP_DB_DEADLINE_S 60
+struct emp_db;
+enum emp_err emp_app_db_connect(const char *conninfo, struct emp_db **db, struct emp_error *err);
+
 /* --db, else EMPIRIC_DB, else "" (the PG* environment). */
 const char *emp_app_db_conninfo(const struct options *o);
 /* --schema, else EMPIRIC_SCHEMA_DIR, else the source tree's schema/ when it

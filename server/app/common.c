@@ -7,6 +7,7 @@
 #include "core/log.h"
 
 #include "app/app.h"
+#include "store/db.h"
 
 const char *emp_app_db_conninfo(const struct options *o)
 {
@@ -14,6 +15,23 @@ const char *emp_app_db_conninfo(const struct options *o)
         return o->db;
     const char *env = getenv("EMPIRIC_DB");
     return env != NULL ? env : "";
+}
+
+enum emp_err emp_app_db_connect(const char *conninfo, struct emp_db **db, struct emp_error *err)
+{
+    int seconds = EMP_APP_DB_DEADLINE_S;
+    const char *env = getenv("EMPIRIC_DB_DEADLINE_S");
+    if (env != NULL && env[0] != '\0') {
+        char *end = NULL;
+        long v = strtol(env, &end, 10);
+        if (*end != '\0' || v < 0 || v > 86400)
+            emp_warn("EMPIRIC_DB_DEADLINE_S: expected whole seconds from 0 to 86400; using the "
+                     "default", "got=%.32s default_s=%d", env, EMP_APP_DB_DEADLINE_S);
+        else
+            seconds = (int)v;
+    }
+    struct emp_db_limits lim = {.call_ms = seconds * 1000};
+    return emp_db_connect_limited(conninfo, &lim, db, err);
 }
 
 static bool is_dir(const char *path)

@@ -23,7 +23,9 @@ static void usage(FILE *f)
           "  token create|list|revoke [NAME]  the API's bearer tokens (created: shown once)\n"
           "  version                          print the version\n"
           "\n"
-          "The database is --db, else EMPIRIC_DB, else the PG* environment.\n"
+          "The database is --db, else EMPIRIC_DB, else the PG* environment; a call to it\n"
+          "without an answer in EMPIRIC_DB_DEADLINE_S seconds (60; 0: none) fails the\n"
+          "command (migrate and import wait as long as their statements take).\n"
           "Logs go to stderr; EMPIRIC_LOG_LEVEL=debug|info|warn|error.\n",
           f);
 }

@@ -64,7 +64,7 @@ int emp_app_report(struct options *o, int argc, char **argv)
     }
     struct emp_error err = {0};
     struct emp_db *db = NULL;
-    if (emp_db_connect(emp_app_db_conninfo(o), &db, &err) != EMP_OK) {
+    if (emp_app_db_connect(emp_app_db_conninfo(o), &db, &err) != EMP_OK) {
         emp_app_log_error("could not connect to database", &err);
         return EXIT_FAILURE;
     }

@@ -136,7 +136,7 @@ int emp_app_serve(const struct options *o)
                 nerrs == 1 ? "" : "s");
         return EXIT_USAGE;
     }
-    if (emp_db_connect(conninfo, &s.db, &err) != EMP_OK) {
+    if (emp_app_db_connect(conninfo, &s.db, &err) != EMP_OK) {
         emp_app_log_error("could not connect to database", &err);
         goto out;
     }

@@ -94,7 +94,7 @@ int emp_app_token(const char *conninfo, int argc, char **argv)
         return usage();
     struct emp_db *db = NULL;
     struct emp_error err = {0};
-    if (emp_db_connect(conninfo, &db, &err) != EMP_OK)
+    if (emp_app_db_connect(conninfo, &db, &err) != EMP_OK)
         return fail("could not connect to database", &err);
     int rc;
     if (strcmp(verb, "create") == 0)

@@ -8,7 +8,8 @@ Empiric's side can. While it is frozen:
   each answered (503, or from what is cached) within the API's deadline;
 - /healthz, /api/v1/monitor, /metrics and the status page's kept copy,
   which need no database, answer at once all along;
-- the writer keeps putting the probes' events into its spool.
+- the writer keeps putting the probes' events into its spool;
+- `empiric report` fails within its deadline (EMPIRIC_DB_DEADLINE_S).
 After SIGCONT everything answers 200 again. (test_db_restart.py shares
 this file's set-up.)"""
 
@@ -16,6 +17,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -174,6 +176,23 @@ def wait_ready(emp):
     fail("the targets' uptime was not served within 30 s")
 
 
+def cli_deadline(emp):
+    """`empiric report` on the frozen database fails within its deadline
+    (EMPIRIC_DB_DEADLINE_S), naming why, instead of waiting for ever."""
+    env = dict(os.environ, EMPIRIC_DB_DEADLINE_S="2")
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run([emp.binary, "--db", emp.db.conninfo, "report", "--target", "web"],
+                           env=env, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        fail("empiric report on a frozen database was still waiting after 30 s")
+    dt = time.monotonic() - t0
+    check(r.returncode != 0 and dt < 2 + SLACK_S + 1,
+          "empiric report on a frozen database failed after %.1f s (deadline 2 s), exit %d"
+          % (dt, r.returncode))
+    check("in time" in r.stderr, "and said why: %s" % r.stderr.strip().splitlines()[-1][:200])
+
+
 def frozen_phase(emp, pg, frozen):
     wait_ready(emp)
     # Warm what is kept in memory: the status page's copy and /metrics.
@@ -206,6 +225,7 @@ def frozen_phase(emp, pg, frozen):
             print("frozen database, wave %d: %d requests answered within %.1f s (%d with 503)"
                   % (wave, len(answers), slowest, n503))
             check(n503 > 0, "wave %d: the database's absence was reported (503)" % wave)
+        cli_deadline(emp)
         left = FROZEN_S - (time.monotonic() - t_frozen)
         if left > 0:
             time.sleep(left)

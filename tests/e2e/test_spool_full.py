@@ -39,8 +39,12 @@ def main():
         print("SKIP: mounting a tmpfs needs root")
         raise SystemExit(77)
     fsdir = tempfile.mkdtemp(prefix="empiric-spoolfs-")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", fsdir],
-                   check=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", fsdir],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        os.rmdir(fsdir)
+        print("SKIP: could not mount a tmpfs here: %s" % r.stderr.strip())
+        raise SystemExit(77)
     pg = faulty = flaky = emp = None
     try:
         pg = PrivatePostgres()
