@@ -444,6 +444,10 @@ static void per_prober(struct emp_buf *b, const struct emp_metrics_input *in)
                "1 while every canary target fails (the monitor's own network is suspect and "
                "other targets' failures are unknown), else 0.");
         emp_buf_printf(b, "empiric_network_suspect %d\n", p->network_suspect ? 1 : 0);
+        header(b, "empiric_clock_steps_total", "counter",
+               "Steps of the wall clock (2 s or more away from the monotonic clock): each ends "
+               "the targets' spans, its time unknown.");
+        emp_buf_printf(b, "empiric_clock_steps_total %llu\n", (unsigned long long)p->clock_steps);
     }
     if (in->has_queue) {
         header(b, "empiric_event_queue_depth", "gauge",

@@ -95,12 +95,14 @@ enum MHD_Result api_get_monitor(struct api_req *r)
     for (size_t i = 0; cfg != NULL && canaries != NULL && i < cfg->n_canaries; i++)
         json_array_append_new(canaries, json_string(cfg->canaries[i]));
     json_t *body = json_pack(
-        "{s:o,s:i,s:{s:o,s:o,s:o},s:o,s:o,s:o,s:{s:o,s:o},s:b,s:o}", "now",
+        "{s:o,s:i,s:{s:o,s:o,s:o},s:o,s:o,s:o,s:{s:o,s:o},s:b,s:o,s:{s:o,s:o}}", "now",
         api_json_time(r->now_us), "max_lag_ms", cfg != NULL ? cfg->max_lag_ms : 0, "lag_s",
         "p50", api_json_seconds(ps.lag_p50_us), "p99", api_json_seconds(ps.lag_p99_us), "max",
         api_json_seconds(ps.lag_max_us), "probes", u64(ps.probes), "skipped", u64(ps.skipped),
         "late", u64(ps.late), "unknown", "stall", u64(ps.unknown), "network",
-        u64(ps.unknown_network), "network_suspect", ps.network_suspect, "canaries", canaries);
+        u64(ps.unknown_network), "network_suspect", ps.network_suspect, "canaries", canaries,
+        "clock_steps", "count", u64(ps.clock_steps), "last_s",
+        ps.clock_steps > 0 ? api_json_seconds(ps.clock_step_last_us) : json_null());
     if (body != NULL && m->writer != NULL) {
         struct emp_writer_stats ws;
         emp_writer_stats(m->writer, &ws);

@@ -163,6 +163,11 @@ def run(emp, db, clock, flaky):
     check(len(sizes) == 2 and abs(sizes[0] - BACK_S) < 5 and abs(sizes[1] - FORWARD_S) < 5,
           "with their sizes (%s)" % sizes)
     check("duration_s=-" not in log, "no outage logged with a negative duration")
+    check(emp.metric("empiric_clock_steps_total") == 2, "empiric_clock_steps_total counts both")
+    status, mon = emp.get("/api/v1/monitor")
+    check(status == 200 and mon["clock_steps"]["count"] == 2
+          and abs(mon["clock_steps"]["last_s"] - FORWARD_S) < 5,
+          "/api/v1/monitor shows them, the last with its size (%r)" % mon.get("clock_steps"))
 
     outages = intervals(db, "outages", "flaky")
     print("outages (wall):", outages)
