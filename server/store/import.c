@@ -169,16 +169,20 @@ static enum emp_err write_spans(struct emp_db *db, const char *prober,
 
 /* Run the parameterless `sql`, which takes a lock. Not granted within the
  * lock timeout (SQLSTATE 55P03, lock_not_available): EMP_EAGAIN with
- * `busy` as the message; other failures as dbi_result_error. Sent here
- * rather than through dbi_exec, which does not keep the SQLSTATE. */
+ * `busy` as the message; other failures as dbi_result_error. Through
+ * dbi_call, which gives the failed result (dbi_exec keeps only the
+ * message). */
 static enum emp_err take_lock(struct emp_db *db, const char *sql, const char *busy,
                               struct emp_error *err)
 {
-    PGresult *res = PQexec(db->conn, sql);
+    const char *what = "could not lock the tables of the import";
+    PGresult *res = dbi_call(db, &(struct dbi_send){.sql = sql}, err, what);
+    if (res == NULL)
+        return dbi_failed(err);
     enum emp_err rc = EMP_OK;
     ExecStatusType st = PQresultStatus(res);
-    if (res == NULL || (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)) {
-        const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         if (state != NULL && strcmp(state, "55P03") == 0) {
             char detail[160];
             snprintf(detail, sizeof detail,
@@ -186,7 +190,7 @@ static enum emp_err take_lock(struct emp_db *db, const char *sql, const char *bu
                      IMPORT_LOCK_TIMEOUT_MS / 1000);
             rc = emp_error_set(err, EMP_EAGAIN, detail, "%s", busy);
         } else {
-            rc = dbi_result_error(res, db, err, "could not lock the tables of the import");
+            rc = dbi_result_error(res, db, err, what);
         }
     }
     PQclear(res);
