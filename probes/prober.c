@@ -24,6 +24,7 @@
 
 #include "probes/detector.h"
 #include "core/log.h"
+#include "core/slots.h"
 #include "probes/kinds.h"
 #include "probes/probe.h"
 #include "config/target.h"
@@ -70,6 +71,9 @@ struct emp_prober {
     struct ptarget *block;  /* the configuration's targets */
     struct ptarget **t;     /* every target, index i = the state's i */
     size_t n, cap;
+    /* Targets by db id, so that a change made through the API finds its
+     * target without a scan of all (index_ids). */
+    struct emp_slots by_id;
     bool started;
     int64_t max_lag_us;     /* later than this, a probe's preceding time is unknown */
     struct emp_clockmap clock;      /* wall times of the loop's monotonic ones */
@@ -96,6 +100,40 @@ struct emp_prober {
 static void on_done(struct emp_probe *pr);
 static void on_due(struct emp_timer *t);
 static void on_cmd(struct emp_io *io, uint32_t revents);
+
+struct id_key {
+    const struct emp_prober *p;
+    int64_t db_id;
+};
+
+static bool id_is(size_t i, const void *ctx)
+{
+    const struct id_key *k = ctx;
+    return k->p->t[i]->db_id == k->db_id;
+}
+
+/* The slot of `db_id` in p->by_id, or the empty one where it would go.
+ * Fibonacci hashing: the consecutive ids of targets made one after the
+ * other spread over the table. */
+static size_t id_slot(const struct emp_prober *p, int64_t db_id)
+{
+    struct id_key k = {p, db_id};
+    size_t hash = (size_t)(((uint64_t)db_id * UINT64_C(11400714819323198485)) >> 32);
+    return emp_slots_find(&p->by_id, hash, id_is, &k);
+}
+
+/* Enter every target into p->by_id anew, first grown for `want` when it
+ * is smaller. Returns 0, or -1 when out of memory (the table then as it
+ * was); never fails for want <= p->n after a success. Costs the number of
+ * targets: done when the table grows (doubling) and after a removal. */
+static int index_ids(struct emp_prober *p, size_t want)
+{
+    if (emp_slots_reset(&p->by_id, want) != 0)
+        return -1;
+    for (size_t i = 0; i < p->n; i++)
+        p->by_id.v[id_slot(p, p->t[i]->db_id)] = i + 1;
+    return 0;
+}
 
 static int64_t system_wall(void *ctx)
 {
@@ -218,6 +256,10 @@ struct emp_prober *emp_prober_new(struct emp_loop *loop, const struct emp_config
         p->t[i] = t;
     }
     p->n = n;
+    if (index_ids(p, n) != 0) {
+        emp_prober_free(p);
+        return NULL;
+    }
     p->max_lag_us = (int64_t)(cfg->max_lag_ms > 0 ? cfg->max_lag_ms : EMP_DEFAULT_MAX_LAG_MS) *
                     EMP_US_PER_MS;
     emp_loop_set_stall_us(loop, p->max_lag_us);
@@ -276,6 +318,7 @@ void emp_prober_free(struct emp_prober *p)
         pthread_mutex_destroy(&p->mu);
     free(p->block);
     free(p->t);
+    emp_slots_free(&p->by_id);
     free(p->lag);
     free(p);
 }
@@ -315,10 +358,8 @@ size_t emp_prober_count(const struct emp_prober *p)
 
 static long find_target(const struct emp_prober *p, int64_t db_id)
 {
-    for (size_t i = 0; i < p->n; i++)
-        if (p->t[i]->db_id == db_id)
-            return (long)i;
-    return -1;
+    size_t k = p->by_id.n > 0 ? p->by_id.v[id_slot(p, db_id)] : 0;
+    return k > 0 ? (long)k - 1 : -1;
 }
 
 static void push(struct emp_prober *p, enum emp_event_kind kind, struct ptarget *t,
@@ -376,12 +417,15 @@ int emp_prober_put(struct emp_prober *p, int64_t db_id, const struct emp_target_
             p->t = grown;
             p->cap *= 2;
         }
+        if (!emp_slots_room(&p->by_id, p->n + 1) && index_ids(p, p->n + 1) != 0)
+            goto fail;
         if (p->state != NULL && emp_state_add(p->state, &t->own, db_id) != (long)p->n)
             goto fail;
         init_target(p, t, p->n, db_id, &t->own);
         canary_join(p, t);
         publish_suspect(p);
         p->t[p->n++] = t;
+        p->by_id.v[id_slot(p, db_id)] = p->n;
         emp_info("target added", "target=%s kind=%s", t->own.name, t->own.kind->name);
     }
     /* Before start, emp_prober_start spreads it with the others. */
@@ -413,6 +457,7 @@ int emp_prober_remove(struct emp_prober *p, int64_t db_id)
     p->n--;
     for (size_t k = (size_t)i; k < p->n; k++)
         p->t[k]->index = k;
+    index_ids(p, p->n); /* no larger than it is: cannot fail */
     if (p->state != NULL)
         emp_state_remove(p->state, (size_t)i);
     return 0;

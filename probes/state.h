@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/model.h"
+#include "core/slots.h"
 #include "config/config.h"
 
 enum emp_tstate { EMP_TS_UNKNOWN = 0, EMP_TS_UP, EMP_TS_DOWN, EMP_TS_DEGRADED };
@@ -52,6 +53,9 @@ struct emp_state {
     pthread_mutex_t mu;
     struct emp_target_status *t;
     size_t n, cap;
+    /* Target names to indices, so that one target is found without a scan
+     * of all (state.c). */
+    struct emp_slots by_name;
     /* Where /metrics finds the prober, queue and writer: borrowed, may be
      * NULL (then only per-target figures are shown). Set before the API
      * starts and never changed while it runs. */
@@ -70,7 +74,9 @@ long emp_state_add(struct emp_state *s, const struct emp_target_config *tc, int6
 /* Target i has a new definition: its group, kind and interval change, its
  * live state and counters stay. */
 void emp_state_redefine(struct emp_state *s, size_t i, const struct emp_target_config *tc);
-/* Forget target i; the targets after it move down one index. */
+/* Forget target i; the targets after it move down one index (the name
+ * table is rebuilt: a removal costs the number of targets, as the move
+ * does). */
 void emp_state_remove(struct emp_state *s, size_t i);
 
 /* Record the state of target i after a result at `last_probe_us`. `since_us`
@@ -82,6 +88,15 @@ void emp_state_update(struct emp_state *s, size_t i, enum emp_tstate st,
  * whether it started an outage. */
 void emp_state_record(struct emp_state *s, size_t i, enum emp_status status,
                       int64_t latency_us, bool outage_started);
+
+/* How many targets there are. */
+size_t emp_state_count(struct emp_state *s);
+
+/* The status of the target called `name`, as emp_state_snapshot would
+ * show it at `now_us`, into `*out`: true, or false when no target of
+ * that name is probed here. Constant time in the number of targets. */
+bool emp_state_find(struct emp_state *s, const char *name, int64_t now_us,
+                    struct emp_target_status *out);
 
 /* Copy all statuses into a new array (caller frees); the state shown is
  * "unknown" (and up_since_us 0) for a target not probed within 2 intervals

@@ -1,8 +1,11 @@
-/* Handlers of /api/v1/targets: the live list (from the in-memory state, no
- * database), and per target the outages and the uptime over a window (from
- * the store). Query parameters are checked before the database is touched. */
+/* Handlers of /api/v1/targets: the list, a page at a time (the store's
+ * targets by name, each with its live state from memory; the live state
+ * alone when the store is away), and per target the outages and the uptime
+ * over a window (from the store). Query parameters are checked before the
+ * database is touched. */
 #include "api/handlers.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,66 +15,153 @@
 #include "core/timeutil.h"
 #include "analysis/uptime.h"
 
-enum MHD_Result api_get_targets(struct api_req *r)
+/* A page of the list: `limit` targets (at most TARGETS_PAGE_MAX) after
+ * the name `after`, by name. By default the most a page holds, so that a
+ * client that does not page still gets every target of all but the
+ * largest installations (a page of 10,000 is built in tens of ms). */
+#define TARGETS_PAGE_DEFAULT 10000
+#define TARGETS_PAGE_MAX 10000
+
+/* One listed target: as this process probes it (`live`), else as the
+ * store knows it (`row`: its state unknown here). A new object, or NULL
+ * when out of memory. */
+static json_t *listed_json(const struct emp_target_status *live, const struct emp_target_row *row)
+{
+    const char *name = live != NULL ? live->name : row->name;
+    const char *kind = live != NULL ? (live->kind != NULL ? live->kind->name : "") : row->kind;
+    const char *group = live != NULL ? live->group : row->group;
+    json_t *o = json_object();
+    int bad = o == NULL;
+    bad |= json_object_set_new(o, "name", api_json_text(name, EMP_NAME_MAX));
+    bad |= json_object_set_new(o, "kind", api_json_text(kind, EMP_NAME_MAX));
+    bad |= json_object_set_new(o, "group",
+                               group[0] != '\0' ? api_json_text(group, EMP_NAME_MAX) : json_null());
+    bad |= json_object_set_new(o, "state", json_string(emp_tstate_name(
+                                               live != NULL ? live->state : EMP_TS_UNKNOWN)));
+    bad |= json_object_set_new(o, "since", live != NULL && live->since_us != 0
+                                               ? api_json_time(live->since_us)
+                                               : json_null());
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ?limit= and ?after= into `*limit` and `*after` ("" : from the first):
+ * true, or false with a 400 queued in `*ret`. */
+static bool page_params(struct api_req *r, long *limit, const char **after, enum MHD_Result *ret)
+{
+    const char *l = api_query(r, "limit");
+    *limit = TARGETS_PAGE_DEFAULT;
+    if (l != NULL) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(l, &end, 10);
+        if (errno != 0 || end == l || *end != '\0' || v < 1 || v > TARGETS_PAGE_MAX) {
+            *ret = api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+                             "limit: expected an integer from 1 to %d", TARGETS_PAGE_MAX);
+            return false;
+        }
+        *limit = v;
+    }
+    *after = api_query(r, "after");
+    if (*after == NULL) {
+        *after = "";
+    } else if (!emp_config_valid_name(*after)) {
+        *ret = api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+                         "after: expected a target name (the \"next\" of the previous page)");
+        return false;
+    }
+    return true;
+}
+
+static int cmp_status_name(const void *pa, const void *pb)
+{
+    const struct emp_target_status *a = pa, *b = pb;
+    return strcmp(a->name, b->name);
+}
+
+/* The page from the live state alone (the store away): sorted here, by
+ * strcmp, each call; the live list is what this process probes. Appends
+ * to `list`; `next` gets the last name when more follow. 0, or -1 when
+ * out of memory. */
+static int live_page(struct api_req *r, const char *after, long limit, json_t *list,
+                     char *next)
 {
     size_t n = 0;
     struct emp_target_status *st = emp_state_snapshot(r->api->state, r->now_us, &n);
     if (st == NULL)
-        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
-    json_t *list = json_array();
-    int bad = list == NULL;
-    for (size_t i = 0; i < n && !bad; i++) {
-        const struct emp_target_status *t = &st[i];
-        json_t *o = json_object();
-        bad |= json_object_set_new(o, "name", api_json_text(t->name, sizeof t->name));
-        bad |= json_object_set_new(o, "kind", json_string(t->kind != NULL ? t->kind->name : ""));
-        bad |= json_object_set_new(o, "group", t->group[0] != '\0'
-                                                   ? api_json_text(t->group, sizeof t->group)
-                                                   : json_null());
-        bad |= json_object_set_new(o, "state", json_string(emp_tstate_name(t->state)));
-        bad |= json_object_set_new(o, "since", t->since_us != 0 ? api_json_time(t->since_us)
-                                                                : json_null());
-        bad |= json_array_append_new(list, o);
-    }
-    /* Targets only the store knows (imported history, or configured
-     * before): listed too, their state unknown to this process. Without
-     * the database the live list alone is still an answer. */
+        return -1;
+    qsort(st, n, sizeof *st, cmp_status_name);
+    size_t i = 0;
+    while (i < n && strcmp(st[i].name, after) <= 0)
+        i++;
+    int bad = 0;
+    size_t shown = 0;
+    for (; i < n && shown < (size_t)limit && !bad; i++, shown++)
+        bad |= json_array_append_new(list, listed_json(&st[i], NULL));
+    if (!bad && i < n && shown > 0)
+        snprintf(next, EMP_NAME_MAX + 1, "%s", st[i - 1].name);
+    free(st);
+    return bad ? -1 : 0;
+}
+
+/* The page from the store: every target it knows (configured, made
+ * through the API, imported), each with its live state when this process
+ * probes it. Appends to `list`; `next` as live_page's. 0; -1 when out of
+ * memory; 1 when the store did not answer. */
+static int store_page(struct api_req *r, const char *after, long limit, json_t *list,
+                      char *next)
+{
     struct emp_db *db = NULL;
     struct emp_error err;
     emp_error_clear(&err);
     struct emp_target_row *rows = NULL;
-    size_t n_rows = 0;
-    if (!bad && emp_db_pool_get_until(r->api->pool, r->until_mono_us, &db, &err) == EMP_OK &&
-        db != NULL) {
-        if (emp_db_list_targets(db, &rows, &n_rows, &err) != EMP_OK)
-            n_rows = 0;
-        emp_db_pool_put(r->api->pool, db);
+    size_t n = 0;
+    if (emp_db_pool_get_until(r->api->pool, r->until_mono_us, &db, &err) != EMP_OK || db == NULL)
+        return 1;
+    /* One more than asked: whether another page follows. */
+    enum emp_err e = emp_db_list_targets_page(db, after, limit + 1, &rows, &n, &err);
+    emp_db_pool_put(r->api->pool, db);
+    if (e != EMP_OK)
+        return 1;
+    int bad = 0;
+    for (size_t i = 0; i < n && i < (size_t)limit && !bad; i++) {
+        struct emp_target_status live;
+        bool is_live = emp_state_find(r->api->state, rows[i].name, r->now_us, &live);
+        bad |= json_array_append_new(list, listed_json(is_live ? &live : NULL, &rows[i]));
     }
-    for (size_t i = 0; i < n_rows && !bad; i++) {
-        bool live = false;
-        for (size_t k = 0; k < n && !live; k++)
-            live = strcmp(st[k].name, rows[i].name) == 0;
-        if (live)
-            continue;
-        json_t *o = json_object();
-        bad |= json_object_set_new(o, "name", api_json_text(rows[i].name, sizeof rows[i].name));
-        bad |= json_object_set_new(o, "kind", api_json_text(rows[i].kind, sizeof rows[i].kind));
-        bad |= json_object_set_new(o, "group", rows[i].group[0] != '\0'
-                                                   ? api_json_text(rows[i].group,
-                                                                   sizeof rows[i].group)
-                                                   : json_null());
-        bad |= json_object_set_new(o, "state", json_string("unknown"));
-        bad |= json_object_set_new(o, "since", json_null());
-        bad |= json_array_append_new(list, o);
-    }
+    if (!bad && n > (size_t)limit)
+        snprintf(next, EMP_NAME_MAX + 1, "%s", rows[limit - 1].name);
     free(rows);
-    free(st);
-    json_t *body = NULL;
-    if (!bad)
-        body = json_pack("{s:o}", "targets", list);
-    else
+    return bad ? -1 : 0;
+}
+
+enum MHD_Result api_get_targets(struct api_req *r)
+{
+    long limit;
+    const char *after;
+    enum MHD_Result ret;
+    if (!page_params(r, &limit, &after, &ret))
+        return ret;
+    char next[EMP_NAME_MAX + 1] = "";
+    json_t *list = json_array();
+    if (list == NULL)
+        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    /* Without the store the live list alone is still an answer. */
+    int rc = store_page(r, after, limit, list, next);
+    if (rc == 1) {
+        json_array_clear(list);
+        rc = live_page(r, after, limit, list, next);
+    }
+    if (rc != 0) {
         json_decref(list);
-    return api_reply(r, MHD_HTTP_OK, body);
+        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    }
+    return api_reply(r, MHD_HTTP_OK,
+                     json_pack("{s:o,s:o}", "targets", list, "next",
+                               next[0] != '\0' ? json_string(next) : json_null()));
 }
 
 /* Newest first. */

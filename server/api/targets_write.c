@@ -21,29 +21,13 @@
 /* How long a write waits for the prober to apply it before answering. */
 #define APPLY_WAIT_MS 2000
 
-/* The live status of `name` into `out`; false when it is not probed. */
-static bool live_status(struct api_req *r, const char *name, struct emp_target_status *out)
-{
-    size_t n = 0;
-    struct emp_target_status *st = emp_state_snapshot(r->api->state, r->now_us, &n);
-    bool found = false;
-    for (size_t i = 0; st != NULL && i < n && !found; i++) {
-        if (strcmp(st[i].name, name) == 0) {
-            *out = st[i];
-            found = true;
-        }
-    }
-    free(st);
-    return found;
-}
-
 /* A target as GET shows it (a new object; NULL when out of memory).
  * `definition` is stolen (NULL: none). */
 static json_t *target_json(struct api_req *r, const char *name, const char *kind,
                            const char *group, const char *source, json_t *definition)
 {
     struct emp_target_status live;
-    bool is_live = live_status(r, name, &live);
+    bool is_live = emp_state_find(r->api->state, name, r->now_us, &live);
     json_t *o = json_object();
     int bad = o == NULL;
     bad |= json_object_set_new(o, "name", api_json_text(name, EMP_NAME_MAX));

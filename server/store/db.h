@@ -249,6 +249,12 @@ enum emp_err emp_db_flush_rollups(struct emp_db *db, int64_t prober_id,
 /* Every target in the store (configured or imported), by name. */
 enum emp_err emp_db_list_targets(struct emp_db *db, struct emp_target_row **out,
                                  size_t *n, struct emp_error *err);
+/* At most `limit` of them whose names sort after `after` ("" : from the
+ * first), by name in the database's collation: one index range scan, so
+ * that a page costs its own size, not the number of targets. */
+enum emp_err emp_db_list_targets_page(struct emp_db *db, const char *after, long limit,
+                                      struct emp_target_row **out, size_t *n,
+                                      struct emp_error *err);
 /* The target called `name` (EMP_ENOTFOUND when none). */
 enum emp_err emp_db_get_target(struct emp_db *db, const char *name,
                                struct emp_target_row *out, struct emp_error *err);

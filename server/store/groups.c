@@ -10,6 +10,11 @@
 static const struct dbi_stmt st_list_targets = {
     "emp_list_targets",
     "SELECT id, name, kind, grp, coalesce(interval_ms, 0) FROM targets ORDER BY name", 0};
+static const struct dbi_stmt st_list_targets_page = {
+    "emp_list_targets_page",
+    "SELECT id, name, kind, grp, coalesce(interval_ms, 0) FROM targets WHERE name > $1"
+    " ORDER BY name LIMIT $2::bigint",
+    2};
 static const struct dbi_stmt st_get_target = {
     "emp_get_target",
     "SELECT id, name, kind, grp, coalesce(interval_ms, 0) FROM targets WHERE name = $1", 1};
@@ -73,6 +78,15 @@ enum emp_err emp_db_list_targets(struct emp_db *db, struct emp_target_row **out,
                                  size_t *n, struct emp_error *err)
 {
     return target_rows(db, &st_list_targets, NULL, out, n, err, "could not list targets");
+}
+
+enum emp_err emp_db_list_targets_page(struct emp_db *db, const char *after, long limit,
+                                      struct emp_target_row **out, size_t *n,
+                                      struct emp_error *err)
+{
+    char b[24];
+    const char *vals[] = {after != NULL ? after : "", dbi_i64s(b, limit > 0 ? limit : 0)};
+    return target_rows(db, &st_list_targets_page, vals, out, n, err, "could not list targets");
 }
 
 enum emp_err emp_db_get_target(struct emp_db *db, const char *name,

@@ -501,7 +501,7 @@ static void test_db_refused(void **state)
     struct reply r;
     request(&fx, "GET", "/api/v1/targets", NULL, &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(r.body, "{\"targets\":[]}");
+    assert_string_equal(r.body, "{\"targets\":[],\"next\":null}");
     reply_free(&r);
     emp_api_stop(api);
     emp_db_pool_free(pool);
