@@ -5,7 +5,8 @@
  * (config.c), so that errors name the JSON path. The store is the source
  * of truth of targets made this way: the change is written there first,
  * then handed to the running prober, which applies it on its own thread.
- * Targets of the configuration file belong to the file: 409 here. */
+ * Targets of the configuration file belong to the file: 409 here. There
+ * are at most api.max_targets targets made here. */
 #include "api/handlers.h"
 
 #include <stdio.h>
@@ -153,6 +154,22 @@ static bool change_begin(struct api_req *r, struct emp_db **db, enum MHD_Result 
     return false;
 }
 
+/* Whether target `name` may be stored under api.max_targets (write_mu
+ * held, so that two creates cannot both take the last place): it is
+ * probed here already (a replacement), or fewer targets made through the
+ * API are probed than the limit. The live state counts them, in constant
+ * time, and what the limit protects (memory, probes, /metrics) is what is
+ * probed; the configuration file's targets come first in it. */
+static bool room_for(struct api_req *r, const char *name)
+{
+    struct emp_target_status st;
+    if (emp_state_find(r->api->state, name, r->now_us, &st))
+        return true;
+    size_t n = emp_state_count(r->api->state);
+    size_t in_file = r->api->cfg != NULL ? r->api->cfg->n_targets : 0;
+    return n < in_file + (size_t)r->api->limits.max_targets;
+}
+
 /* Hand the change to the prober (under write_mu) and log it. */
 static void apply(struct emp_prober *p, int64_t id, const struct emp_target_config *tc,
                   const char *name, const char *what)
@@ -215,7 +232,10 @@ static enum MHD_Result write_target(struct api_req *r, const char *path_name, bo
     emp_error_clear(&err);
     int64_t id = 0;
     bool created = false;
-    e = emp_db_api_target_put(db, &tc, text, create_only, &id, &created, &err);
+    if (room_for(r, tc.name))
+        e = emp_db_api_target_put(db, &tc, text, create_only, &id, &created, &err);
+    else
+        e = EMP_ERANGE;
     if (e == EMP_OK)
         apply(p, id, &tc, tc.name, created ? "created" : "replaced");
     pthread_mutex_unlock(&r->api->write_mu);
@@ -223,6 +243,11 @@ static enum MHD_Result write_target(struct api_req *r, const char *path_name, bo
         ret = api_error(r, MHD_HTTP_CONFLICT, "conflict",
                         "a target called %s exists; PUT /api/v1/targets/%s replaces it",
                         tc.name, tc.name);
+    else if (e == EMP_ERANGE)
+        ret = api_error(r, MHD_HTTP_CONFLICT, "too_many_targets",
+                        "%d targets made through the API exist, as many as api.max_targets "
+                        "allows; delete one, or raise the limit in the configuration file",
+                        r->api->limits.max_targets);
     else if (e != EMP_OK)
         ret = api_db_error(r, db, e, &err, "store the target");
     emp_db_pool_put(r->api->pool, db);

@@ -42,6 +42,7 @@ static const struct emp_cfg_key api_keys[] = {
     {"request_deadline_s", EMP_CFG_ALL_KINDS},
     {"connection_memory_kib", EMP_CFG_ALL_KINDS},
     {"max_body_bytes", EMP_CFG_ALL_KINDS},
+    {"max_targets", EMP_CFG_ALL_KINDS},
 };
 static const struct emp_cfg_key prober_keys[] = {
     {"name", EMP_CFG_ALL_KINDS},
@@ -309,6 +310,8 @@ static void load_api(struct emp_cfg *c, const json_t *root, struct emp_config *c
                     EMP_DEFAULT_API_CONNECTION_MEMORY_KIB, &l->connection_memory_kib);
     emp_cfg_get_int(c, a, "api", "max_body_bytes", 1024, 16 * 1024 * 1024, NULL,
                     EMP_DEFAULT_API_MAX_BODY_BYTES, &l->max_body_bytes);
+    emp_cfg_get_int(c, a, "api", "max_targets", 0, EMP_MAX_API_MAX_TARGETS, NULL,
+                    EMP_DEFAULT_API_MAX_TARGETS, &l->max_targets);
     emp_cfg_check_keys(c, a, "api", api_keys, N_ELEMS(api_keys), -1, "api");
 }
 

@@ -33,11 +33,13 @@
 #define EMP_DEFAULT_API_REQUEST_DEADLINE_S 30
 #define EMP_DEFAULT_API_CONNECTION_MEMORY_KIB 64
 #define EMP_DEFAULT_API_MAX_BODY_BYTES 65536
+#define EMP_DEFAULT_API_MAX_TARGETS 1000
+#define EMP_MAX_API_MAX_TARGETS 1000000
 #define EMP_API_LIMITS_DEFAULT                                                             \
     {EMP_DEFAULT_API_THREADS,           EMP_DEFAULT_API_MAX_CONNECTIONS,                  \
      EMP_DEFAULT_API_MAX_CONNECTIONS_PER_IP, EMP_DEFAULT_API_IDLE_TIMEOUT_S,              \
      EMP_DEFAULT_API_REQUEST_DEADLINE_S, EMP_DEFAULT_API_CONNECTION_MEMORY_KIB,           \
-     EMP_DEFAULT_API_MAX_BODY_BYTES}
+     EMP_DEFAULT_API_MAX_BODY_BYTES,    EMP_DEFAULT_API_MAX_TARGETS}
 #define EMP_DEFAULT_SLA_PERIOD EMP_SLA_MONTH
 #define EMP_DEFAULT_SLA_RULE EMP_SLA_RULE_OUTAGES
 #define EMP_DEFAULT_EXCLUDE_UNKNOWN true
@@ -66,6 +68,9 @@ struct emp_api_limits {
                                    request) is cut, however busy the client */
     int connection_memory_kib;  /* per connection: request line and headers */
     int max_body_bytes;         /* larger request bodies get 413 */
+    int max_targets;            /* targets made through the API at most (the
+                                   configuration file's do not count); a
+                                   create past it gets 409 */
 };
 
 struct emp_target_config {
