@@ -12,6 +12,7 @@
 
 #include "config/parse.h"
 #include "core/log.h"
+#include "probes/policy.h"
 #include "probes/probe.h"
 
 /* Body and header bytes read per probe before it is failed: a health check
@@ -66,6 +67,7 @@ struct easy_state {
     size_t body_bytes, header_bytes;
     const char *over_cap;  /* "body_too_large" / "headers_too_large" */
     char errbuf[CURL_ERROR_SIZE];
+    char refused[EMP_POLICY_WHY_MAX]; /* why the policy refused an address ("": none) */
 };
 
 static struct sock *sock_for(struct emp_http *h, int fd)
@@ -346,7 +348,14 @@ static void finish(struct emp_http *h, CURL *easy, CURLcode rc)
     curl_multi_remove_handle(h->multi, easy);
     struct emp_probe *pr = es->pr;
     pr->r.status = EMP_STATUS_OK;
-    if (rc != CURLE_OK) {
+    if (es->refused[0] != '\0') {
+        /* Even when another address answered: the name led to a refused
+         * one, which the operator should hear of. */
+        char *host = NULL;
+        curl_url_get(es->url, CURLUPART_HOST, &host, 0);
+        emp_probe_fail(pr, EMP_POLICY_CLASS, "%s: %s", host != NULL ? host : "", es->refused);
+        curl_free(host);
+    } else if (rc != CURLE_OK) {
         judge_failure(es, rc);
     } else {
         long code = 0;
@@ -394,6 +403,23 @@ static void check_done(struct emp_http *h)
             finish(h, h->done[i].easy, h->done[i].rc);
     }
     h->finishing = false;
+}
+
+/* Every socket curl opens for a target made through the API: refused
+ * (curl then tries the next address, or fails the transfer) when the
+ * policy refuses its address; the probe then fails (finish). */
+static curl_socket_t open_socket(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    struct easy_state *es = userp;
+    char why[EMP_POLICY_WHY_MAX];
+    if (emp_policy_refuses(es->pr->cfg->policy, &a->addr, why) != NULL) {
+        if (es->refused[0] == '\0')
+            snprintf(es->refused, sizeof es->refused, "%s", why);
+        return CURL_SOCKET_BAD;
+    }
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    return fd >= 0 ? fd : CURL_SOCKET_BAD;
 }
 
 static enum emp_err setup_easy(struct easy_state *es, const struct emp_target_config *cfg)
@@ -469,6 +495,10 @@ static enum emp_err setup_easy(struct easy_state *es, const struct emp_target_co
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
+    if (cfg->policy != NULL) {
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, es);
+    }
     return EMP_OK;
 }
 
@@ -497,6 +527,7 @@ static enum emp_err http_start(struct emp_probe *pr, void *shared)
     es->header_bytes = 0;
     es->over_cap = NULL;
     es->errbuf[0] = '\0';
+    es->refused[0] = '\0';
     if (curl_multi_add_handle(h->multi, es->easy) != CURLM_OK)
         return EMP_EINVAL;
     pr->in_flight = true;
@@ -633,6 +664,33 @@ static void http_parse(struct emp_cfg *c, const json_t *t, const char *base, voi
     out->reuse = reuse != NULL && json_is_true(reuse);
 }
 
+static void http_police(struct emp_cfg *c, const void *spec, const char *base,
+                        const struct emp_target_policy *pol)
+{
+    const struct http_spec *sp = spec;
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL;
+    if (u == NULL) {
+        c->oom = true;
+        return;
+    }
+    /* http_parse has taken the URL: what curl makes of its host (a
+     * numeric IPv4 address normalised, 0xA9FEA9FE as 169.254.169.254) is
+     * what it will connect to. */
+    if (sp->url != NULL && curl_url_set(u, CURLUPART_URL, sp->url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        char why[EMP_POLICY_WHY_MAX];
+        int n = emp_cfg_parse_port(port, strlen(port));
+        if (emp_policy_refuses_host(pol, host, n > 0 ? n : 0, why) != NULL)
+            emp_cfg_report(c, emp_cfg_at_key(c, base, "url").s,
+                           "refused by the target policy: %s", why);
+    }
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+}
+
 static int http_to_json(const void *spec, bool redact, json_t *o)
 {
     (void)redact;
@@ -686,6 +744,7 @@ const struct emp_probe_kind emp_kind_http = {
     .to_json = http_to_json,
     .copy = http_copy,
     .free_spec = http_free_spec,
+    .police = http_police,
     .loop_new = http_loop_new,
     .loop_free = http_free,
     .start = http_start,

@@ -14,6 +14,7 @@
 
 #include "config/parse.h"
 #include "core/buf.h"
+#include "probes/policy.h"
 #include "probes/probe.h"
 #include "probes/resolve.h"
 #include "core/timeutil.h"
@@ -28,6 +29,15 @@ struct pg_spec {
 /* At most this many addresses of one host name go to libpq, which tries
  * them in turn as it would after its own lookup. */
 #define PG_MAX_ADDRS_PER_HOST 8
+
+/* libpq's port when the conninfo names none (PGPORT aside). */
+#define PG_DEFAULT_PORT 5432
+
+/* Where a target made through the API reads its passwords: nowhere but
+ * its conninfo. libpq would otherwise look in this machine's password file
+ * for the entry of `host`, and send it to `hostaddr`, which a definition
+ * may point anywhere. */
+#define PG_POLICY_PASSFILE "/dev/null"
 
 enum pg_phase {
     PG_IDLE = 0,
@@ -45,6 +55,7 @@ struct pg_host {
     struct pg_state *st;
     char *name;            /* owned */
     char *port;            /* owned; its element of a port list, or NULL */
+    int port_num;          /* the port it is reached on (0: not a valid one) */
     bool lookup;           /* a name we resolve */
     struct emp_resolve rs; /* registered with the loop: never moved while active */
     struct addrinfo *ai;   /* owned */
@@ -302,6 +313,8 @@ struct host_lists {
     bool has_port;                /* the conninfo gave a port per host */
     size_t entries;               /* 0: every name failed to resolve */
     const struct pg_host *dns_failed; /* the first that did */
+    const struct pg_host *refused;    /* the first name the policy refused */
+    char why[EMP_POLICY_WHY_MAX];     /* and why */
 };
 
 /* Append `s` to a comma-separated list being written to `f`. */
@@ -346,6 +359,9 @@ static int build_host_lists(const struct pg_state *st, struct host_lists *out)
         size_t n_seen = 0;
         for (const struct addrinfo *a = h->ai; a != NULL && n_seen < PG_MAX_ADDRS_PER_HOST;
              a = a->ai_next) {
+            if (out->refused == NULL &&
+                emp_policy_refuses(st->pr->cfg->policy, a->ai_addr, out->why) != NULL)
+                out->refused = h;
             char addr[NI_MAXHOST];
             if (getnameinfo(a->ai_addr, a->ai_addrlen, addr, sizeof addr, NULL, 0,
                             NI_NUMERICHOST) != 0)
@@ -387,10 +403,15 @@ static void start_connect(struct pg_state *st, bool rewrite)
     size_t n_opts = 0;
     for (const PQconninfoOption *o = st->opts; o->keyword != NULL; o++)
         n_opts++;
-    kw = calloc(n_opts + 4, sizeof *kw);
-    val = calloc(n_opts + 4, sizeof *val);
+    kw = calloc(n_opts + 5, sizeof *kw);
+    val = calloc(n_opts + 5, sizeof *val);
     if (kw == NULL || val == NULL || (rewrite && build_host_lists(st, &hl) < 0)) {
         fail_class = "internal";
+        goto out;
+    }
+    if (rewrite && hl.refused != NULL) {
+        fail_class = EMP_POLICY_CLASS;
+        snprintf(fail_msg, sizeof fail_msg, "%s: %s", hl.refused->name, hl.why);
         goto out;
     }
     if (rewrite && hl.entries == 0) {
@@ -409,6 +430,10 @@ static void start_connect(struct pg_state *st, bool rewrite)
             continue;
         kw[k] = o->keyword;
         val[k++] = o->val;
+    }
+    if (st->pr->cfg->policy != NULL && !is_set(opt_value(st->opts, "passfile"))) {
+        kw[k] = "passfile";
+        val[k++] = PG_POLICY_PASSFILE;
     }
     if (rewrite) {
         kw[k] = "host";
@@ -481,6 +506,70 @@ static char *element(const char *list, size_t i)
     return strndup(s, strcspn(s, ","));
 }
 
+/* The port of element `i` of the host list: of `port` (a list of
+ * `n_ports`, one port, or none); 0 when it is not a valid port, or memory
+ * ran out. */
+static int element_port(const char *port, size_t n_ports, size_t i)
+{
+    if (!is_set(port))
+        return PG_DEFAULT_PORT;
+    char *own = n_ports > 1 ? element(port, i) : NULL;
+    const char *s = n_ports > 1 ? own : port;
+    int v = s != NULL ? emp_cfg_parse_port(s, strlen(s)) : -1;
+    free(own);
+    return v > 0 ? v : 0;
+}
+
+/* Why `pol` refuses where `opts` connects, into `why` (NULL when it does
+ * not): no host at all (libpq would take it from this machine's
+ * environment, or use its local socket), an empty element or a
+ * Unix-domain socket in the host list, a hostaddr element that is no
+ * numeric address, or a numeric address the policy denies. Names are
+ * checked once resolved (build_host_lists). `*oom` is set when memory ran
+ * out. */
+static const char *hosts_refused(const struct emp_target_policy *pol,
+                                 const PQconninfoOption *opts, char *why, bool *oom)
+{
+    const char *host = opt_value(opts, "host");
+    const char *hostaddr = opt_value(opts, "hostaddr");
+    const char *port = opt_value(opts, "port");
+    if (!is_set(host) && !is_set(hostaddr)) {
+        snprintf(why, EMP_POLICY_WHY_MAX,
+                 "host or hostaddr is required (without them libpq would use this machine's "
+                 "environment or local socket)");
+        return why;
+    }
+    bool by_addr = is_set(hostaddr);
+    const char *list = by_addr ? hostaddr : host;
+    size_t n = count_elements(list);
+    size_t n_ports = is_set(port) ? count_elements(port) : 0;
+    bool refused = false;
+    for (size_t i = 0; i < n && !refused; i++) {
+        char *e = element(list, i);
+        if (e == NULL) {
+            *oom = true;
+            return NULL;
+        }
+        refused = true;
+        if (e[0] == '\0' && by_addr)
+            snprintf(why, EMP_POLICY_WHY_MAX,
+                     "hostaddr element %zu is empty (libpq would resolve its host itself)", i + 1);
+        else if (e[0] == '\0')
+            snprintf(why, EMP_POLICY_WHY_MAX,
+                     "host element %zu is empty (libpq would use this machine's local socket)",
+                     i + 1);
+        else if (!by_addr && (e[0] == '/' || e[0] == '@'))
+            snprintf(why, EMP_POLICY_WHY_MAX, "host \"%s\" is a Unix-domain socket of this machine",
+                     e);
+        else if (by_addr && !emp_resolve_is_numeric(e))
+            snprintf(why, EMP_POLICY_WHY_MAX, "hostaddr \"%s\" is not a numeric address", e);
+        else
+            refused = emp_policy_refuses_host(pol, e, element_port(port, n_ports, i), why) != NULL;
+        free(e);
+    }
+    return refused ? why : NULL;
+}
+
 /* Parse the conninfo, resolve what needs it, then connect. */
 static void begin(struct pg_state *st)
 {
@@ -492,6 +581,17 @@ static void begin(struct pg_state *st)
         first_line(perr ? perr : "out of memory", line, sizeof line);
         PQfreemem(perr);
         emp_probe_finish_fail(st->pr, release, st, "internal", "invalid conninfo: %s", line);
+        return;
+    }
+    const struct emp_target_policy *pol = st->pr->cfg->policy;
+    char why[EMP_POLICY_WHY_MAX];
+    bool oom = false;
+    if (pol != NULL && hosts_refused(pol, st->opts, why, &oom) != NULL) {
+        emp_probe_finish_fail(st->pr, release, st, EMP_POLICY_CLASS, "%s", why);
+        return;
+    }
+    if (oom) {
+        emp_probe_finish_fail(st->pr, release, st, "internal", "out of memory");
         return;
     }
     const char *host = opt_value(st->opts, "host");
@@ -533,6 +633,7 @@ static void begin(struct pg_state *st)
         h->st = st;
         h->name = element(host, i);
         h->port = n_ports > 1 ? element(port, i) : NULL;
+        h->port_num = element_port(port, n_ports, i);
         st->n_hosts = i + 1;
         if (h->name == NULL || (n_ports > 1 && h->port == NULL)) {
             emp_probe_finish_fail(st->pr, release, st, "internal", "out of memory");
@@ -550,7 +651,9 @@ static void begin(struct pg_state *st)
         struct pg_host *h = &st->hosts[i];
         if (!h->lookup)
             continue;
-        if (emp_resolve_start(&h->rs, st->pr->loop, h->name, 0, on_host_resolved, h) < 0) {
+        /* The port only goes into the addresses, for the policy. */
+        if (emp_resolve_start(&h->rs, st->pr->loop, h->name, h->port_num, on_host_resolved, h) <
+            0) {
             int e = errno;
             emp_probe_finish_fail(st->pr, release, st, "internal",
                                   "could not start resolving %s: %s", h->name, strerror(e));
@@ -725,6 +828,33 @@ static void pg_parse(struct emp_cfg *c, const json_t *t, const char *base, void 
         out->query = emp_cfg_dup(c, f == EMP_CFG_OK ? s : PG_DEFAULT_QUERY);
 }
 
+static void pg_police(struct emp_cfg *c, const void *spec, const char *base,
+                      const struct emp_target_policy *pol)
+{
+    const struct pg_spec *sp = spec;
+    struct emp_cfg_where w = emp_cfg_at_key(c, base, "conninfo");
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(sp->conninfo != NULL ? sp->conninfo : "", &msg);
+    if (opts == NULL) {
+        /* pg_parse has said what is wrong with it. */
+        c->oom |= msg == NULL;
+        PQfreemem(msg);
+        return;
+    }
+    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        if (o->val != NULL && !emp_policy_conninfo_key(pol, o->keyword))
+            emp_cfg_report(c, w.s,
+                           "refused by the target policy: key \"%s\" is not in "
+                           "api.target_policy.conninfo_keys",
+                           o->keyword);
+    char why[EMP_POLICY_WHY_MAX];
+    bool oom = false;
+    if (hosts_refused(pol, opts, why, &oom) != NULL)
+        emp_cfg_report(c, w.s, "refused by the target policy: %s", why);
+    c->oom |= oom;
+    PQconninfoFree(opts);
+}
+
 static int pg_to_json(const void *spec, bool redact, json_t *o)
 {
     const struct pg_spec *sp = spec;
@@ -772,6 +902,7 @@ const struct emp_probe_kind emp_kind_postgres = {
     .to_json = pg_to_json,
     .copy = pg_copy,
     .free_spec = pg_free_spec,
+    .police = pg_police,
     .start = pg_start,
     .cancel = pg_cancel,
 };

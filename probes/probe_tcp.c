@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/parse.h"
+#include "probes/policy.h"
 #include "probes/probe.h"
 #include "probes/resolve.h"
 #include "core/timeutil.h"
@@ -192,6 +193,16 @@ static void on_resolved(void *arg, struct addrinfo *ai, const char *errmsg)
     }
     st->ai_list = ai;
     st->ai_next = ai;
+    /* A target made through the API connects to none of its addresses
+     * when the policy refuses any of them. */
+    char why[EMP_POLICY_WHY_MAX];
+    for (const struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
+        if (emp_policy_refuses(st->pr->cfg->policy, a->ai_addr, why) != NULL) {
+            emp_probe_finish_fail(st->pr, release, st, EMP_POLICY_CLASS, "%s: %s",
+                                  tcp_host(st->pr), why);
+            return;
+        }
+    }
     try_next(st);
 }
 
@@ -282,6 +293,16 @@ static void tcp_parse(struct emp_cfg *c, const json_t *t, const char *base, void
         emp_cfg_report_missing(c, base, "port", "an integer from 1 to 65535");
 }
 
+static void tcp_police(struct emp_cfg *c, const void *spec, const char *base,
+                       const struct emp_target_policy *pol)
+{
+    const struct tcp_spec *sp = spec;
+    char why[EMP_POLICY_WHY_MAX];
+    if (emp_policy_refuses_host(pol, sp->host, sp->port, why) != NULL)
+        emp_cfg_report(c, emp_cfg_at_key(c, base, "host").s, "refused by the target policy: %s",
+                       why);
+}
+
 static int tcp_to_json(const void *spec, bool redact, json_t *o)
 {
     (void)redact;
@@ -324,6 +345,7 @@ const struct emp_probe_kind emp_kind_tcp = {
     .to_json = tcp_to_json,
     .copy = tcp_copy,
     .free_spec = tcp_free_spec,
+    .police = tcp_police,
     .start = tcp_start,
     .cancel = tcp_cancel,
 };

@@ -5,8 +5,9 @@
  * (config.c), so that errors name the JSON path. The store is the source
  * of truth of targets made this way: the change is written there first,
  * then handed to the running prober, which applies it on its own thread.
- * Targets of the configuration file belong to the file: 409 here. There
- * are at most api.max_targets targets made here. */
+ * Targets of the configuration file belong to the file: 409 here. A
+ * target made here is held to api.target_policy (probes/policy.h), and
+ * there are at most api.max_targets of them. */
 #include "api/handlers.h"
 
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "probes/policy.h"
 #include "probes/prober.h"
 #include "config/target.h"
 #include "probes/kinds.h"
@@ -104,8 +106,8 @@ enum MHD_Result api_get_target(struct api_req *r)
 }
 
 /* 400 with every problem of the definition (`problems`, stolen: one per
- * line), joined with "; ". */
-static enum MHD_Result bad_definition(struct api_req *r, char *problems)
+ * line), joined with "; ", under the error code `code`. */
+static enum MHD_Result bad_definition(struct api_req *r, const char *code, char *problems)
 {
     struct emp_buf msg = {0};
     char *save = NULL;
@@ -118,9 +120,9 @@ static enum MHD_Result bad_definition(struct api_req *r, char *problems)
     free(problems);
     if (msg.oom || msg.p == NULL) {
         emp_buf_free(&msg);
-        return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "bad target definition");
+        return api_error(r, MHD_HTTP_BAD_REQUEST, code, "bad target definition");
     }
-    json_t *body = json_pack("{s:{s:s,s:o}}", "error", "code", "bad_request", "message",
+    json_t *body = json_pack("{s:{s:s,s:o}}", "error", "code", code, "message",
                              api_json_text(msg.p, msg.len));
     emp_buf_free(&msg);
     return api_reply(r, MHD_HTTP_BAD_REQUEST, body);
@@ -184,25 +186,48 @@ static void apply(struct emp_prober *p, int64_t id, const struct emp_target_conf
     emp_info("target changed through the API", "target=%s change=%s", name, what);
 }
 
-/* POST (`path_name` NULL, `create_only`) and PUT. */
-static enum MHD_Result write_target(struct api_req *r, const char *path_name, bool create_only)
+/* The body read as a definition into `tc`, then held to the policy of
+ * targets made through the API: true, or false with the 400 (every
+ * problem named by its JSON path) or 500 queued in `*ret`. */
+static bool read_definition(struct api_req *r, const char *path_name,
+                            struct emp_target_config *tc, enum MHD_Result *ret)
 {
     char *problems = NULL;
     size_t plen = 0;
     FILE *errs = open_memstream(&problems, &plen);
-    struct emp_target_config tc;
+    const char *code = "bad_request";
     enum emp_err e = emp_config_parse_target(r->body, r->body_len, "request body", path_name,
-                                             &emp_probe_kinds, &tc, errs, NULL);
+                                             &emp_probe_kinds, tc, errs, NULL);
+    if (e == EMP_OK) {
+        tc->policy = r->api->cfg != NULL ? &r->api->cfg->target_policy
+                                         : emp_target_policy_default();
+        code = EMP_POLICY_CLASS;
+        e = emp_policy_check_target(tc, "request body", errs, NULL);
+    }
     if (errs != NULL)
         fclose(errs);
+    if (e == EMP_OK) {
+        free(problems);
+        return true;
+    }
+    emp_target_config_cleanup(tc);
     if (e == EMP_ENOMEM) {
         free(problems);
-        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+        *ret = api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    } else {
+        *ret = bad_definition(r, code, problems);
     }
-    if (e != EMP_OK)
-        return bad_definition(r, problems);
-    free(problems);
+    return false;
+}
+
+/* POST (`path_name` NULL, `create_only`) and PUT. */
+static enum MHD_Result write_target(struct api_req *r, const char *path_name, bool create_only)
+{
+    struct emp_target_config tc;
     enum MHD_Result ret;
+    if (!read_definition(r, path_name, &tc, &ret))
+        return ret;
+    enum emp_err e;
     struct emp_prober *p = NULL;
     json_t *def = NULL;
     char *text = NULL;

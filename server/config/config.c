@@ -43,6 +43,12 @@ static const struct emp_cfg_key api_keys[] = {
     {"connection_memory_kib", EMP_CFG_ALL_KINDS},
     {"max_body_bytes", EMP_CFG_ALL_KINDS},
     {"max_targets", EMP_CFG_ALL_KINDS},
+    {"target_policy", EMP_CFG_ALL_KINDS},
+};
+static const struct emp_cfg_key policy_keys[] = {
+    {"allowed_cidrs", EMP_CFG_ALL_KINDS},
+    {"denied_cidrs", EMP_CFG_ALL_KINDS},
+    {"conninfo_keys", EMP_CFG_ALL_KINDS},
 };
 static const struct emp_cfg_key prober_keys[] = {
     {"name", EMP_CFG_ALL_KINDS},
@@ -90,6 +96,12 @@ void emp_config_free(struct emp_config *cfg)
         free(cfg->canaries[i]);
     free(cfg->canaries);
     free(cfg->spool_path);
+    struct emp_target_policy *pol = &cfg->target_policy;
+    free((void *)pol->allowed);
+    free((void *)pol->denied);
+    for (size_t i = 0; pol->conninfo_keys != NULL && i < pol->n_conninfo_keys; i++)
+        free((void *)pol->conninfo_keys[i]);
+    free((void *)pol->conninfo_keys);
     free(cfg);
 }
 
@@ -278,15 +290,149 @@ static void load_spool(struct emp_cfg *c, const json_t *root, struct emp_config 
     }
 }
 
-/* ---- the API's limits -------------------------------------------------- */
+/* ---- the API's limits and its targets' policy -------------------------- */
 
+/* Where targets made through the API may not reach unless the operator
+ * says otherwise: link-local addresses, where clouds serve instance
+ * metadata and credentials (169.254.169.254, fe80::/10), and AWS's IPv6
+ * metadata address. */
+static const struct emp_cidr default_denied[] = {
+    {.v6 = false, .bits = 16, .addr = {169, 254}},
+    {.v6 = true, .bits = 10, .addr = {0xfe, 0x80}},
+    {.v6 = true, .bits = 128, .addr = {0xfd, 0x00, 0x0e, 0xc2, [14] = 0x02, [15] = 0x54}},
+};
 
-/* "api": {...}: the HTTP server's limits, each with its default. */
+/* The libpq keywords a target made through the API may set: where to
+ * connect, as whom, and how, but nothing that reads a file of this machine
+ * (sslkey, sslcert, sslrootcert, sslcrl, passfile, service, servicefile)
+ * or uses its identity (krbsrvname, gsslib). */
+static const char *const default_conninfo_keys[] = {
+    "host",           "hostaddr",        "port",
+    "dbname",         "user",            "password",
+    "connect_timeout", "application_name", "options",
+    "sslmode",        "channel_binding", "require_auth",
+    "target_session_attrs", "keepalives", "keepalives_idle",
+    "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+};
+
+#define CIDRS_MAX 256
+#define CIDRS_EXPECTED "a list of at most 256 address blocks such as \"10.0.0.0/8\" or \"fd00::/8\""
+#define CIDR_EXPECTED "an IPv4 or IPv6 address block such as \"10.0.0.0/8\" (no bits set past the prefix)"
+#define KEYS_MAX 64
+#define KEYS_EXPECTED "a list of at most 64 libpq connection keywords"
+#define KEY_EXPECTED "a libpq connection keyword: 1 to 64 of [a-z_]"
+
+const struct emp_target_policy *emp_target_policy_default(void)
+{
+    static const struct emp_target_policy dflt = {
+        .denied = default_denied,
+        .n_denied = N_ELEMS(default_denied),
+        .conninfo_keys = default_conninfo_keys,
+        .n_conninfo_keys = N_ELEMS(default_conninfo_keys),
+    };
+    return &dflt;
+}
+
+/* `key` of `pol` (a list of CIDR blocks, path api.target_policy.KEY) into
+ * a new array; `dflt` (n_dflt) when absent. */
+static void load_cidrs(struct emp_cfg *c, const json_t *pol, const char *key,
+                       const struct emp_cidr *dflt, size_t n_dflt, const struct emp_cidr **out,
+                       size_t *n_out)
+{
+    const json_t *v = pol != NULL ? json_object_get(pol, key) : NULL;
+    struct emp_cfg_where w = emp_cfg_at_key(c, "api.target_policy", key);
+    size_t n = v != NULL ? json_array_size(v) : n_dflt;
+    if (v != NULL && (!json_is_array(v) || n > CIDRS_MAX)) {
+        emp_cfg_report(c, w.s, "expected %s, got %s", CIDRS_EXPECTED, emp_cfg_show(c, v).s);
+        return;
+    }
+    struct emp_cidr *a = calloc(n > 0 ? n : 1, sizeof *a);
+    if (a == NULL) {
+        c->oom = true;
+        return;
+    }
+    if (v == NULL && n_dflt > 0)
+        memcpy(a, dflt, n_dflt * sizeof *a);
+    for (size_t i = 0; v != NULL && i < n; i++) {
+        const json_t *e = json_array_get(v, i);
+        if (!json_is_string(e) || emp_cidr_parse(json_string_value(e), &a[i]) != 0)
+            emp_cfg_report(c, emp_cfg_at_index(w.s, i).s, "expected %s, got %s", CIDR_EXPECTED,
+                           emp_cfg_show(c, e).s);
+    }
+    *out = a;
+    *n_out = n;
+}
+
+static bool valid_conninfo_key(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* api.target_policy.conninfo_keys into a new array of new strings. */
+static void load_conninfo_keys(struct emp_cfg *c, const json_t *pol, struct emp_target_policy *p)
+{
+    const json_t *v = pol != NULL ? json_object_get(pol, "conninfo_keys") : NULL;
+    const char *w = "api.target_policy.conninfo_keys";
+    size_t n = v != NULL ? json_array_size(v) : N_ELEMS(default_conninfo_keys);
+    if (v != NULL && (!json_is_array(v) || n > KEYS_MAX)) {
+        emp_cfg_report(c, w, "expected %s, got %s", KEYS_EXPECTED, emp_cfg_show(c, v).s);
+        return;
+    }
+    char **keys = calloc(n > 0 ? n : 1, sizeof *keys);
+    if (keys == NULL) {
+        c->oom = true;
+        return;
+    }
+    p->conninfo_keys = (const char *const *)keys;
+    p->n_conninfo_keys = n;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = v != NULL ? json_array_get(v, i) : NULL;
+        const char *key = v != NULL ? json_string_value(e) : default_conninfo_keys[i];
+        if (key == NULL || !valid_conninfo_key(key))
+            emp_cfg_report(c, emp_cfg_at_index(w, i).s, "expected %s, got %s", KEY_EXPECTED,
+                           emp_cfg_show(c, e).s);
+        else
+            keys[i] = emp_cfg_dup(c, key);
+    }
+}
+
+/* "api.target_policy": {"allowed_cidrs", "denied_cidrs", "conninfo_keys"},
+ * each with its default; after load_listen (the API's port is refused). */
+static void load_target_policy(struct emp_cfg *c, const json_t *a, struct emp_config *cfg)
+{
+    struct emp_target_policy *p = &cfg->target_policy;
+    p->api_port = cfg->listen_port;
+    const json_t *pol = json_is_object(a) ? json_object_get(a, "target_policy") : NULL;
+    if (pol != NULL && !json_is_object(pol)) {
+        emp_cfg_report(c, "api.target_policy",
+                       "expected an object with \"allowed_cidrs\", \"denied_cidrs\", "
+                       "\"conninfo_keys\", got %s",
+                       emp_cfg_show(c, pol).s);
+        pol = NULL;
+    }
+    load_cidrs(c, pol, "allowed_cidrs", NULL, 0, &p->allowed, &p->n_allowed);
+    load_cidrs(c, pol, "denied_cidrs", default_denied, N_ELEMS(default_denied), &p->denied,
+               &p->n_denied);
+    load_conninfo_keys(c, pol, p);
+    if (pol != NULL)
+        emp_cfg_check_keys(c, pol, "api.target_policy", policy_keys, N_ELEMS(policy_keys), -1,
+                           "api.target_policy");
+}
+
+/* "api": {...}: the HTTP server's limits, each with its default, and the
+ * policy of the targets made through it. */
 static void load_api(struct emp_cfg *c, const json_t *root, struct emp_config *cfg)
 {
     struct emp_api_limits *l = &cfg->api;
     *l = (struct emp_api_limits)EMP_API_LIMITS_DEFAULT;
     const json_t *a = json_object_get(root, "api");
+    load_target_policy(c, a, cfg);
     if (a == NULL)
         return;
     if (!json_is_object(a)) {

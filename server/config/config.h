@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "core/cidr.h"
 #include "core/err.h"
 #include "core/model.h"
 #include "config/kind.h"
@@ -73,6 +74,23 @@ struct emp_api_limits {
                                    create past it gets 409 */
 };
 
+/* Where a target made through the API may reach (api.target_policy; see
+ * docs/api.md, "What a target made through the API may reach"). The
+ * configuration file's targets are the operator's and bound by nothing.
+ * An address is refused when it is in a denied block, when allowed blocks
+ * are given and it is in none, or when it is one of this machine's own
+ * addresses and the port is the API's. A postgres conninfo may set only
+ * the listed keywords. */
+struct emp_target_policy {
+    const struct emp_cidr *allowed; /* empty: every address not denied */
+    size_t n_allowed;
+    const struct emp_cidr *denied;
+    size_t n_denied;
+    const char *const *conninfo_keys; /* the libpq keywords allowed */
+    size_t n_conninfo_keys;
+    int api_port;             /* the API's own port (listen); 0: none */
+};
+
 struct emp_target_config {
     char *name;   /* unique; [A-Za-z0-9._-], 1..EMP_NAME_MAX bytes */
     const struct emp_probe_kind *kind; /* from the kinds table (config/kind.h) */
@@ -83,6 +101,10 @@ struct emp_target_config {
     int fail_threshold;
     int recover_threshold;
     int degraded_ms;     /* 0 = off */
+    /* The policy a target made through the API is held to, at definition
+     * and at every probe (borrowed from the configuration, which outlives
+     * every target); NULL for the configuration file's own targets. */
+    const struct emp_target_policy *policy;
 };
 
 struct emp_config {
@@ -91,6 +113,7 @@ struct emp_config {
     char *listen_host;   /* parsed from listen */
     int listen_port;
     struct emp_api_limits api; /* the "api" object, or its defaults */
+    struct emp_target_policy target_policy; /* api.target_policy, or its defaults */
     char *prober_name;
     char *prober_location; /* "" when not set */
     /* The monitor's doubt of itself: a probe loop later than max_lag_ms
@@ -134,6 +157,11 @@ void emp_config_free(struct emp_config *cfg);
 
 /* Index of the target called `name`, or -1. */
 int emp_config_find_target(const struct emp_config *cfg, const char *name);
+
+/* The policy of a target made through the API when no configuration says
+ * (api.target_policy's defaults, the API port unknown): static, never
+ * freed. */
+const struct emp_target_policy *emp_target_policy_default(void);
 
 /* Index of the SLA called `name`, or -1. */
 int emp_config_find_sla(const struct emp_config *cfg, const char *name);

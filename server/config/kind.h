@@ -16,6 +16,7 @@
 struct emp_cfg;   /* config/parse.h: a loading in progress */
 struct emp_loop;  /* probes/loop.h */
 struct emp_probe; /* probes/probe.h */
+struct emp_target_policy; /* config/config.h */
 
 struct emp_probe_kind {
     const char *name;        /* as written in a target's "kind" */
@@ -35,6 +36,14 @@ struct emp_probe_kind {
      * NULL). */
     void *(*copy)(const void *spec);
     void (*free_spec)(void *spec);
+    /* For a target made through the API: report through `c` each thing in
+     * the kind's keys of `spec` (JSON path `base`) that `pol` refuses: a
+     * literal address it denies, a key that reaches this machine's own
+     * files or sockets. Names are checked where they are resolved, at each
+     * probe. NULL: the kind has nothing to check. probes/policy.h has the
+     * rules every kind applies. */
+    void (*police)(struct emp_cfg *c, const void *spec, const char *base,
+                   const struct emp_target_policy *pol);
 
     /* ---- probing (the probe loop's thread) ---- */
     /* What the kind shares among the probes of one loop (curl's multi

@@ -1,5 +1,5 @@
 /* The targets made through the API, loaded from the store into the prober
- * at start. */
+ * at start, held to the policy of such targets as when they were made. */
 #include "service/target.h"
 
 #include <stdio.h>
@@ -8,6 +8,7 @@
 
 #include "config/target.h"
 #include "core/log.h"
+#include "probes/policy.h"
 #include "probes/prober.h"
 #include "store/db.h"
 #include "probes/kinds.h"
@@ -36,10 +37,21 @@ enum emp_err emp_target_load_api(struct emp_db *db, const struct emp_config *cfg
         size_t nerrs = 0;
         enum emp_err e = emp_config_parse_target(t[i].definition, strlen(t[i].definition), source,
                                                  NULL, &emp_probe_kinds, &tc, stderr, &nerrs);
-        if (e == EMP_ENOMEM)
+        bool valid = e == EMP_OK && strcmp(tc.name, t[i].name) == 0;
+        /* Made before the policy was, or under a looser one: not probed
+         * now, kept in the store for the operator to see. */
+        enum emp_err pe = EMP_OK;
+        if (valid) {
+            tc.policy = &cfg->target_policy;
+            pe = emp_policy_check_target(&tc, source, stderr, &nerrs);
+        }
+        if (e == EMP_ENOMEM || pe == EMP_ENOMEM)
             rc = emp_error_set(err, EMP_ENOMEM, NULL, "out of memory");
-        else if (e != EMP_OK || strcmp(tc.name, t[i].name) != 0)
+        else if (!valid)
             emp_warn("target made through the API no longer validates; not probed",
+                     "target=%s problems=%zu", t[i].name, nerrs);
+        else if (pe != EMP_OK)
+            emp_warn("target made through the API is refused by api.target_policy; not probed",
                      "target=%s problems=%zu", t[i].name, nerrs);
         else if (emp_prober_put(p, t[i].id, &tc) != 0)
             rc = emp_error_set(err, EMP_ENOMEM, NULL, "out of memory");
