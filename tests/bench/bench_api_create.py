@@ -9,7 +9,8 @@ The targets are tcp targets of a local listening socket that never accepts
 (the kernel completes the handshake), probed once a day: the first probe of
 each runs at once, then nothing, so what is measured is the create.
 
-usage: bench_api_create.py --empiric BIN --schema DIR [--targets 5000] [--batch 200]
+usage: scripts/bench api_create [--targets 5000] [--batch 200], or
+bench_api_create.py --empiric BIN --schema DIR [--targets 5000] [--batch 200]
 Needs EMPIRIC_TEST_DB."""
 
 import argparse
@@ -59,6 +60,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--empiric", required=True)
     ap.add_argument("--schema", required=True)
+    ap.add_argument("--target", help="unused (scripts/bench passes bench_target to all)")
     ap.add_argument("--targets", type=int, default=5000)
     ap.add_argument("--batch", type=int, default=200)
     a = ap.parse_args()
