@@ -110,15 +110,10 @@ enum MHD_Result api_get_badge_uptime(struct api_req *r)
  * covering it. */
 enum MHD_Result api_get_badge_state(struct api_req *r)
 {
-    size_t n = 0;
-    struct emp_target_status *st = emp_state_snapshot(r->api->state, r->now_us, &n);
-    if (st == NULL)
-        return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
-    const char *state = NULL;
-    for (size_t i = 0; i < n && state == NULL; i++)
-        if (strcmp(st[i].name, r->name) == 0)
-            state = emp_tstate_name(st[i].state);
-    free(st);
+    struct emp_target_status live;
+    const char *state = emp_state_find(r->api->state, r->name, r->now_us, &live)
+                            ? emp_tstate_name(live.state)
+                            : NULL;
     if (state == NULL) {
         struct emp_segment *seg = NULL;
         size_t n_seg = 0;
