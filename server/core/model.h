@@ -83,6 +83,8 @@ struct emp_outage {
     int64_t ended_at_us;   /* 0 while ongoing */
     char err_class[EMP_ERRCLASS_MAX];
     char message[EMP_ERRMSG_MAX];
+    int64_t prober_id;     /* who saw it (filled by the target's window
+                              reads; 0 otherwise) */
 };
 
 /* An outage's times alone, what the correlation and group statistics need. */
@@ -102,6 +104,8 @@ struct emp_span {
                               the store gives it only to the live span (a
                               prober's last), 0 to the others */
     int64_t target_id;     /* filled by the group queries */
+    int64_t prober_id;     /* who observed (filled by the target's window
+                              reads; 0 otherwise) */
 };
 
 /* A raw failing probe result: the evidence. */

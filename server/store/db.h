@@ -158,13 +158,24 @@ enum emp_err emp_db_open_outages(struct emp_db *db, int64_t prober_id,
 
 /* ---- a target's history over a window (history.c) ------------------ */
 
-/* Outages of a target overlapping [from, to), newest first. */
+/* Which location each prober is in (probers.location; "" for none). */
+#define EMP_LOCATION_MAX 128
+struct emp_prober_location {
+    int64_t prober_id;
+    char location[EMP_LOCATION_MAX + 1];
+};
+enum emp_err emp_db_prober_locations(struct emp_db *db, struct emp_prober_location **out,
+                                     size_t *n, struct emp_error *err);
+
+/* Outages of a target overlapping [from, to), newest first, each with the
+ * prober that saw it. */
 enum emp_err emp_db_list_outages(struct emp_db *db, int64_t target_id,
                                  int64_t from_us, int64_t to_us,
                                  struct emp_outage **out, size_t *n,
                                  struct emp_error *err);
 
-/* Spans of a target overlapping [from, to), oldest first. */
+/* Spans of a target overlapping [from, to), oldest first, each with the
+ * prober that observed. */
 enum emp_err emp_db_list_spans(struct emp_db *db, int64_t target_id,
                                int64_t from_us, int64_t to_us,
                                struct emp_span **out, size_t *n,

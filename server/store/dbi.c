@@ -261,6 +261,7 @@ void dbi_outage_bin(const PGresult *res, int row, struct emp_outage *o)
     /* Binary text is the bytes themselves; libpq NUL-terminates. */
     dbi_text(res, row, 3, o->err_class, sizeof o->err_class);
     dbi_text(res, row, 4, o->message, sizeof o->message);
+    o->prober_id = PQnfields(res) > 5 ? dbi_bin_int64(res, row, 5) : 0;
 }
 
 void dbi_outage_time_bin(const PGresult *res, int row, struct emp_outage_time *o)

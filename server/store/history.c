@@ -19,7 +19,7 @@
  * rather than at the target's first outage. */
 static const struct dbi_stmt st_list_outages = {
     "emp_list_outages",
-    "SELECT target_id, started_at, ended_at, err_class, message"
+    "SELECT target_id, started_at, ended_at, err_class, message, prober_id"
     " FROM outages WHERE target_id = $1 AND started_at < (SELECT emp_ts($3))"
     " AND coalesce(ended_at, 'infinity') >= (SELECT emp_ts($2))"
     " ORDER BY started_at DESC, prober_id",
@@ -28,7 +28,8 @@ static const struct dbi_stmt st_list_outages = {
  * bound lets the index find candidates, the second is exact. */
 static const struct dbi_stmt st_list_spans = {
     "emp_list_spans",
-    "SELECT s.started_at, s.ended_at, " LIVE_GRACE_MS "::bigint * 1000 FROM spans s"
+    "SELECT s.started_at, s.ended_at, " LIVE_GRACE_MS "::bigint * 1000, s.prober_id"
+    " FROM spans s"
     " WHERE s.target_id = $1 AND s.started_at < (SELECT emp_ts($3))"
     " AND s.ended_at >= (SELECT emp_ts($2) - interval '2 days')"
     " AND s.ended_at + s.grace_ms * interval '1 millisecond' >= (SELECT emp_ts($2))"
@@ -68,6 +69,28 @@ static const struct dbi_stmt st_list_failure_times = {
     " ORDER BY at, prober_id",
     3, 1};
 
+static const struct dbi_stmt st_prober_locations = {
+    "emp_prober_locations", "SELECT id, location FROM probers ORDER BY id", 0};
+
+enum emp_err emp_db_prober_locations(struct emp_db *db, struct emp_prober_location **out,
+                                     size_t *n, struct emp_error *err)
+{
+    PGresult *res = NULL;
+    void *rows;
+    enum emp_err rc = dbi_query_rows(db, &st_prober_locations, NULL, sizeof **out, &rows, n,
+                                     &res, err, "could not list the probers' locations");
+    if (rc != EMP_OK)
+        return rc;
+    struct emp_prober_location *a = rows;
+    for (size_t i = 0; i < *n; i++) {
+        a[i].prober_id = dbi_int64(res, (int)i, 0);
+        dbi_text(res, (int)i, 1, a[i].location, sizeof a[i].location);
+    }
+    PQclear(res);
+    *out = a;
+    return EMP_OK;
+}
+
 enum emp_err emp_db_list_outages(struct emp_db *db, int64_t target_id, int64_t from_us,
                                  int64_t to_us, struct emp_outage **out, size_t *n,
                                  struct emp_error *err)
@@ -93,6 +116,7 @@ enum emp_err emp_db_list_spans(struct emp_db *db, int64_t target_id, int64_t fro
         a[i].started_at_us = dbi_bin_time_us(res, r, 0);
         a[i].ended_at_us = dbi_bin_time_us(res, r, 1);
         a[i].grace_us = dbi_bin_int64(res, r, 2);
+        a[i].prober_id = dbi_bin_int64(res, r, 3);
     }
     PQclear(res);
     *out = a;

@@ -1,0 +1,55 @@
+/* A target's history as one vantage point, or all of them combined: what
+ * every report reads before its statistics. The store gives each span and
+ * outage with the prober that recorded it; probers of one location are one
+ * vantage point. Asked for one location, its own record; with one location
+ * in the window, that location's record as it is; with several, their
+ * verdict combined by quorum (analysis/vantage.h), as spans and outages the
+ * statistics take like any target's. */
+#ifndef EMP_VIEW_H
+#define EMP_VIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "analysis/vantage.h"
+#include "core/err.h"
+#include "core/model.h"
+#include "store/db.h"
+
+struct emp_view {
+    const char *location;     /* one vantage point alone; NULL: combined */
+    struct emp_quorum quorum; /* how locations combine */
+};
+
+#define EMP_VIEW_DEFAULT {NULL, EMP_QUORUM_DEFAULT}
+
+struct emp_view_history {
+    struct emp_span *spans;      /* oldest first */
+    size_t n_spans;
+    struct emp_outage *outages;  /* newest first, as the store gives them */
+    size_t n_outages;
+    /* When several locations were combined (n_locations > 1): their names
+     * (bit i of the masks: locations[i]) and the combined timeline, over a
+     * stretch holding [from, to) and every outage read. */
+    size_t n_locations;
+    char (*locations)[EMP_LOCATION_MAX + 1];
+    struct emp_vsegment *seg;
+    size_t n_seg;
+    /* Over [from, to) alone: partial time and who was down in it. */
+    struct emp_vtotals totals;
+};
+
+/* Read target `target_id`'s spans and outages over [from, to) and make
+ * them the view `v` asks for. EMP_ENOTFOUND when v->location names no
+ * prober's location (err says so). Free with emp_view_history_free. */
+enum emp_err emp_view_history_load(struct emp_db *db, int64_t target_id, int64_t from_us,
+                                   int64_t to_us, int64_t now_us, const struct emp_view *v,
+                                   struct emp_view_history *out, struct emp_error *err);
+void emp_view_history_free(struct emp_view_history *h);
+
+/* The locations down during a combined outage (a mask of
+ * h->locations), 0 when nothing was combined. */
+uint64_t emp_view_outage_locations(const struct emp_view_history *h,
+                                   const struct emp_outage *o, int64_t now_us);
+
+#endif
