@@ -3,6 +3,7 @@
  * and dashboards. Errors (unknown target, bad window, database away) are
  * the API's JSON errors with their usual status. */
 #include "api/handlers.h"
+#include "service/view.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -44,39 +45,33 @@ static bool load_timeline(struct api_req *r, int64_t from, int64_t to,
     struct emp_db *db = NULL;
     struct emp_error err;
     emp_error_clear(&err);
-    struct emp_span *spans = NULL;
-    struct emp_outage *outages = NULL;
-    size_t n_spans = 0, n_outages = 0;
+    struct emp_view_history h = {0};
+    struct emp_view view;
     int64_t id = 0;
     bool ok = false;
     *seg = NULL;
     *n = 0;
-    if (!api_db_get(r, &db, ret))
+    if (!api_view(r, &view, ret) || !api_db_get(r, &db, ret))
         return false;
-    const char *what = "look up the target";
     enum emp_err e = emp_db_find_target(db, r->name, &id, &err);
-    if (e == EMP_OK) {
-        what = "list coverage spans";
-        e = emp_db_list_spans(db, id, from, to, &spans, &n_spans, &err);
-    }
-    if (e == EMP_OK) {
-        what = "list outages";
-        e = emp_db_list_outages(db, id, from, to, &outages, &n_outages, &err);
-    }
     if (e != EMP_OK) {
-        *ret = api_db_error(r, db, e, &err, what);
+        *ret = api_db_error(r, db, e, &err, "look up the target");
         goto out;
     }
-    if (emp_timeline_build(from, to, r->now_us, spans, n_spans, outages, n_outages, seg, n) !=
-        EMP_OK) {
+    e = emp_view_history_load(db, id, from, to, r->now_us, &view, &h, &err);
+    if (e != EMP_OK) {
+        *ret = api_view_error(r, db, &view, e, &err, "read the target's history");
+        goto out;
+    }
+    if (emp_timeline_build(from, to, r->now_us, h.spans, h.n_spans, h.outages, h.n_outages, seg,
+                           n) != EMP_OK) {
         *ret = api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
         goto out;
     }
     ok = true;
 out:
     emp_db_pool_put(r->api->pool, db);
-    free(spans);
-    free(outages);
+    emp_view_history_free(&h);
     return ok;
 }
 

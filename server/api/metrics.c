@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "analysis/uptime.h"
+#include "service/view.h"
 
 int emp_metrics_init(struct emp_metrics *m, struct emp_prober *prober,
                      struct emp_events *events, struct emp_writer *writer)
@@ -65,19 +66,15 @@ static bool query_availability(struct emp_db_pool *pool, const struct emp_target
     for (size_t i = 0; i < n && ok; i++) {
         if (t[i].db_id == 0)
             continue;
-        struct emp_span *spans = NULL;
-        struct emp_outage *outages = NULL;
-        size_t n_spans = 0, n_outages = 0;
+        static const struct emp_view combined = EMP_VIEW_DEFAULT;
+        struct emp_view_history h;
         struct emp_uptime u;
-        ok = emp_db_list_spans(db, t[i].db_id, from, now_us, &spans, &n_spans, &err) ==
-                 EMP_OK &&
-             emp_db_list_outages(db, t[i].db_id, from, now_us, &outages, &n_outages, &err) ==
-                 EMP_OK;
-        if (ok && emp_uptime_compute(from, now_us, now_us, spans, n_spans, outages, n_outages,
-                                     &u) == EMP_OK)
+        ok = emp_view_history_load(db, t[i].db_id, from, now_us, now_us, &combined, &h, &err) ==
+             EMP_OK;
+        if (ok && emp_uptime_compute(from, now_us, now_us, h.spans, h.n_spans, h.outages,
+                                     h.n_outages, &u) == EMP_OK)
             out[i] = u.availability;
-        free(spans);
-        free(outages);
+        emp_view_history_free(&h);
     }
     emp_db_pool_put(pool, db);
     if (!ok) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "service/report.h"
+#include "service/view.h"
 #include "analysis/stats.h"
 #include "analysis/uptime.h"
 
@@ -82,15 +83,16 @@ enum MHD_Result api_get_reliability(struct api_req *r)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "%s", msg);
     struct emp_db *db;
     enum MHD_Result got;
-    if (!api_db_get(r, &db, &got))
+    struct emp_view view;
+    if (!api_view(r, &view, &got) || !api_db_get(r, &db, &got))
         return got;
     struct emp_error err;
     emp_error_clear(&err);
     struct emp_target_row t;
     struct emp_reliability rel;
-    enum emp_err e = emp_report_target(db, r->name, from, to, r->now_us, &t, &rel, &err);
+    enum emp_err e = emp_report_target(db, r->name, &view, from, to, r->now_us, &t, &rel, &err);
     if (e != EMP_OK && e != EMP_ENOMEM) {
-        enum MHD_Result ret = api_db_error(r, db, e, &err, "load the target's history");
+        enum MHD_Result ret = api_view_error(r, db, &view, e, &err, "load the target's history");
         emp_db_pool_put(r->api->pool, db);
         emp_reliability_cleanup(&rel);
         return ret;

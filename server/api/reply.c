@@ -20,6 +20,7 @@
 #include "core/assert.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "service/view.h"
 
 #define CONTENT_TYPE_JSON "application/json; charset=utf-8"
 
@@ -305,6 +306,34 @@ bool api_db_get(struct api_req *r, struct emp_db **db, enum MHD_Result *ret)
     *db = NULL;
     *ret = api_db_error(r, NULL, e != EMP_OK ? e : EMP_EDB, &err, "connect to the database");
     return false;
+}
+
+/* ---- the vantage point ------------------------------------------------ */
+
+bool api_view(struct api_req *r, struct emp_view *v, enum MHD_Result *ret)
+{
+    *v = (struct emp_view)EMP_VIEW_DEFAULT;
+    const char *loc = api_query(r, "location");
+    if (loc == NULL)
+        return true;
+    size_t n = strlen(loc);
+    if (n == 0 || n > EMP_LOCATION_MAX) {
+        *ret = api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+                         "location: expected 1 to %d bytes, the location of a prober",
+                         EMP_LOCATION_MAX);
+        return false;
+    }
+    v->location = loc;
+    return true;
+}
+
+enum MHD_Result api_view_error(struct api_req *r, struct emp_db *db, const struct emp_view *v,
+                               enum emp_err code, const struct emp_error *err,
+                               const char *what)
+{
+    if (code == EMP_ENOTFOUND && v->location != NULL)
+        return api_error(r, MHD_HTTP_NOT_FOUND, "not_found", "%s", err->msg);
+    return api_db_error(r, db, code, err, what);
 }
 
 /* ---- the query window ------------------------------------------------- */

@@ -148,6 +148,17 @@ enum MHD_Result api_db_error(struct api_req *r, struct emp_db *db, enum emp_err 
  * memory) in `*ret`. */
 bool api_db_get(struct api_req *r, struct emp_db **db, enum MHD_Result *ret);
 
+/* Which vantage point a figure is for: ?location=NAME (1 to
+ * EMP_LOCATION_MAX bytes) alone, else every location combined by the
+ * configured quorum. True, or false after queueing 400 in `*ret`. */
+struct emp_view;
+bool api_view(struct api_req *r, struct emp_view *v, enum MHD_Result *ret);
+/* api_db_error for emp_view_history_load: a location no prober is in is
+ * 404 naming it. */
+enum MHD_Result api_view_error(struct api_req *r, struct emp_db *db, const struct emp_view *v,
+                               enum emp_err code, const struct emp_error *err,
+                               const char *what);
+
 /* The [from, to) window from the query string: RFC 3339 or Unix seconds,
  * `to` defaults to now and `from` to `to` - 30 days. Returns 0, or -1 with
  * a message for a 400 in `msg`. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "analysis/sla.h"
+#include "service/view.h"
 
 /* The observations of one target over [from, to), all owned. */
 struct obs {
@@ -29,15 +30,20 @@ static void obs_free(struct obs *o)
 /* Failing results count only under the minutes rule, and only by when they
  * happened: loaded for that rule alone, times only. */
 static enum emp_err obs_load(struct emp_db *db, int64_t id, int64_t from, int64_t to,
-                             bool failures, struct obs *o, struct emp_error *err,
-                             const char **what)
+                             int64_t now, const struct emp_view *v, bool failures,
+                             struct obs *o, struct emp_error *err, const char **what)
 {
-    *what = "list coverage spans";
-    enum emp_err e = emp_db_list_spans(db, id, from, to, &o->spans, &o->n_spans, err);
-    if (e == EMP_OK) {
-        *what = "list outages";
-        e = emp_db_list_outages(db, id, from, to, &o->outages, &o->n_outages, err);
-    }
+    *what = "read the target's history";
+    struct emp_view_history h;
+    enum emp_err e = emp_view_history_load(db, id, from, to, now, v, &h, err);
+    /* The spans and outages are kept; the rest of the view is not needed. */
+    o->spans = h.spans;
+    o->n_spans = h.n_spans;
+    o->outages = h.outages;
+    o->n_outages = h.n_outages;
+    h.spans = NULL;
+    h.outages = NULL;
+    emp_view_history_free(&h);
     if (e == EMP_OK && failures) {
         *what = "list failures";
         e = emp_db_list_failure_times(db, id, from, to, &o->failures, &o->n_failures, err);
@@ -87,7 +93,8 @@ enum MHD_Result api_get_sla(struct api_req *r)
     const struct emp_config *cfg = r->api->cfg;
     struct emp_db *db;
     enum MHD_Result got;
-    if (!api_db_get(r, &db, &got))
+    struct emp_view view;
+    if (!api_view(r, &view, &got) || !api_db_get(r, &db, &got))
         return got;
     struct emp_error err;
     emp_error_clear(&err);
@@ -115,10 +122,11 @@ enum MHD_Result api_get_sla(struct api_req *r)
         }
         struct obs o = {0};
         const char *what;
-        e = obs_load(db, t.id, lf, lt, sla->rule == EMP_SLA_RULE_MINUTES, &o, &err, &what);
+        e = obs_load(db, t.id, lf, lt, r->now_us, &view, sla->rule == EMP_SLA_RULE_MINUTES, &o,
+                     &err, &what);
         if (e != EMP_OK) {
             obs_free(&o);
-            ret = api_db_error(r, db, e, &err, what);
+            ret = api_view_error(r, db, &view, e, &err, what);
             goto out;
         }
         struct emp_sla_input in = {o.spans,    o.n_spans,    o.outages,

@@ -4,6 +4,7 @@
  * over a window (from the store). Query parameters are checked before the
  * database is touched. */
 #include "api/handlers.h"
+#include "service/view.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -245,6 +246,60 @@ static char *outages_csv(const struct emp_outage *o, size_t n, int64_t now_us)
     return t.p;
 }
 
+/* Names of the locations in `mask` (bit i: h->locations[i]) as a JSON
+ * array; an unnamed location ("") is left out. */
+static json_t *location_names(const struct emp_view_history *h, uint64_t mask)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < h->n_locations && i < 64; i++)
+        if ((mask >> i & 1) && h->locations[i][0] != '\0')
+            json_array_append_new(a, api_json_text(h->locations[i], EMP_LOCATION_MAX));
+    return a;
+}
+
+/* The locations that saw outage `o`: the one asked for, those down in a
+ * combined one, or the one location that recorded it. */
+static json_t *outage_locations(const struct emp_view_history *h, const struct emp_view *v,
+                                const struct emp_outage *o, int64_t now_us)
+{
+    if (v->location != NULL) {
+        json_t *a = json_array();
+        if (a != NULL)
+            json_array_append_new(a, api_json_text(v->location, EMP_LOCATION_MAX));
+        return a;
+    }
+    if (h->seg != NULL)
+        return location_names(h, emp_view_outage_locations(h, o, now_us));
+    return location_names(h, h->n_locations == 1 ? 1 : 0);
+}
+
+/* What a figure's vantage point was: {"location": the one asked for or
+ * null, "locations": those combined (or the one), "partial_s": time some
+ * but fewer than the quorum were down (counted as up), "partial_locations":
+ * who was down then}. NULL when out of memory. */
+static json_t *vantage_json(const struct emp_view_history *h, const struct emp_view *v)
+{
+    uint64_t all = h->n_locations >= 64 ? UINT64_MAX : (UINT64_C(1) << h->n_locations) - 1;
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    int bad = json_object_set_new(o, "location", v->location != NULL
+                                                     ? api_json_text(v->location,
+                                                                     EMP_LOCATION_MAX)
+                                                     : json_null());
+    bad |= json_object_set_new(o, "locations", v->location != NULL
+                                                   ? json_pack("[s]", v->location)
+                                                   : location_names(h, all));
+    bad |= json_object_set_new(o, "partial_s", api_json_seconds(h->totals.partial_us));
+    bad |= json_object_set_new(o, "partial_locations",
+                               location_names(h, h->totals.partial_locations));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 enum MHD_Result api_get_outages(struct api_req *r)
 {
     int64_t from, to, id;
@@ -255,25 +310,34 @@ enum MHD_Result api_get_outages(struct api_req *r)
         return api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
                          "format: expected \"json\" or \"csv\"");
     bool csv = format != NULL && strcmp(format, "csv") == 0;
-    if (!open_target(r, &from, &to, &db, &id, &ret))
+    struct emp_view view;
+    if (!api_view(r, &view, &ret) || !open_target(r, &from, &to, &db, &id, &ret))
         return ret;
     struct emp_error err;
     emp_error_clear(&err);
-    struct emp_outage *o = NULL;
-    size_t n = 0;
-    enum emp_err e = emp_db_list_outages(db, id, from, to, &o, &n, &err);
+    struct emp_view_history h;
+    enum emp_err e = emp_view_history_load(db, id, from, to, r->now_us, &view, &h, &err);
     if (e != EMP_OK) {
-        ret = api_db_error(r, db, e, &err, "list outages");
+        ret = api_view_error(r, db, &view, e, &err, "list outages");
         emp_db_pool_put(r->api->pool, db);
+        emp_view_history_free(&h);
         return ret;
     }
     emp_db_pool_put(r->api->pool, db);
+    /* The outages of the window (a combination reads around it). */
+    struct emp_outage *o = h.outages;
+    size_t n = 0;
+    for (size_t i = 0; i < h.n_outages; i++) {
+        int64_t end = o[i].ended_at_us != 0 ? o[i].ended_at_us : INT64_MAX;
+        if (o[i].started_at_us < to && end >= from)
+            o[n++] = o[i];
+    }
 
     if (n > 1)
         qsort(o, n, sizeof *o, cmp_outage_desc);
     if (csv) {
         char *text = outages_csv(o, n, r->now_us);
-        free(o);
+        emp_view_history_free(&h);
         return api_reply_text(r, MHD_HTTP_OK, "text/csv; charset=utf-8", text);
     }
     json_t *list = json_array();
@@ -293,9 +357,11 @@ enum MHD_Result api_get_outages(struct api_req *r)
                                                     : json_null());
         bad |= json_object_set_new(item, "duration_s", api_json_seconds(dur));
         bad |= json_object_set_new(item, "cause", cause);
+        bad |= json_object_set_new(item, "locations", outage_locations(&h, &view, &o[i],
+                                                                       r->now_us));
         bad |= json_array_append_new(list, item);
     }
-    free(o);
+    emp_view_history_free(&h);
     json_t *body = NULL;
     if (!bad)
         body = json_pack("{s:o}", "outages", list);
@@ -309,34 +375,29 @@ enum MHD_Result api_get_uptime(struct api_req *r)
     int64_t from, to, id;
     struct emp_db *db;
     enum MHD_Result ret;
-    if (!open_target(r, &from, &to, &db, &id, &ret))
+    struct emp_view view;
+    if (!api_view(r, &view, &ret) || !open_target(r, &from, &to, &db, &id, &ret))
         return ret;
     struct emp_error err;
     emp_error_clear(&err);
-    struct emp_span *spans = NULL;
-    struct emp_outage *outages = NULL;
-    size_t n_spans = 0, n_outages = 0;
-    const char *what = "list coverage spans";
-    enum emp_err e = emp_db_list_spans(db, id, from, to, &spans, &n_spans, &err);
-    if (e == EMP_OK) {
-        what = "list outages";
-        e = emp_db_list_outages(db, id, from, to, &outages, &n_outages, &err);
-    }
+    struct emp_view_history h;
+    enum emp_err e = emp_view_history_load(db, id, from, to, r->now_us, &view, &h, &err);
     if (e != EMP_OK) {
-        ret = api_db_error(r, db, e, &err, what);
+        ret = api_view_error(r, db, &view, e, &err, "read the target's history");
         emp_db_pool_put(r->api->pool, db);
-        free(spans);
-        free(outages);
+        emp_view_history_free(&h);
         return ret;
     }
     emp_db_pool_put(r->api->pool, db);
 
     struct emp_uptime u;
-    e = emp_uptime_compute(from, to, r->now_us, spans, n_spans, outages, n_outages, &u);
-    free(spans);
-    free(outages);
-    if (e != EMP_OK)
+    e = emp_uptime_compute(from, to, r->now_us, h.spans, h.n_spans, h.outages, h.n_outages, &u);
+    json_t *partial = vantage_json(&h, &view);
+    emp_view_history_free(&h);
+    if (e != EMP_OK || partial == NULL) {
+        json_decref(partial);
         return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    }
 
     json_t *body = json_object();
     int bad = body == NULL;
@@ -350,6 +411,8 @@ enum MHD_Result api_get_uptime(struct api_req *r)
     bad |= json_object_set_new(body, "coverage", api_json_real(u.coverage));
     bad |= json_object_set_new(body, "streak_current_s", api_json_seconds(u.streak_current_us));
     bad |= json_object_set_new(body, "streak_longest_s", api_json_seconds(u.streak_longest_us));
+    bad |= json_object_update(body, partial);
+    json_decref(partial);
     if (bad) {
         json_decref(body);
         body = NULL;

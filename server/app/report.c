@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "service/report.h"
+#include "service/view.h"
 #include "store/db.h"
 
 #include "app/app.h"
@@ -20,10 +21,12 @@ int emp_app_report(struct options *o, int argc, char **argv)
         {"target", required_argument, NULL, 't'},
         {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 'T'},
+        {"location", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *target = NULL, *from_s = NULL, *to_s = NULL;
+    struct emp_view view = EMP_VIEW_DEFAULT;
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
@@ -32,9 +35,12 @@ int emp_app_report(struct options *o, int argc, char **argv)
         case 't': target = optarg; break;
         case 'f': from_s = optarg; break;
         case 'T': to_s = optarg; break;
+        case 'l': view.location = optarg; break;
         case 'h':
             puts("usage: empiric [--db CONNINFO] report --target NAME [--from TIME] [--to TIME]\n"
-                 "TIME is RFC 3339 or Unix seconds; the default window is the last 30 days.");
+                 "                                      [--location NAME]\n"
+                 "TIME is RFC 3339 or Unix seconds; the default window is the last 30 days.\n"
+                 "Without --location, every location's verdict combined by quorum.");
             return EXIT_SUCCESS;
         default: return EXIT_USAGE;
         }
@@ -70,9 +76,12 @@ int emp_app_report(struct options *o, int argc, char **argv)
     }
     struct emp_target_row t;
     struct emp_reliability rel;
-    enum emp_err e = emp_report_target(db, target, from, to, now, &t, &rel, &err);
+    enum emp_err e = emp_report_target(db, target, &view, from, to, now, &t, &rel, &err);
     int rc = EXIT_SUCCESS;
-    if (e == EMP_ENOTFOUND) {
+    if (e == EMP_ENOTFOUND && view.location != NULL && strstr(err.msg, "location") != NULL) {
+        fprintf(stderr, "empiric report: %s\n", err.msg);
+        rc = EXIT_FAILURE;
+    } else if (e == EMP_ENOTFOUND) {
         fprintf(stderr, "empiric report: no target called \"%s\"\n", target);
         rc = EXIT_FAILURE;
     } else if (e != EMP_OK) {

@@ -8,20 +8,23 @@
 #include "core/timeutil.h"
 #include "analysis/uptime.h"
 
-enum emp_err emp_report_target(struct emp_db *db, const char *name, int64_t from_us,
-                               int64_t to_us, int64_t now_us, struct emp_target_row *target,
-                               struct emp_reliability *out, struct emp_error *err)
+enum emp_err emp_report_target(struct emp_db *db, const char *name, const struct emp_view *v,
+                               int64_t from_us, int64_t to_us, int64_t now_us,
+                               struct emp_target_row *target, struct emp_reliability *out,
+                               struct emp_error *err)
 {
-    struct emp_span *spans = NULL;
-    struct emp_outage *outages = NULL;
+    static const struct emp_view combined = EMP_VIEW_DEFAULT;
+    struct emp_view_history h = {0};
     struct emp_segment *seg = NULL;
-    size_t n_spans = 0, n_outages = 0, n_seg = 0;
+    size_t n_seg = 0;
     memset(out, 0, sizeof *out);
     enum emp_err e = emp_db_get_target(db, name, target, err);
     if (e == EMP_OK)
-        e = emp_db_list_spans(db, target->id, from_us, to_us, &spans, &n_spans, err);
-    if (e == EMP_OK)
-        e = emp_db_list_outages(db, target->id, from_us, to_us, &outages, &n_outages, err);
+        e = emp_view_history_load(db, target->id, from_us, to_us, now_us,
+                                  v != NULL ? v : &combined, &h, err);
+    struct emp_span *spans = h.spans;
+    struct emp_outage *outages = h.outages;
+    size_t n_spans = h.n_spans, n_outages = h.n_outages;
     if (e == EMP_OK) {
         e = emp_timeline_build(from_us, to_us, now_us, spans, n_spans, outages, n_outages, &seg,
                                &n_seg);
@@ -40,8 +43,7 @@ enum emp_err emp_report_target(struct emp_db *db, const char *name, int64_t from
             emp_error_set(err, e, NULL, "could not compute the statistics");
     }
     free(seg);
-    free(spans);
-    free(outages);
+    emp_view_history_free(&h);
     return e;
 }
 

@@ -214,7 +214,7 @@ static void test_import_target_without_outages(void **state)
     struct emp_target_row row;
     struct emp_reliability rel;
     struct emp_error err = {0};
-    assert_int_equal(emp_report_target(F.db, "quiet", t("2025-01-01T00:00:00Z"),
+    assert_int_equal(emp_report_target(F.db, "quiet", NULL, t("2025-01-01T00:00:00Z"),
                                        t("2026-01-01T00:00:00Z"), t("2026-06-01T00:00:00Z"),
                                        &row, &rel, &err),
                      EMP_OK);
@@ -222,7 +222,7 @@ static void test_import_target_without_outages(void **state)
     assert_int_equal(rel.uptime.up_us, 365 * 86400 * INT64_C(1000000));
     assert_int_equal(rel.uptime.unknown_us, 0);
     emp_reliability_cleanup(&rel);
-    assert_int_equal(emp_report_target(F.db, "busy", t("2025-01-01T00:00:00Z"),
+    assert_int_equal(emp_report_target(F.db, "busy", NULL, t("2025-01-01T00:00:00Z"),
                                        t("2026-01-01T00:00:00Z"), t("2026-06-01T00:00:00Z"),
                                        &row, &rel, &err),
                      EMP_OK);
@@ -281,7 +281,7 @@ static void test_import_own_periods(void **state)
     struct emp_reliability rel;
     struct emp_error err = {0};
     int64_t from = t("2025-02-01T00:00:00Z"), to = t("2025-03-01T00:00:00Z");
-    assert_int_equal(emp_report_target(F.db, "early", from, to, t("2026-01-01T00:00:00Z"), &row,
+    assert_int_equal(emp_report_target(F.db, "early", NULL, from, to, t("2026-01-01T00:00:00Z"), &row,
                                        &rel, &err),
                      EMP_OK);
     assert_int_equal(rel.uptime.up_us, 0);

@@ -93,7 +93,7 @@ static struct counts counts(const char *name, const char *from, const char *to)
     struct emp_target_row row;
     struct emp_reliability rel;
     struct emp_error err = {0};
-    if (emp_report_target(F.db, name, t(from), t(to), t("2026-12-01T00:00:00Z"), &row, &rel,
+    if (emp_report_target(F.db, name, NULL, t(from), t(to), t("2026-12-01T00:00:00Z"), &row, &rel,
                           &err) != EMP_OK)
         fail_msg("report of %s: %s: %s", name, err.msg, err.detail);
     struct counts c = {rel.failures, rel.repairs, rel.uptime.up_us, rel.uptime.down_us,
@@ -182,7 +182,7 @@ static void test_up_period_cut_by_from_is_truncated(void **state)
     struct emp_target_row row;
     struct emp_reliability rel;
     struct emp_error err = {0};
-    assert_int_equal(emp_report_target(F.db, "rp-x", t("2026-06-01T00:00:00Z"),
+    assert_int_equal(emp_report_target(F.db, "rp-x", NULL, t("2026-06-01T00:00:00Z"),
                                        t("2026-07-01T00:00:00Z"), t("2026-12-01T00:00:00Z"),
                                        &row, &rel, &err),
                      EMP_OK);
@@ -197,7 +197,7 @@ static void test_up_period_cut_by_from_is_truncated(void **state)
     emp_reliability_cleanup(&rel);
     /* Over May to July the same period is whole: 41 days up, then the
      * failure. */
-    assert_int_equal(emp_report_target(F.db, "rp-x", t("2026-05-01T00:00:00Z"),
+    assert_int_equal(emp_report_target(F.db, "rp-x", NULL, t("2026-05-01T00:00:00Z"),
                                        t("2026-08-01T00:00:00Z"), t("2026-12-01T00:00:00Z"),
                                        &row, &rel, &err),
                      EMP_OK);
