@@ -13,26 +13,15 @@
 #include <stdint.h>
 
 #include "analysis/uptime.h"
+#include "config/config.h"
 #include "core/err.h"
 #include "core/model.h"
 
 /* Locations one combination takes at most (a bit each in a mask). */
 #define EMP_VANTAGE_MAX 64
 
-enum emp_quorum_rule {
-    EMP_QUORUM_MAJORITY = 0, /* more than half of those observing (the default) */
-    EMP_QUORUM_ANY,          /* one */
-    EMP_QUORUM_ALL,          /* every one observing */
-    EMP_QUORUM_COUNT,        /* `count` of them */
-};
-
-struct emp_quorum {
-    enum emp_quorum_rule rule;
-    int count;          /* EMP_QUORUM_COUNT: at least 1 */
-    int min_locations;  /* fewer observing: the verdict is unknown (at least 1) */
-};
-
-#define EMP_QUORUM_DEFAULT {EMP_QUORUM_MAJORITY, 0, 1}
+/* struct emp_quorum (how many down locations make the verdict DOWN) is a
+ * configuration item: config/config.h. */
 
 /* How many down locations make the verdict DOWN when `observing` observe
  * (at least 1). */

@@ -34,6 +34,8 @@ struct emp_metrics {
     struct emp_events *events;
     struct emp_writer *writer;
 
+    struct emp_quorum quorum;    /* how locations combine (the configuration's) */
+
     pthread_mutex_t mu;
     int64_t valid_until_mono_us; /* 0: nothing cached */
     bool db_up;                  /* the last refresh reached the store */

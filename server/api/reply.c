@@ -313,6 +313,8 @@ bool api_db_get(struct api_req *r, struct emp_db **db, enum MHD_Result *ret)
 bool api_view(struct api_req *r, struct emp_view *v, enum MHD_Result *ret)
 {
     *v = (struct emp_view)EMP_VIEW_DEFAULT;
+    if (r->api->cfg != NULL)
+        v->quorum = r->api->cfg->quorum;
     const char *loc = api_query(r, "location");
     if (loc == NULL)
         return true;

@@ -28,6 +28,11 @@
 static const struct emp_cfg_key top_keys[] = {
     {"listen", EMP_CFG_ALL_KINDS}, {"prober", EMP_CFG_ALL_KINDS}, {"targets", EMP_CFG_ALL_KINDS},
     {"slas", EMP_CFG_ALL_KINDS},   {"api", EMP_CFG_ALL_KINDS},    {"spool", EMP_CFG_ALL_KINDS},
+    {"vantage", EMP_CFG_ALL_KINDS},
+};
+static const struct emp_cfg_key vantage_keys[] = {
+    {"quorum", EMP_CFG_ALL_KINDS},
+    {"min_locations", EMP_CFG_ALL_KINDS},
 };
 static const struct emp_cfg_key spool_keys[] = {
     {"path", EMP_CFG_ALL_KINDS},
@@ -201,6 +206,41 @@ static void load_prober(struct emp_cfg *c, const json_t *root, struct emp_config
     if (p != NULL && json_is_object(p))
         emp_cfg_get_int(c, p, "prober", "max_lag_ms", 1, 60000, NULL, EMP_DEFAULT_MAX_LAG_MS,
                         &cfg->max_lag_ms);
+}
+
+#define QUORUM_EXPECTED "\"majority\", \"any\", \"all\" or a number of locations from 1 to 64"
+
+/* "vantage": {"quorum", "min_locations"}. */
+static void load_vantage(struct emp_cfg *c, const json_t *root, struct emp_config *cfg)
+{
+    cfg->quorum = (struct emp_quorum)EMP_QUORUM_DEFAULT;
+    const json_t *v = json_object_get(root, "vantage");
+    if (v == NULL)
+        return;
+    if (!json_is_object(v)) {
+        emp_cfg_report(c, "vantage", "expected an object with \"quorum\" and "
+                                     "\"min_locations\", got %s",
+                       emp_cfg_show(c, v).s);
+        return;
+    }
+    const json_t *q = json_object_get(v, "quorum");
+    const char *s = json_string_value(q);
+    if (q == NULL || (s != NULL && strcmp(s, "majority") == 0))
+        cfg->quorum.rule = EMP_QUORUM_MAJORITY;
+    else if (s != NULL && strcmp(s, "any") == 0)
+        cfg->quorum.rule = EMP_QUORUM_ANY;
+    else if (s != NULL && strcmp(s, "all") == 0)
+        cfg->quorum.rule = EMP_QUORUM_ALL;
+    else if (json_is_integer(q) && json_integer_value(q) >= 1 &&
+             json_integer_value(q) <= EMP_QUORUM_MAX) {
+        cfg->quorum.rule = EMP_QUORUM_COUNT;
+        cfg->quorum.count = (int)json_integer_value(q);
+    } else {
+        emp_cfg_report_value(c, v, "vantage", "quorum", QUORUM_EXPECTED, NULL);
+    }
+    emp_cfg_get_int(c, v, "vantage", "min_locations", 1, EMP_QUORUM_MAX, NULL, 1,
+                    &cfg->quorum.min_locations);
+    emp_cfg_check_keys(c, v, "vantage", vantage_keys, N_ELEMS(vantage_keys), -1, "vantage");
 }
 
 #define CANARIES_EXPECTED "a list of at most 16 target names"
@@ -478,6 +518,7 @@ static enum emp_err load_root(struct emp_cfg *c, const json_t *root, struct emp_
     load_listen(c, root, cfg);
     load_prober(c, root, cfg);
     load_spool(c, root, cfg);
+    load_vantage(c, root, cfg);
     emp_cfg_load_targets(c, root, cfg);
     load_canaries(c, root, cfg);
     emp_cfg_load_slas(c, root, cfg);

@@ -107,6 +107,25 @@ struct emp_target_config {
     const struct emp_target_policy *policy;
 };
 
+/* How the verdicts of several locations (vantage points) combine: DOWN when
+ * at least the quorum of the locations observing are down (see
+ * analysis/vantage.h). */
+enum emp_quorum_rule {
+    EMP_QUORUM_MAJORITY = 0, /* more than half of those observing (the default) */
+    EMP_QUORUM_ANY,          /* one */
+    EMP_QUORUM_ALL,          /* every one observing */
+    EMP_QUORUM_COUNT,        /* `count` of them */
+};
+
+struct emp_quorum {
+    enum emp_quorum_rule rule;
+    int count;          /* EMP_QUORUM_COUNT: 1 .. EMP_QUORUM_MAX */
+    int min_locations;  /* fewer observing: the verdict is unknown (1 .. EMP_QUORUM_MAX) */
+};
+
+#define EMP_QUORUM_DEFAULT {EMP_QUORUM_MAJORITY, 0, 1}
+#define EMP_QUORUM_MAX 64
+
 struct emp_config {
     char *path;          /* the file it came from */
     char *listen;        /* "host:port"; "[::1]:port" for IPv6 */
@@ -133,6 +152,8 @@ struct emp_config {
      * against `targets`); see emp_sla_covers. */
     struct emp_sla *slas;
     size_t n_slas;
+    /* "vantage": how several locations' verdicts combine, or the default. */
+    struct emp_quorum quorum;
 };
 
 /* Load and validate `path`. On success returns EMP_OK and a new config in

@@ -563,6 +563,39 @@ static void test_ranges(void **state)
 
 /* The spool and the monitor's own doubt: defaults, values, errors with
  * their JSON paths. */
+/* "vantage": the quorum by which several locations' verdicts combine. */
+static void test_vantage(void **state)
+{
+    (void)state;
+    struct result r;
+    load_text("{\"targets\": []}", &r);
+    assert_int_equal(r.rc, EMP_OK);
+    assert_int_equal(r.cfg->quorum.rule, EMP_QUORUM_MAJORITY);
+    assert_int_equal(r.cfg->quorum.min_locations, 1);
+    result_free(&r);
+    load_text("{\"vantage\": {\"quorum\": 2, \"min_locations\": 2}}", &r);
+    assert_int_equal(r.rc, EMP_OK);
+    assert_int_equal(r.cfg->quorum.rule, EMP_QUORUM_COUNT);
+    assert_int_equal(r.cfg->quorum.count, 2);
+    assert_int_equal(r.cfg->quorum.min_locations, 2);
+    result_free(&r);
+    load_text("{\"vantage\": {\"quorum\": \"any\"}}", &r);
+    assert_int_equal(r.rc, EMP_OK);
+    assert_int_equal(r.cfg->quorum.rule, EMP_QUORUM_ANY);
+    result_free(&r);
+    expect_ok("{\"vantage\": {\"quorum\": \"all\"}}");
+    expect_ok("{\"vantage\": {\"quorum\": \"majority\"}}");
+    expect_one("{\"vantage\": {\"quorum\": \"most\"}}",
+               "t.json: vantage.quorum: expected \"majority\", \"any\", \"all\" or a number "
+               "of locations from 1 to 64, got \"most\"");
+    expect_one("{\"vantage\": {\"quorum\": 0}}", "vantage.quorum");
+    expect_one("{\"vantage\": {\"quorum\": 65}}", "vantage.quorum");
+    expect_one("{\"vantage\": {\"min_locations\": 0}}",
+               "t.json: vantage.min_locations: expected an integer from 1 to 64, got 0");
+    expect_one("{\"vantage\": {\"quorom\": 2}}", "vantage");
+    expect_one("{\"vantage\": 3}", "t.json: vantage: expected an object");
+}
+
 static void test_spool_and_monitor(void **state)
 {
     (void)state;
@@ -1346,6 +1379,7 @@ int main(void)
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_unknown_kind),
         cmocka_unit_test(test_spool_and_monitor),
+        cmocka_unit_test(test_vantage),
         cmocka_unit_test(test_postgres),
         cmocka_unit_test(test_every_problem_is_reported),
         cmocka_unit_test(test_long_values_are_cut),
