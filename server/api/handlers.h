@@ -45,6 +45,9 @@ enum MHD_Result api_get_group_reliability(struct api_req *r);
 enum MHD_Result api_get_metrics(struct api_req *r); /* api/metrics.c */
 enum MHD_Result api_get_monitor(struct api_req *r); /* api/metrics.c */
 
+/* Handler (api/probers.c): the probers sharing the database. */
+enum MHD_Result api_get_probers(struct api_req *r);
+
 /* Handlers (api/badge.c): SVG badges of a target's uptime and state. */
 enum MHD_Result api_get_badge_uptime(struct api_req *r);
 enum MHD_Result api_get_badge_state(struct api_req *r);

@@ -82,6 +82,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/groups/{name}/reliability", api_get_group_reliability, WORKER},
     {"GET", "/metrics", api_get_metrics, INLINE},
     {"GET", "/api/v1/monitor", api_get_monitor, INLINE},
+    {"GET", "/api/v1/probers", api_get_probers, WORKER},
     {"GET", "/api/v1/status", api_get_status, INLINE},
     {"GET", "/api/v1/openapi.json", api_get_openapi, INLINE},
     {"GET", "/badge/{name}.svg", api_get_badge_uptime, WORKER},

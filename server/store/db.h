@@ -101,6 +101,13 @@ enum emp_err emp_db_api_target_get(struct emp_db *db, const char *name,
                                    struct emp_target_row *row, char **definition,
                                    struct emp_error *err);
 
+/* How many changes the targets made through the API have seen: a counter
+ * moved in the transaction of each one (schema 007), by any process
+ * sharing the database. Reading one row, it tells a prober cheaply whether
+ * to read them again. */
+enum emp_err emp_db_api_target_changes(struct emp_db *db, int64_t *changes,
+                                       struct emp_error *err);
+
 /* targets.id of the target called `name`, or EMP_ENOTFOUND. */
 enum emp_err emp_db_find_target(struct emp_db *db, const char *name, int64_t *id,
                                 struct emp_error *err);
@@ -149,6 +156,18 @@ enum emp_err emp_db_list_runs(struct emp_db *db, int64_t prober_id,
                               struct emp_run **out, size_t *n,
                               struct emp_error *err);
 
+/* A prober and its latest run (run.run_id 0: it never ran; stopped_at_us 0:
+ * running, or died without stopping). */
+struct emp_prober_row {
+    int64_t prober_id;
+    char name[EMP_NAME_MAX + 1];
+    char location[EMP_NAME_MAX + 1]; /* "" for none */
+    struct emp_run run;
+};
+/* Every prober the store knows, by name, each with its latest run. `*out`
+ * is a new array (free()). */
+enum emp_err emp_db_list_probers(struct emp_db *db, struct emp_prober_row **out, size_t *n,
+                                 struct emp_error *err);
 
 /* Outages left open by earlier runs of this prober, for the detector to
  * continue. `*out` is a new array (free()). */

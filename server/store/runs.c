@@ -125,6 +125,43 @@ enum emp_err emp_db_list_runs(struct emp_db *db, int64_t prober_id, int64_t from
     return EMP_OK;
 }
 
+/* Each prober with its latest run (by start): one index probe per prober
+ * on prober_runs (prober_id, started_at). */
+static const struct dbi_stmt st_list_probers = {
+    "emp_list_probers",
+    "SELECT p.id, p.name, p.location, coalesce(r.id, 0), coalesce(emp_us(r.started_at), 0),"
+    " coalesce(emp_us(r.last_beat_at), 0), coalesce(emp_us(r.stopped_at), 0)"
+    " FROM probers p LEFT JOIN LATERAL (SELECT id, started_at, last_beat_at, stopped_at"
+    "   FROM prober_runs WHERE prober_id = p.id ORDER BY started_at DESC, id DESC LIMIT 1) r"
+    " ON true ORDER BY p.name",
+    0};
+
+enum emp_err emp_db_list_probers(struct emp_db *db, struct emp_prober_row **out, size_t *n,
+                                 struct emp_error *err)
+{
+    PGresult *res = NULL;
+    void *rows;
+    enum emp_err rc = dbi_query_rows(db, &st_list_probers, NULL, sizeof **out, &rows, n, &res,
+                                     err, "could not list probers");
+    if (rc != EMP_OK)
+        return rc;
+    struct emp_prober_row *a = rows;
+    for (size_t i = 0; i < *n; i++) {
+        int r = (int)i;
+        a[i].prober_id = dbi_int64(res, r, 0);
+        dbi_text(res, r, 1, a[i].name, sizeof a[i].name);
+        dbi_text(res, r, 2, a[i].location, sizeof a[i].location);
+        a[i].run.prober_id = a[i].prober_id;
+        a[i].run.run_id = dbi_int64(res, r, 3);
+        a[i].run.started_at_us = dbi_int64(res, r, 4);
+        a[i].run.last_beat_at_us = dbi_int64(res, r, 5);
+        a[i].run.stopped_at_us = dbi_int64(res, r, 6);
+    }
+    PQclear(res);
+    *out = a;
+    return EMP_OK;
+}
+
 static const struct dbi_stmt st_open_outages = {
     "emp_open_outages",
     "SELECT target_id, emp_us(started_at), err_class, message FROM outages"
