@@ -379,15 +379,32 @@ static void close_unseen(struct emp_prober *p, struct ptarget *t, int64_t at, co
              (double)(c.started_at_us - start) / 1e6);
 }
 
+/* Whether `a` and `b` define the same target (false when out of memory:
+ * then it is taken as changed). */
+static bool same_definition(const struct emp_target_config *a, const struct emp_target_config *b)
+{
+    json_t *ja = emp_target_config_json(a, false);
+    json_t *jb = emp_target_config_json(b, false);
+    bool same = ja != NULL && jb != NULL && json_equal(ja, jb);
+    json_decref(ja);
+    json_decref(jb);
+    return same;
+}
+
 int emp_prober_put(struct emp_prober *p, int64_t db_id, const struct emp_target_config *tc)
 {
     EMP_ASSERT(emp_loop_on_thread(p->loop)); /* only the loop's thread touches targets */
+    /* The definition it has: nothing to do (a prober that made a change
+     * through its API sees it again from the store's poll, service/target.h). */
+    long known = find_target(p, db_id);
+    if (known >= 0 && same_definition(p->t[known]->probe.cfg, tc))
+        return 0;
     struct ptarget *t = calloc(1, sizeof *t);
     if (t == NULL || emp_target_config_copy(&t->own, tc) != EMP_OK) {
         free(t);
         return -1;
     }
-    long i = find_target(p, db_id);
+    long i = known;
     if (i >= 0) {
         struct ptarget *old = p->t[i];
         init_target(p, t, (size_t)i, db_id, &t->own);

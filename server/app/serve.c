@@ -1,6 +1,7 @@
 /* empiric serve: the probers and the API in one process. The probe loop
- * runs on the main thread, the database writer and libmicrohttpd on threads
- * of their own; everything started is released in reverse order. */
+ * runs on the main thread, the database writer, libmicrohttpd and the poll
+ * of the targets made through the API on threads of their own; everything
+ * started is released in reverse order. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -47,6 +48,7 @@ struct serve {
     struct emp_api *api;
     struct emp_loop *loop;
     struct emp_prober *prober;
+    struct emp_target_sync *sync; /* the targets made through the API */
     struct emp_metrics metrics; /* what /metrics reads besides the state */
     bool metrics_ok;
 };
@@ -54,6 +56,7 @@ struct serve {
 static void serve_cleanup(struct serve *s)
 {
     emp_api_stop(s->api);
+    emp_target_sync_free(s->sync);
     if (s->metrics_ok)
         emp_metrics_cleanup(&s->metrics);
     emp_prober_free(s->prober);
@@ -183,7 +186,10 @@ int emp_app_serve(const struct options *o)
         goto out;
     /* Targets made through the API, before open outages are continued. */
     size_t n_api = 0;
-    if (emp_target_load_api(s.db, s.cfg, s.prober, &n_api, &err) != EMP_OK) {
+    s.sync = emp_target_sync_new(s.cfg, s.prober);
+    if (s.sync == NULL)
+        goto out;
+    if (emp_target_sync_poll(s.sync, s.db, &n_api, &err) != EMP_OK) {
         emp_app_log_error("could not load the targets made through the API", &err);
         goto out;
     }
@@ -202,6 +208,11 @@ int emp_app_serve(const struct options *o)
     emp_api_set_prober(s.api, s.prober);
     if (emp_prober_start(s.prober) != 0)
         goto out;
+    /* From now on, changes made through any prober's API reach this one. */
+    if (emp_target_sync_start(s.sync, conninfo, EMP_TARGET_SYNC_MS, &err) != EMP_OK) {
+        emp_app_log_error("could not start the poll of the targets made through the API", &err);
+        goto out;
+    }
     emp_api_warm_status(s.api);
     emp_info("serving", "listen=%s targets=%zu api_targets=%zu prober=%s run=%lld",
              s.cfg->listen, s.cfg->n_targets, n_api, s.cfg->prober_name, (long long)s.run_id);

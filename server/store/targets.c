@@ -149,6 +149,28 @@ static const struct dbi_stmt st_api_target_get = {
     " FROM targets WHERE name = $1",
     1};
 
+static const struct dbi_stmt st_api_target_changes = {
+    "emp_api_target_changes", "SELECT n FROM api_target_changes", 0};
+
+enum emp_err emp_db_api_target_changes(struct emp_db *db, int64_t *changes,
+                                       struct emp_error *err)
+{
+    PGresult *res = NULL;
+    enum emp_err rc = dbi_exec(db, &st_api_target_changes, NULL, &res, err,
+                               "could not read the count of changes to targets made through "
+                               "the API");
+    if (rc != EMP_OK)
+        return rc;
+    if (PQntuples(res) != 1)
+        rc = emp_error_set(err, EMP_EDB, NULL,
+                           "api_target_changes holds %d rows, not 1 (did you run `empiric "
+                           "migrate`?)", PQntuples(res));
+    else
+        *changes = dbi_int64(res, 0, 0);
+    PQclear(res);
+    return rc;
+}
+
 enum emp_err emp_db_api_target_put(struct emp_db *db, const struct emp_target_config *t,
                                    const char *definition, bool create_only, int64_t *id,
                                    bool *created, struct emp_error *err)
