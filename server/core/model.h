@@ -92,6 +92,7 @@ struct emp_outage_time {
     int64_t target_id;
     int64_t started_at_us;
     int64_t ended_at_us;   /* 0 while ongoing */
+    int64_t prober_id;     /* who saw it (0 where the read does not say) */
 };
 
 /* A span of continuous observation of a target by a prober: probes at most

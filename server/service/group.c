@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analysis/uptime.h"
+#include "service/view.h"
 
 void emp_group_data_free(struct emp_group_data *g)
 {
@@ -19,8 +20,87 @@ void emp_group_data_free(struct emp_group_data *g)
     memset(g, 0, sizeof *g);
 }
 
+/* Each member's slice of the arrays (after a sort by target). */
+static void slice(struct emp_group_data *g)
+{
+    size_t s = 0, o = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        int64_t id = g->targets[i].id;
+        while (s < g->n_spans && g->spans[s].target_id < id)
+            s++;
+        g->span_at[i] = s;
+        while (s < g->n_spans && g->spans[s].target_id == id)
+            s++;
+        g->span_n[i] = s - g->span_at[i];
+        while (o < g->n_outages && g->outages[o].target_id < id)
+            o++;
+        g->outage_at[i] = o;
+        while (o < g->n_outages && g->outages[o].target_id == id)
+            o++;
+        g->outage_n[i] = o - g->outage_at[i];
+    }
+}
+
+/* Members seen from several locations: their rows become the locations'
+ * verdict combined (service/view.h), the arrays rebuilt member by member. */
+static enum emp_err combine_members(struct emp_group_data *g,
+                                    const struct emp_prober_location *pl, size_t npl,
+                                    const struct emp_quorum *q, int64_t from_us, int64_t to_us,
+                                    int64_t now_us)
+{
+    struct emp_view_rows *v = calloc(g->n ? g->n : 1, sizeof *v);
+    if (v == NULL)
+        return EMP_ENOMEM;
+    enum emp_err e = EMP_OK;
+    bool any = false;
+    size_t ns = 0, no = 0;
+    for (size_t i = 0; i < g->n && e == EMP_OK; i++) {
+        e = emp_view_rows_combine(pl, npl, q, g->targets[i].id, from_us, to_us, now_us,
+                                  g->spans + g->span_at[i], g->span_n[i],
+                                  g->outages + g->outage_at[i], g->outage_n[i], &v[i]);
+        any |= v[i].owned_spans != NULL;
+        ns += v[i].n_spans;
+        no += v[i].n_ot;
+    }
+    struct emp_span *spans = NULL;
+    struct emp_outage_time *ot = NULL;
+    if (e == EMP_OK && any) {
+        spans = malloc((ns ? ns : 1) * sizeof *spans);
+        ot = malloc((no ? no : 1) * sizeof *ot);
+        if (spans == NULL || ot == NULL)
+            e = EMP_ENOMEM;
+    }
+    if (e == EMP_OK && any) {
+        size_t ks = 0, ko = 0;
+        for (size_t i = 0; i < g->n; i++) {
+            for (size_t k = 0; k < v[i].n_spans; k++) {
+                spans[ks] = v[i].spans[k];
+                spans[ks++].target_id = g->targets[i].id;
+            }
+            for (size_t k = 0; k < v[i].n_ot; k++)
+                ot[ko++] = v[i].ot[k];
+        }
+        free(g->spans);
+        free(g->outages);
+        g->spans = spans;
+        g->n_spans = ns;
+        g->outages = ot;
+        g->n_outages = no;
+        spans = NULL;
+        ot = NULL;
+        slice(g);
+    }
+    free(spans);
+    free(ot);
+    for (size_t i = 0; i < g->n; i++)
+        emp_view_rows_free(&v[i]);
+    free(v);
+    return e;
+}
+
 enum emp_err emp_group_load(struct emp_db *db, const char *name, int64_t from_us,
-                            int64_t to_us, struct emp_group_data *g, const char **what,
+                            int64_t to_us, int64_t now_us, const struct emp_quorum *q,
+                            struct emp_group_data *g, const char **what,
                             struct emp_error *err)
 {
     memset(g, 0, sizeof *g);
@@ -44,22 +124,19 @@ enum emp_err emp_group_load(struct emp_db *db, const char *name, int64_t from_us
     g->outage_n = calloc(g->n, sizeof *g->outage_n);
     if (g->span_at == NULL || g->span_n == NULL || g->outage_at == NULL || g->outage_n == NULL)
         return emp_error_set(err, EMP_ENOMEM, NULL, "out of memory");
-    size_t s = 0, o = 0;
-    for (size_t i = 0; i < g->n; i++) {
-        int64_t id = g->targets[i].id;
-        while (s < g->n_spans && g->spans[s].target_id < id)
-            s++;
-        g->span_at[i] = s;
-        while (s < g->n_spans && g->spans[s].target_id == id)
-            s++;
-        g->span_n[i] = s - g->span_at[i];
-        while (o < g->n_outages && g->outages[o].target_id < id)
-            o++;
-        g->outage_at[i] = o;
-        while (o < g->n_outages && g->outages[o].target_id == id)
-            o++;
-        g->outage_n[i] = o - g->outage_at[i];
-    }
+    slice(g);
+    struct emp_prober_location *pl = NULL;
+    size_t npl = 0;
+    *what = "list the probers' locations";
+    e = emp_db_prober_locations(db, &pl, &npl, err);
+    if (e != EMP_OK)
+        return e;
+    *what = NULL;
+    static const struct emp_quorum majority = EMP_QUORUM_DEFAULT;
+    e = combine_members(g, pl, npl, q != NULL ? q : &majority, from_us, to_us, now_us);
+    free(pl);
+    if (e != EMP_OK)
+        return emp_error_set(err, e, NULL, "could not combine the locations' verdicts");
     return EMP_OK;
 }
 

@@ -41,8 +41,11 @@ static int64_t floor_day(int64_t us)
 
 void emp_status_cleanup(struct emp_status_page *s)
 {
-    for (size_t i = 0; s->t != NULL && i < s->n_t; i++)
+    for (size_t i = 0; s->t != NULL && i < s->n_t; i++) {
         free(s->t[i].seg);
+        emp_view_rows_free(&s->t[i].view);
+        free(s->t[i].own_recent);
+    }
     free(s->t);
     free(s->rows);
     free(s->spans);
@@ -51,8 +54,32 @@ void emp_status_cleanup(struct emp_status_page *s)
     memset(s, 0, sizeof *s);
 }
 
+/* A target seen from several locations: its rows become their verdict
+ * combined, and its incidents the combined outages. */
+static enum emp_err combine_target(struct emp_status_page *s, struct emp_status_target *t,
+                                   const struct emp_prober_location *pl, size_t npl,
+                                   const struct emp_quorum *q)
+{
+    enum emp_err e = emp_view_rows_combine(pl, npl, q, t->row->id, s->from_us, s->now_us,
+                                           s->now_us, t->spans, t->n_spans, t->ot, t->n_ot,
+                                           &t->view);
+    t->n_locations = t->view.n_locations;
+    if (e != EMP_OK || t->view.owned_spans == NULL)
+        return e;
+    t->spans = t->view.spans;
+    t->n_spans = t->view.n_spans;
+    t->ot = t->view.ot;
+    t->n_ot = t->view.n_ot;
+    t->vantage = t->view.totals;
+    e = emp_view_name_outages(t->ot, t->n_ot, t->recent, t->n_recent, s->now_us,
+                              EMP_STATUS_INCIDENTS, &t->own_recent, &t->n_recent);
+    t->recent = t->own_recent;
+    return e;
+}
+
 enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_us,
-                             struct emp_status_page *s, const char **what, struct emp_error *err)
+                             const struct emp_quorum *q, struct emp_status_page *s,
+                             const char **what, struct emp_error *err)
 {
     memset(s, 0, sizeof *s);
     s->now_us = now_us;
@@ -73,12 +100,20 @@ enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_u
         e = emp_db_status_recent_outages(db, group, now_us, EMP_STATUS_INCIDENTS, &s->recent,
                                          &s->n_recent, err);
     }
+    struct emp_prober_location *pl = NULL;
+    size_t npl = 0;
+    if (e == EMP_OK) {
+        *what = "list the probers' locations";
+        e = emp_db_prober_locations(db, &pl, &npl, err);
+    }
     if (e != EMP_OK)
         return e;
     *what = "compute the status";
     s->t = calloc(s->n_rows ? s->n_rows : 1, sizeof *s->t);
-    if (s->t == NULL)
+    if (s->t == NULL) {
+        free(pl);
         return emp_error_set(err, EMP_ENOMEM, NULL, "out of memory");
+    }
     for (size_t i = 0; i < s->n_rows; i++) {
         const struct emp_target_row *row = &s->rows[i];
         if (group != NULL && strcmp(row->group, group) != 0)
@@ -98,7 +133,12 @@ enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_u
         t->n_ot = o1 - o0;
         t->recent = s->recent + r0;
         t->n_recent = r1 - r0;
+        if (combine_target(s, t, pl, npl, q) != EMP_OK) {
+            free(pl);
+            return emp_error_set(err, EMP_ENOMEM, NULL, "out of memory");
+        }
     }
+    free(pl);
     if (group != NULL && s->n_t == 0)
         return emp_error_set(err, EMP_ENOTFOUND, NULL, "no such group: %.64s", group);
     qsort(s->t, s->n_t, sizeof *s->t, cmp_target);

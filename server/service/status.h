@@ -15,6 +15,7 @@
 #include "analysis/uptime.h"
 #include "core/err.h"
 #include "core/model.h"
+#include "service/view.h"
 #include "store/db.h"
 
 #define EMP_STATUS_DAYS 90
@@ -32,6 +33,12 @@ struct emp_status_target {
     size_t n_recent;
     struct emp_segment *seg;         /* owned; after emp_status_timeline */
     size_t n_seg;
+    /* Seen from several locations: the rows above are their verdict
+     * combined (owned here), and the partial time in the window. */
+    struct emp_view_rows view;
+    struct emp_outage *own_recent;
+    size_t n_locations;
+    struct emp_vtotals vantage;
 };
 
 struct emp_status_page {
@@ -56,8 +63,8 @@ struct emp_status_page {
  * store failure returns its code with `*what` naming the query that
  * failed. Free with emp_status_cleanup (also after a failure). */
 enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_us,
-                             struct emp_status_page *out, const char **what,
-                             struct emp_error *err);
+                             const struct emp_quorum *q, struct emp_status_page *out,
+                             const char **what, struct emp_error *err);
 void emp_status_cleanup(struct emp_status_page *s);
 
 /* Build the timeline of target i over the window (once, before its

@@ -1,18 +1,23 @@
 /* A target's history as one vantage point or all of them combined
- * (service/view.h). */
+ * (service/view.h). Both the reads of one target and the bulk readers
+ * (status page, groups) come down to the same step: one target's spans and
+ * outage times, each with its prober, combined when they come from more
+ * than one location. */
 #include "service/view.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The location of `prober_id` in the probers' list, or NULL. */
+typedef char location_name[EMP_LOCATION_MAX + 1];
+
+/* The location of `prober_id` ("" for a prober the list lacks). */
 static const char *location_of(const struct emp_prober_location *pl, size_t n, int64_t prober_id)
 {
     for (size_t i = 0; i < n; i++)
         if (pl[i].prober_id == prober_id)
             return pl[i].location;
-    return NULL;
+    return "";
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -20,95 +25,226 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(a, b);
 }
 
-/* The index of `name` in the sorted names[0..n), or -1. */
-static long name_index(char (*names)[EMP_LOCATION_MAX + 1], size_t n, const char *name)
+/* One target's rows, each with its prober. */
+struct rows {
+    const struct emp_span *spans;
+    size_t n_spans;
+    const struct emp_outage_time *ot;
+    size_t n_ot;
+};
+
+/* The distinct locations of the rows, sorted, into a new array. */
+static enum emp_err collect_locations(const struct rows *r, const struct emp_prober_location *pl,
+                                      size_t npl, location_name **out, size_t *n_out)
 {
-    if (name == NULL)
-        return -1;
-    char (*at)[EMP_LOCATION_MAX + 1] = bsearch(name, names, n, sizeof *names, cmp_name);
+    size_t cap = r->n_spans + r->n_ot;
+    location_name *names = calloc(cap > 0 ? cap : 1, sizeof *names);
+    if (names == NULL)
+        return EMP_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < cap; i++) {
+        int64_t p = i < r->n_spans ? r->spans[i].prober_id : r->ot[i - r->n_spans].prober_id;
+        const char *loc = location_of(pl, npl, p);
+        bool seen = false;
+        for (size_t j = 0; j < n && !seen; j++)
+            seen = strcmp(names[j], loc) == 0;
+        if (!seen)
+            memcpy(names[n++], loc, strlen(loc) + 1);
+    }
+    qsort(names, n, sizeof *names, cmp_name);
+    *out = names;
+    *n_out = n;
+    return EMP_OK;
+}
+
+/* The index of the location of `prober_id` among the sorted names. */
+static long loc_index(location_name *names, size_t n, const struct emp_prober_location *pl,
+                      size_t npl, int64_t prober_id)
+{
+    location_name *at = bsearch(location_of(pl, npl, prober_id), names, n, sizeof *names,
+                                cmp_name);
     return at != NULL ? at - names : -1;
 }
 
-/* The index in h->locations of the location of `prober_id` (a prober the
- * list lacks counts as in location ""), or -1. */
-static long loc_index(const struct emp_view_history *h, const struct emp_prober_location *pl,
-                      size_t npl, int64_t prober_id)
+/* The stretch a combination covers: [from, to), widened to every row, so
+ * that an outage keeps its true start and end. */
+static void stretch(const struct rows *r, int64_t from_us, int64_t to_us, int64_t now_us,
+                    int64_t *t0, int64_t *t1)
 {
-    const char *loc = location_of(pl, npl, prober_id);
-    return name_index(h->locations, h->n_locations, loc != NULL ? loc : "");
+    *t0 = from_us;
+    *t1 = to_us;
+    for (size_t i = 0; i < r->n_spans; i++) {
+        if (r->spans[i].started_at_us < *t0)
+            *t0 = r->spans[i].started_at_us;
+        if (r->spans[i].ended_at_us + r->spans[i].grace_us > *t1)
+            *t1 = r->spans[i].ended_at_us + r->spans[i].grace_us;
+    }
+    for (size_t i = 0; i < r->n_ot; i++) {
+        int64_t end = r->ot[i].ended_at_us != 0 ? r->ot[i].ended_at_us : now_us;
+        if (r->ot[i].started_at_us < *t0)
+            *t0 = r->ot[i].started_at_us;
+        if (end > *t1)
+            *t1 = end;
+    }
 }
+
+/* What combining one target's rows gives. */
+struct combined {
+    struct emp_vsegment *seg;
+    size_t n_seg;
+    struct emp_span *spans;
+    size_t n_spans;
+    struct emp_outage_time *ot; /* oldest first */
+    size_t n_ot;
+    struct emp_vtotals totals;  /* over [from, to) */
+};
+
+static void totals_in(const struct emp_vsegment *seg, size_t n, int64_t from_us, int64_t to_us,
+                      struct emp_vtotals *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        int64_t s = seg[i].start_us > from_us ? seg[i].start_us : from_us;
+        int64_t e = seg[i].end_us < to_us ? seg[i].end_us : to_us;
+        if (s < e) {
+            struct emp_vsegment one = seg[i];
+            one.start_us = s;
+            one.end_us = e;
+            struct emp_vtotals t;
+            emp_vantage_totals(&one, 1, &t);
+            out->unknown_us += t.unknown_us;
+            out->up_us += t.up_us;
+            out->partial_us += t.partial_us;
+            out->down_us += t.down_us;
+            out->partial_locations |= t.partial_locations;
+        }
+    }
+}
+
+/* Each location's timeline from its own rows, combined by `q`. */
+static enum emp_err combine_rows(const struct rows *r, location_name *names, size_t nl,
+                                 const struct emp_prober_location *pl, size_t npl,
+                                 int64_t target_id, int64_t from_us, int64_t to_us,
+                                 int64_t now_us, const struct emp_quorum *q, struct combined *c)
+{
+    memset(c, 0, sizeof *c);
+    if (nl > EMP_VANTAGE_MAX)
+        return EMP_EINVAL;
+    int64_t t0, t1;
+    stretch(r, from_us, to_us, now_us, &t0, &t1);
+    struct emp_span *ls = malloc((r->n_spans > 0 ? r->n_spans : 1) * sizeof *ls);
+    struct emp_outage_time *lo = malloc((r->n_ot > 0 ? r->n_ot : 1) * sizeof *lo);
+    struct emp_segment **seg = calloc(nl, sizeof *seg);
+    size_t *nseg = calloc(nl, sizeof *nseg);
+    enum emp_err e = ls != NULL && lo != NULL && seg != NULL && nseg != NULL ? EMP_OK
+                                                                              : EMP_ENOMEM;
+    for (size_t l = 0; l < nl && e == EMP_OK; l++) {
+        size_t ns = 0, no = 0;
+        for (size_t i = 0; i < r->n_spans; i++)
+            if (loc_index(names, nl, pl, npl, r->spans[i].prober_id) == (long)l)
+                ls[ns++] = r->spans[i];
+        for (size_t i = 0; i < r->n_ot; i++)
+            if (loc_index(names, nl, pl, npl, r->ot[i].prober_id) == (long)l)
+                lo[no++] = r->ot[i];
+        e = emp_timeline_build_times(t0, t1, now_us, ls, ns, lo, no, &seg[l], &nseg[l]);
+    }
+    if (e == EMP_OK)
+        e = emp_vantage_combine(t0, t1, (const struct emp_segment *const *)seg, nseg, nl, q,
+                                &c->seg, &c->n_seg);
+    struct emp_outage *co = NULL;
+    if (e == EMP_OK)
+        e = emp_vantage_history(c->seg, c->n_seg, now_us, target_id, &c->spans, &c->n_spans, &co,
+                                &c->n_ot);
+    if (e == EMP_OK) {
+        c->ot = malloc((c->n_ot > 0 ? c->n_ot : 1) * sizeof *c->ot);
+        if (c->ot == NULL)
+            e = EMP_ENOMEM;
+        for (size_t i = 0; c->ot != NULL && i < c->n_ot; i++)
+            c->ot[i] = (struct emp_outage_time){co[i].target_id, co[i].started_at_us,
+                                                co[i].ended_at_us, 0};
+        totals_in(c->seg, c->n_seg, from_us, to_us, &c->totals);
+    }
+    free(co);
+    for (size_t l = 0; seg != NULL && l < nl; l++)
+        free(seg[l]);
+    free(seg);
+    free(nseg);
+    free(ls);
+    free(lo);
+    if (e != EMP_OK) {
+        free(c->seg);
+        free(c->spans);
+        free(c->ot);
+        memset(c, 0, sizeof *c);
+    }
+    return e;
+}
+
+/* ---- the rows of the bulk readers ---------------------------------------- */
+
+enum emp_err emp_view_rows_combine(const struct emp_prober_location *pl, size_t npl,
+                                   const struct emp_quorum *q, int64_t target_id,
+                                   int64_t from_us, int64_t to_us, int64_t now_us,
+                                   const struct emp_span *spans, size_t n_spans,
+                                   const struct emp_outage_time *ot, size_t n_ot,
+                                   struct emp_view_rows *out)
+{
+    memset(out, 0, sizeof *out);
+    out->spans = spans;
+    out->n_spans = n_spans;
+    out->ot = ot;
+    out->n_ot = n_ot;
+    struct rows r = {spans, n_spans, ot, n_ot};
+    location_name *names = NULL;
+    size_t nl = 0;
+    enum emp_err e = collect_locations(&r, pl, npl, &names, &nl);
+    out->n_locations = nl;
+    if (e == EMP_OK && nl > 1) {
+        struct combined c;
+        e = combine_rows(&r, names, nl, pl, npl, target_id, from_us, to_us, now_us, q, &c);
+        if (e == EMP_OK) {
+            free(c.seg);
+            out->owned_spans = c.spans;
+            out->owned_ot = c.ot;
+            out->spans = c.spans;
+            out->n_spans = c.n_spans;
+            out->ot = c.ot;
+            out->n_ot = c.n_ot;
+            out->totals = c.totals;
+        }
+    }
+    free(names);
+    return e;
+}
+
+void emp_view_rows_free(struct emp_view_rows *r)
+{
+    free(r->owned_spans);
+    free(r->owned_ot);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- one target's history -------------------------------------------------- */
 
 /* Keep only the rows recorded in location `want` (spans keep their order). */
 static void keep_location(struct emp_view_history *h, const struct emp_prober_location *pl,
                           size_t npl, const char *want)
 {
     size_t k = 0;
-    for (size_t i = 0; i < h->n_spans; i++) {
-        const char *loc = location_of(pl, npl, h->spans[i].prober_id);
-        if (loc != NULL && strcmp(loc, want) == 0)
+    for (size_t i = 0; i < h->n_spans; i++)
+        if (strcmp(location_of(pl, npl, h->spans[i].prober_id), want) == 0)
             h->spans[k++] = h->spans[i];
-    }
     h->n_spans = k;
     k = 0;
-    for (size_t i = 0; i < h->n_outages; i++) {
-        const char *loc = location_of(pl, npl, h->outages[i].prober_id);
-        if (loc != NULL && strcmp(loc, want) == 0)
+    for (size_t i = 0; i < h->n_outages; i++)
+        if (strcmp(location_of(pl, npl, h->outages[i].prober_id), want) == 0)
             h->outages[k++] = h->outages[i];
-    }
     h->n_outages = k;
 }
 
-/* The distinct locations of the rows, sorted, into h->locations. */
-static enum emp_err collect_locations(struct emp_view_history *h,
-                                      const struct emp_prober_location *pl, size_t npl)
-{
-    size_t cap = h->n_spans + h->n_outages;
-    h->locations = calloc(cap > 0 ? cap : 1, sizeof *h->locations);
-    if (h->locations == NULL)
-        return EMP_ENOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < cap; i++) {
-        int64_t p = i < h->n_spans ? h->spans[i].prober_id : h->outages[i - h->n_spans].prober_id;
-        const char *loc = location_of(pl, npl, p);
-        if (loc == NULL)
-            loc = "";
-        bool seen = false;
-        for (size_t j = 0; j < n && !seen; j++)
-            seen = strcmp(h->locations[j], loc) == 0;
-        if (!seen)
-            memcpy(h->locations[n++], loc, strlen(loc) + 1);
-    }
-    qsort(h->locations, n, sizeof *h->locations, cmp_name);
-    h->n_locations = n;
-    return EMP_OK;
-}
-
-/* The stretch the combination covers: [from, to), widened to every span
- * and outage read, so that an outage keeps its true start and end. */
-static void stretch(const struct emp_view_history *h, int64_t from_us, int64_t to_us,
-                    int64_t now_us, int64_t *t0, int64_t *t1)
-{
-    *t0 = from_us;
-    *t1 = to_us;
-    for (size_t i = 0; i < h->n_spans; i++) {
-        if (h->spans[i].started_at_us < *t0)
-            *t0 = h->spans[i].started_at_us;
-        if (h->spans[i].ended_at_us + h->spans[i].grace_us > *t1)
-            *t1 = h->spans[i].ended_at_us + h->spans[i].grace_us;
-    }
-    for (size_t i = 0; i < h->n_outages; i++) {
-        const struct emp_outage *o = &h->outages[i];
-        int64_t end = o->ended_at_us != 0 ? o->ended_at_us : now_us;
-        if (o->started_at_us < *t0)
-            *t0 = o->started_at_us;
-        if (end > *t1)
-            *t1 = end;
-    }
-}
-
-/* The outage of a location that completed the quorum of combined outage
- * `c` (the latest to start by c's start among those overlapping it): its
- * class and message are the combined outage's. */
+/* The class and message of combined outage `c`: those of the location
+ * outage that completed the quorum (the latest to start by c's start among
+ * those going on then). */
 static void name_cause(struct emp_outage *c, const struct emp_outage *raw, size_t n,
                        int64_t now_us)
 {
@@ -120,87 +256,78 @@ static void name_cause(struct emp_outage *c, const struct emp_outage *raw, size_
             (best == NULL || o->started_at_us > best->started_at_us))
             best = o;
     }
-    if (best != NULL) {
-        memcpy(c->err_class, best->err_class, sizeof c->err_class);
+    memcpy(c->err_class, best != NULL ? best->err_class : "quorum",
+           best != NULL ? sizeof c->err_class : sizeof "quorum");
+    if (best != NULL)
         memcpy(c->message, best->message, sizeof c->message);
-    }
 }
 
-/* Combine the rows of several locations into h's spans and outages. */
-static enum emp_err combine(struct emp_view_history *h, const struct emp_prober_location *pl,
-                            size_t npl, int64_t target_id, int64_t from_us, int64_t to_us,
-                            int64_t now_us, const struct emp_quorum *q)
+enum emp_err emp_view_name_outages(const struct emp_outage_time *ot, size_t n_ot,
+                                   const struct emp_outage *raw, size_t n_raw, int64_t now_us,
+                                   size_t max, struct emp_outage **out, size_t *n)
 {
-    size_t nl = h->n_locations;
-    if (nl > EMP_VANTAGE_MAX)
-        return EMP_EINVAL;
-    int64_t t0, t1;
-    stretch(h, from_us, to_us, now_us, &t0, &t1);
-    struct emp_span *ls = malloc((h->n_spans > 0 ? h->n_spans : 1) * sizeof *ls);
-    struct emp_outage *lo = malloc((h->n_outages > 0 ? h->n_outages : 1) * sizeof *lo);
-    struct emp_segment **seg = calloc(nl, sizeof *seg);
-    size_t *nseg = calloc(nl, sizeof *nseg);
-    enum emp_err e = ls != NULL && lo != NULL && seg != NULL && nseg != NULL ? EMP_OK
-                                                                              : EMP_ENOMEM;
-    for (size_t l = 0; l < nl && e == EMP_OK; l++) {
-        size_t ns = 0, no = 0;
-        for (size_t i = 0; i < h->n_spans; i++)
-            if (loc_index(h, pl, npl, h->spans[i].prober_id) == (long)l)
-                ls[ns++] = h->spans[i];
-        for (size_t i = 0; i < h->n_outages; i++)
-            if (loc_index(h, pl, npl, h->outages[i].prober_id) == (long)l)
-                lo[no++] = h->outages[i];
-        e = emp_timeline_build(t0, t1, now_us, ls, ns, lo, no, &seg[l], &nseg[l]);
+    size_t k = n_ot < max ? n_ot : max;
+    *out = calloc(k > 0 ? k : 1, sizeof **out);
+    *n = 0;
+    if (*out == NULL)
+        return EMP_ENOMEM;
+    for (size_t i = 0; i < k; i++) {
+        const struct emp_outage_time *t = &ot[n_ot - 1 - i];
+        struct emp_outage *o = &(*out)[i];
+        o->target_id = t->target_id;
+        o->started_at_us = t->started_at_us;
+        o->ended_at_us = t->ended_at_us;
+        name_cause(o, raw, n_raw, now_us);
     }
-    if (e == EMP_OK)
-        e = emp_vantage_combine(t0, t1, (const struct emp_segment *const *)seg, nseg, nl, q,
-                                &h->seg, &h->n_seg);
-    struct emp_span *cs = NULL;
-    struct emp_outage *co = NULL;
-    size_t ncs = 0, nco = 0;
-    if (e == EMP_OK)
-        e = emp_vantage_history(h->seg, h->n_seg, now_us, target_id, &cs, &ncs, &co, &nco);
-    if (e == EMP_OK) {
-        for (size_t i = 0; i < nco; i++)
-            name_cause(&co[i], h->outages, h->n_outages, now_us);
-        /* Newest first, as the store gives outages. */
-        for (size_t i = 0; i < nco / 2; i++) {
-            struct emp_outage t = co[i];
-            co[i] = co[nco - 1 - i];
-            co[nco - 1 - i] = t;
-        }
-        free(h->spans);
-        free(h->outages);
-        h->spans = cs;
-        h->n_spans = ncs;
-        h->outages = co;
-        h->n_outages = nco;
-        /* Totals over the window alone. */
-        struct emp_vsegment *w = malloc((h->n_seg > 0 ? h->n_seg : 1) * sizeof *w);
-        size_t nw = 0;
-        for (size_t i = 0; w != NULL && i < h->n_seg; i++) {
-            int64_t s = h->seg[i].start_us > from_us ? h->seg[i].start_us : from_us;
-            int64_t t = h->seg[i].end_us < to_us ? h->seg[i].end_us : to_us;
-            if (s < t) {
-                w[nw] = h->seg[i];
-                w[nw].start_us = s;
-                w[nw].end_us = t;
-                nw++;
-            }
-        }
-        if (w == NULL)
-            e = EMP_ENOMEM;
-        else
-            emp_vantage_totals(w, nw, &h->totals);
-        free(w);
+    *n = k;
+    return EMP_OK;
+}
+
+/* Combine h's rows (of several locations) into its spans and outages. */
+static enum emp_err combine_history(struct emp_view_history *h,
+                                    const struct emp_prober_location *pl, size_t npl,
+                                    int64_t target_id, int64_t from_us, int64_t to_us,
+                                    int64_t now_us, const struct emp_quorum *q)
+{
+    struct emp_outage_time *ot = malloc((h->n_outages > 0 ? h->n_outages : 1) * sizeof *ot);
+    if (ot == NULL)
+        return EMP_ENOMEM;
+    for (size_t i = 0; i < h->n_outages; i++)
+        ot[i] = (struct emp_outage_time){h->outages[i].target_id, h->outages[i].started_at_us,
+                                         h->outages[i].ended_at_us, h->outages[i].prober_id};
+    struct rows r = {h->spans, h->n_spans, ot, h->n_outages};
+    struct combined c;
+    enum emp_err e = combine_rows(&r, h->locations, h->n_locations, pl, npl, target_id, from_us,
+                                  to_us, now_us, q, &c);
+    free(ot);
+    if (e != EMP_OK)
+        return e;
+    struct emp_outage *co = calloc(c.n_ot > 0 ? c.n_ot : 1, sizeof *co);
+    if (co == NULL) {
+        free(c.seg);
+        free(c.spans);
+        free(c.ot);
+        return EMP_ENOMEM;
     }
-    for (size_t l = 0; seg != NULL && l < nl; l++)
-        free(seg[l]);
-    free(seg);
-    free(nseg);
-    free(ls);
-    free(lo);
-    return e;
+    /* Newest first, as the store gives outages. */
+    for (size_t i = 0; i < c.n_ot; i++) {
+        struct emp_outage *o = &co[c.n_ot - 1 - i];
+        o->target_id = target_id;
+        o->started_at_us = c.ot[i].started_at_us;
+        o->ended_at_us = c.ot[i].ended_at_us;
+        name_cause(o, h->outages, h->n_outages, now_us);
+    }
+    free(c.ot);
+    free(h->spans);
+    free(h->outages);
+    h->spans = c.spans;
+    h->n_spans = c.n_spans;
+    h->outages = co;
+    h->n_outages = c.n_ot;
+    h->seg = c.seg;
+    h->n_seg = c.n_seg;
+    h->totals = c.totals;
+    return EMP_OK;
 }
 
 enum emp_err emp_view_history_load(struct emp_db *db, int64_t target_id, int64_t from_us,
@@ -228,9 +355,18 @@ enum emp_err emp_view_history_load(struct emp_db *db, int64_t target_id, int64_t
         else
             keep_location(out, pl, npl, v->location);
     } else if (e == EMP_OK) {
-        e = collect_locations(out, pl, npl);
+        /* The locations of the rows (outage times stand in for outages). */
+        struct emp_outage_time *ot = malloc((out->n_outages + 1) * sizeof *ot);
+        if (ot == NULL)
+            e = EMP_ENOMEM;
+        for (size_t i = 0; ot != NULL && i < out->n_outages; i++)
+            ot[i].prober_id = out->outages[i].prober_id;
+        struct rows r = {out->spans, out->n_spans, ot, out->n_outages};
+        if (e == EMP_OK)
+            e = collect_locations(&r, pl, npl, &out->locations, &out->n_locations);
+        free(ot);
         if (e == EMP_OK && out->n_locations > 1)
-            e = combine(out, pl, npl, target_id, from_us, to_us, now_us, &v->quorum);
+            e = combine_history(out, pl, npl, target_id, from_us, to_us, now_us, &v->quorum);
         if (e != EMP_OK)
             emp_error_set(err, e, NULL, "could not combine the locations' verdicts");
     }

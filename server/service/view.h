@@ -32,7 +32,7 @@ struct emp_view_history {
      * (bit i of the masks: locations[i]) and the combined timeline, over a
      * stretch holding [from, to) and every outage read. */
     size_t n_locations;
-    char (*locations)[EMP_LOCATION_MAX + 1];
+    char (*locations)[EMP_LOCATION_MAX + 1]; /* sorted */
     struct emp_vsegment *seg;
     size_t n_seg;
     /* Over [from, to) alone: partial time and who was down in it. */
@@ -46,6 +46,34 @@ enum emp_err emp_view_history_load(struct emp_db *db, int64_t target_id, int64_t
                                    int64_t to_us, int64_t now_us, const struct emp_view *v,
                                    struct emp_view_history *out, struct emp_error *err);
 void emp_view_history_free(struct emp_view_history *h);
+
+/* One target's rows as the bulk readers (status page, groups) fetch
+ * them, each with its prober, combined when they come from more than one
+ * location (as emp_view_history_load combines): spans and outage times
+ * the reader uses in place of its own. */
+struct emp_view_rows {
+    const struct emp_span *spans;          /* the input's, or owned_spans */
+    size_t n_spans;
+    const struct emp_outage_time *ot;      /* the input's, or owned_ot (oldest first) */
+    size_t n_ot;
+    size_t n_locations;                    /* of the input rows */
+    struct emp_vtotals totals;             /* over [from, to), when combined */
+    struct emp_span *owned_spans;          /* NULL unless combined */
+    struct emp_outage_time *owned_ot;
+};
+enum emp_err emp_view_rows_combine(const struct emp_prober_location *pl, size_t npl,
+                                   const struct emp_quorum *q, int64_t target_id,
+                                   int64_t from_us, int64_t to_us, int64_t now_us,
+                                   const struct emp_span *spans, size_t n_spans,
+                                   const struct emp_outage_time *ot, size_t n_ot,
+                                   struct emp_view_rows *out);
+void emp_view_rows_free(struct emp_view_rows *r);
+/* The newest `max` of combined outage times `ot` (oldest first) as
+ * outages, newest first, each named by the location outage among `raw`
+ * that completed its quorum. `*out` is a new array (free()). */
+enum emp_err emp_view_name_outages(const struct emp_outage_time *ot, size_t n_ot,
+                                   const struct emp_outage *raw, size_t n_raw, int64_t now_us,
+                                   size_t max, struct emp_outage **out, size_t *n);
 
 /* The locations down during a combined outage (a mask of
  * h->locations), 0 when nothing was combined. */

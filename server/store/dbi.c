@@ -269,6 +269,7 @@ void dbi_outage_time_bin(const PGresult *res, int row, struct emp_outage_time *o
     o->target_id = dbi_bin_int64(res, row, 0);
     o->started_at_us = dbi_bin_time_us(res, row, 1);
     o->ended_at_us = dbi_bin_time_us(res, row, 2);
+    o->prober_id = PQnfields(res) > 3 ? dbi_bin_int64(res, row, 3) : 0;
 }
 
 void dbi_span_bin(const PGresult *res, int row, struct emp_span *s)
@@ -277,6 +278,7 @@ void dbi_span_bin(const PGresult *res, int row, struct emp_span *s)
     s->started_at_us = dbi_bin_time_us(res, row, 1);
     s->ended_at_us = dbi_bin_time_us(res, row, 2);
     s->grace_us = dbi_bin_int64(res, row, 3);
+    s->prober_id = PQnfields(res) > 4 ? dbi_bin_int64(res, row, 4) : 0;
 }
 
 /* The rows of `st` decoded by `decode` into an array of `elem`-byte

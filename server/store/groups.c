@@ -34,15 +34,16 @@ static const struct dbi_stmt st_group_targets = {
 #define GROUP_IDS "ANY (ARRAY(SELECT id FROM targets WHERE grp = $1))"
 static const struct dbi_stmt st_group_outage_times = {
     "emp_group_outage_times",
-    "SELECT o.target_id, o.started_at, o.ended_at FROM outages o"
+    "SELECT o.target_id, o.started_at, o.ended_at, o.prober_id FROM outages o"
     " WHERE o.target_id = " GROUP_IDS " AND o.started_at < (SELECT emp_ts($3))"
     " AND coalesce(o.ended_at, 'infinity') >= (SELECT emp_ts($2))"
     " ORDER BY o.target_id, coalesce(o.ended_at, 'infinity')",
     3, 1};
 static const struct dbi_stmt st_group_spans = {
     "emp_group_spans",
-    "SELECT s.target_id, s.started_at, s.ended_at, " LIVE_GRACE_MS "::bigint * 1000"
-    " FROM spans s WHERE s.target_id = " GROUP_IDS " AND s.started_at < (SELECT emp_ts($3))"
+    "SELECT s.target_id, s.started_at, s.ended_at, " LIVE_GRACE_MS "::bigint * 1000,"
+    " s.prober_id FROM spans s WHERE s.target_id = " GROUP_IDS
+    " AND s.started_at < (SELECT emp_ts($3))"
     " AND s.ended_at >= (SELECT emp_ts($2) - interval '2 days')"
     " AND s.ended_at + s.grace_ms * interval '1 millisecond' >= (SELECT emp_ts($2))"
     " ORDER BY s.target_id, s.started_at",

@@ -18,8 +18,8 @@
     " AND s.ended_at + s.grace_ms * interval '1 millisecond' >= (SELECT emp_ts($1))"
 static const struct dbi_stmt st_status_spans = {
     "emp_status_spans",
-    "SELECT s.target_id, s.started_at, s.ended_at, " LIVE_GRACE_MS "::bigint * 1000"
-    " FROM spans s"
+    "SELECT s.target_id, s.started_at, s.ended_at, " LIVE_GRACE_MS "::bigint * 1000,"
+    " s.prober_id FROM spans s"
     " WHERE" SPANS_WINDOW " ORDER BY s.target_id, s.started_at",
     2, 1};
 /* A group's members in one scan of the key of spans: target_id = ANY (the
@@ -27,8 +27,8 @@ static const struct dbi_stmt st_status_spans = {
 #define GROUP_IDS "ANY (ARRAY(SELECT id FROM targets WHERE grp = $3))"
 static const struct dbi_stmt st_status_spans_group = {
     "emp_status_spans_group",
-    "SELECT s.target_id, s.started_at, s.ended_at, " LIVE_GRACE_MS "::bigint * 1000"
-    " FROM spans s"
+    "SELECT s.target_id, s.started_at, s.ended_at, " LIVE_GRACE_MS "::bigint * 1000,"
+    " s.prober_id FROM spans s"
     " WHERE s.target_id = " GROUP_IDS " AND" SPANS_WINDOW " ORDER BY s.target_id, s.started_at",
     3, 1};
 
@@ -37,7 +37,7 @@ static const struct dbi_stmt st_status_spans_group = {
  * (the ids of every target, or of the group's members, computed once), and
  * for each the walk starts where the window does. */
 #define OUTAGES_SQL(ids)                                                                 \
-    "SELECT x.target_id, x.started_at, x.ended_at FROM outages x"                        \
+    "SELECT x.target_id, x.started_at, x.ended_at, x.prober_id FROM outages x"           \
     " WHERE x.target_id = ANY (ARRAY(SELECT id FROM targets" ids "))"                    \
     " AND x.started_at < (SELECT emp_ts($2))"                                            \
     " AND coalesce(x.ended_at, 'infinity') >= (SELECT emp_ts($1))"                        \
@@ -51,7 +51,7 @@ static const struct dbi_stmt st_status_outage_times_group = {
  * down its (target_id, started_at, prober_id) index, not a ranking of every
  * outage in the store. */
 #define RECENT_SQL(where)                                                                          \
-    "SELECT o.target_id, o.started_at, o.ended_at, o.err_class, o.message"                         \
+    "SELECT o.target_id, o.started_at, o.ended_at, o.err_class, o.message, o.prober_id"            \
     " FROM targets t CROSS JOIN LATERAL ("                                                         \
     "  SELECT x.target_id, x.started_at, x.ended_at, x.err_class, x.message, x.prober_id"          \
     "  FROM outages x WHERE x.target_id = t.id AND x.started_at < emp_ts($1)"                      \

@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "core/timeutil.h"
+#include "service/group.h"
+#include "service/status.h"
 #include "service/view.h"
 #include "store/db.h"
 #include "testdb.h"
@@ -69,9 +71,9 @@ static int setup(void **state)
         return -1;
     sql("INSERT INTO probers (name, location) VALUES ('p-a', 'A'), ('p-b', 'B'), ('p-c', 'C'),"
         " ('p-solo', 'S')");
-    sql("INSERT INTO targets (name, kind, interval_ms, timeout_ms, fail_threshold,"
-        " recover_threshold) VALUES ('svc', 'http', 1000, 500, 2, 1),"
-        " ('lone', 'http', 1000, 500, 2, 1)");
+    sql("INSERT INTO targets (name, kind, grp, interval_ms, timeout_ms, fail_threshold,"
+        " recover_threshold) VALUES ('svc', 'http', 'g', 1000, 500, 2, 1),"
+        " ('lone', 'http', '', 1000, 500, 2, 1)");
     F.target = sql_id("SELECT id FROM targets WHERE name = 'svc'");
     F.lone = sql_id("SELECT id FROM targets WHERE name = 'lone'");
     /* Every prober observes svc over [T0, T0 + 1000 s]. */
@@ -186,11 +188,46 @@ static void test_one_location(void **state)
     emp_view_history_free(&h);
 }
 
+/* The bulk readers combine as well: a group's members, the status page. */
+static void test_bulk_readers(void **state)
+{
+    (void)state;
+    struct emp_error err = {0};
+    const char *what = NULL;
+    struct emp_group_data g;
+    int64_t now = US(T0 + 5000);
+    assert_int_equal(emp_group_load(F.db, "g", US(T0), US(T0 + 1000), now, NULL, &g, &what,
+                                    &err),
+                     EMP_OK);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.outage_n[0], 1);
+    assert_int_equal(g.outages[g.outage_at[0]].started_at_us, US(T0 + 150));
+    assert_int_equal(g.outages[g.outage_at[0]].ended_at_us, US(T0 + 200));
+    assert_int_equal(g.span_n[0], 1);
+    assert_int_equal(g.spans[g.span_at[0]].target_id, F.target);
+    emp_group_data_free(&g);
+
+    /* The status page over the 90 days before now (T0 is within them). */
+    struct emp_quorum q = EMP_QUORUM_DEFAULT;
+    struct emp_status_page st;
+    now = US(T0 + 86400);
+    assert_int_equal(emp_status_load(F.db, "g", now, &q, &st, &what, &err), EMP_OK);
+    assert_int_equal(st.n_t, 1);
+    assert_int_equal(st.t[0].n_locations, 3);
+    assert_int_equal(st.t[0].n_ot, 1);
+    assert_int_equal(st.t[0].n_recent, 1);
+    assert_int_equal(st.t[0].recent[0].started_at_us, US(T0 + 150));
+    assert_string_equal(st.t[0].recent[0].message, "B saw it");
+    assert_int_equal(st.t[0].vantage.partial_us, US(150));
+    emp_status_cleanup(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_combined),
         cmocka_unit_test(test_one_location),
+        cmocka_unit_test(test_bulk_readers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -155,7 +155,8 @@ static void test_correlation_merges_overlapping_outages(void **state)
     struct emp_group_data g;
     struct emp_error err = {0};
     const char *what = NULL;
-    if (emp_group_load(F.db, "rp", from, to, &g, &what, &err) != EMP_OK)
+    if (emp_group_load(F.db, "rp", from, to, t("2026-12-01T00:00:00Z"), NULL, &g, &what,
+                       &err) != EMP_OK)
         fail_msg("group: %s: %s", err.msg, err.detail);
     struct emp_corr_result c;
     assert_int_equal(emp_group_correlation(&g, from, to, t("2026-12-01T00:00:00Z"), NULL, &c,
