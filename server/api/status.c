@@ -48,7 +48,8 @@ static json_t *avail_json(int64_t up, int64_t down)
 static json_t *days_json(const struct emp_status_figures *f, int64_t day0, int64_t now)
 {
     json_t *av = json_array(), *cov = json_array(), *dn = json_array(), *no = json_array();
-    int bad = av == NULL || cov == NULL || dn == NULL || no == NULL;
+    json_t *pa = json_array();
+    int bad = av == NULL || cov == NULL || dn == NULL || no == NULL || pa == NULL;
     for (int d = 0; d < STATUS_DAYS && !bad; d++) {
         int64_t ds = day0 + d * EMP_DAY_US;
         int64_t de = ds + EMP_DAY_US < now ? ds + EMP_DAY_US : now;
@@ -58,16 +59,18 @@ static json_t *days_json(const struct emp_status_figures *f, int64_t day0, int64
         bad |= json_array_append_new(cov, num_json((double)(up + down) / span));
         bad |= json_array_append_new(dn, num_json((double)down / 1e6));
         bad |= json_array_append_new(no, json_integer(f->day_outages[d]));
+        bad |= json_array_append_new(pa, num_json((double)f->day_partial_us[d] / 1e6));
     }
     if (bad) {
         json_decref(av);
         json_decref(cov);
         json_decref(dn);
         json_decref(no);
+        json_decref(pa);
         return NULL;
     }
-    return json_pack("{s:o,s:o,s:o,s:o,s:o}", "start", api_json_time(day0), "availability", av,
-                     "coverage", cov, "down_s", dn, "outages", no);
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "start", api_json_time(day0), "availability",
+                     av, "coverage", cov, "down_s", dn, "outages", no, "partial_s", pa);
 }
 
 static json_t *estimate_json(const struct emp_estimate *e)
@@ -139,6 +142,8 @@ static json_t *target_json(const struct emp_status_page *st, const struct emp_ta
                   avail_json(f.up_us[1], f.down_us[1]), "30d",
                   avail_json(f.up_us[2], f.down_us[2]), "90d", avail_json(u.up_us, u.down_us)));
     bad |= json_object_set_new(o, "coverage_90d", api_json_real(u.coverage));
+    bad |= json_object_set_new(o, "locations", json_integer((json_int_t)t->n_locations));
+    bad |= json_object_set_new(o, "partial_s_90d", api_json_seconds(t->vantage.partial_us));
     bad |= json_object_set_new(o, "days", days_json(&f, st->day0_us, now));
     bad |= json_object_set_new(o, "reliability", rj);
     bad |= json_object_set_new(o, "incidents", incidents_json(t, now));

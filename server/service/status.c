@@ -198,6 +198,22 @@ static void days(const struct emp_status_target *t, int64_t day0, int64_t now,
         if (s >= day0 && s < now && (s - day0) / EMP_DAY_US < EMP_STATUS_DAYS)
             f->day_outages[(s - day0) / EMP_DAY_US]++;
     }
+    for (size_t i = 0; i < t->view.n_seg; i++) {
+        const struct emp_vsegment *s = &t->view.seg[i];
+        if (s->state != EMP_V_PARTIAL || s->end_us <= day0)
+            continue;
+        int64_t a = s->start_us > day0 ? s->start_us : day0;
+        int64_t e = s->end_us < now ? s->end_us : now;
+        while (a < e) {
+            int64_t d = (a - day0) / EMP_DAY_US;
+            if (d >= EMP_STATUS_DAYS)
+                break;
+            int64_t de = day0 + (d + 1) * EMP_DAY_US;
+            int64_t x = e < de ? e : de;
+            f->day_partial_us[d] += x - a;
+            a = x;
+        }
+    }
 }
 
 enum emp_err emp_status_figures(const struct emp_status_page *s, const struct emp_status_target *t,

@@ -78,6 +78,9 @@ struct emp_status_figures {
     int64_t day_up_us[EMP_STATUS_DAYS]; /* the daily bars from day0 */
     int64_t day_down_us[EMP_STATUS_DAYS];
     int64_t day_outages[EMP_STATUS_DAYS]; /* outages started that day */
+    /* Seen from several locations: time some of them, fewer than the
+     * quorum, saw the target down (part of the up time above). */
+    int64_t day_partial_us[EMP_STATUS_DAYS];
     struct emp_estimate mttf_s, mttr_s;
     double mtbf_s;
     size_t failures, repairs;

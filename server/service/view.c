@@ -203,7 +203,8 @@ enum emp_err emp_view_rows_combine(const struct emp_prober_location *pl, size_t 
         struct combined c;
         e = combine_rows(&r, names, nl, pl, npl, target_id, from_us, to_us, now_us, q, &c);
         if (e == EMP_OK) {
-            free(c.seg);
+            out->seg = c.seg;
+            out->n_seg = c.n_seg;
             out->owned_spans = c.spans;
             out->owned_ot = c.ot;
             out->spans = c.spans;
@@ -221,6 +222,7 @@ void emp_view_rows_free(struct emp_view_rows *r)
 {
     free(r->owned_spans);
     free(r->owned_ot);
+    free(r->seg);
     memset(r, 0, sizeof *r);
 }
 

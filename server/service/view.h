@@ -60,6 +60,8 @@ struct emp_view_rows {
     struct emp_vtotals totals;             /* over [from, to), when combined */
     struct emp_span *owned_spans;          /* NULL unless combined */
     struct emp_outage_time *owned_ot;
+    struct emp_vsegment *seg;              /* owned when combined: the verdict, */
+    size_t n_seg;                          /* partial time included */
 };
 enum emp_err emp_view_rows_combine(const struct emp_prober_location *pl, size_t npl,
                                    const struct emp_quorum *q, int64_t target_id,

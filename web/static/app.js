@@ -41,13 +41,21 @@
     return new Date(t).toISOString().slice(0, 10);
   }
 
-  /* A day is coloured only when every second of it (so far) was observed. */
-  function dayClass(av, cov) {
+  /* A day is coloured only when every second of it (so far) was observed.
+   * A day otherwise fine on which some locations, fewer than the quorum,
+   * saw the target down has a colour of its own: not downtime, not
+   * nothing either. */
+  function dayClass(av, cov, partial) {
     if (av == null || cov == null || cov < 1 - 1e-9) return "grey";
-    if (av >= 0.9995) return "ok";
+    if (av >= 0.9995) return partial > 0 ? "partial" : "ok";
     if (av >= 0.99) return "minor";
     if (av >= 0.95) return "warn";
     return "bad";
+  }
+
+  function partialOf(t, i) {
+    const p = t.days.partial_s;
+    return p ? p[i] || 0 : 0;
   }
 
   function dayText(t, i) {
@@ -59,6 +67,8 @@
     s += pct(av) + " available, " + dur(d.down_s[i]) + " down, " + d.outages[i] +
       (d.outages[i] === 1 ? " outage" : " outages");
     if (cov < 1 - 1e-9) s += "; only " + pct(cov, 1) + " of the day observed";
+    if (partialOf(t, i) > 0)
+      s += "; " + dur(partialOf(t, i)) + " seen down from some locations, fewer than the quorum";
     return s;
   }
 
@@ -67,7 +77,7 @@
     const w = 6, gap = 2;
     let rects = "";
     for (let i = 0; i < n; i++) {
-      const cls = dayClass(t.days.availability[i], t.days.coverage[i]);
+      const cls = dayClass(t.days.availability[i], t.days.coverage[i], partialOf(t, i));
       rects += '<rect x="' + i * (w + gap) + '" y="2" width="' + w + '" height="30" class="' +
         cls + '" data-day="' + i + '" data-kind="' + cls + '"></rect>';
     }
@@ -107,7 +117,8 @@
       idx + '"><div class="head"><h3 id="h-' + idx + '">' + esc(t.name) + "</h3>" +
       '<span class="state ' + esc(state) + '">' + esc(state) + "</span>" +
       '<span class="since">' + (t.since ? "since " + esc(when(t.since)) : "") +
-      " · " + esc(t.kind) + "</span></div>" +
+      " · " + esc(t.kind) +
+      (t.locations > 1 ? " · seen from " + t.locations + " locations" : "") + "</span></div>" +
       '<p class="streak"><strong>' + (hours >= 10 ? hours.toFixed(0) : hours.toFixed(1)) +
       "</strong> continuous hours of successful operation" +
       (t.streak_longest_s ? ' <span class="since">(longest in 90 days: ' +
