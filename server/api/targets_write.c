@@ -9,6 +9,7 @@
  * target made here is held to api.target_policy (probes/policy.h), and
  * there are at most api.max_targets of them. */
 #include "api/handlers.h"
+#include "service/view.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,60 @@
 
 /* A target as GET shows it (a new object; NULL when out of memory).
  * `definition` is stolen (NULL: none). */
+static const char *vstate_name(enum emp_vstate s)
+{
+    switch (s) {
+    case EMP_V_UP: return "up";
+    case EMP_V_DOWN: return "down";
+    case EMP_V_PARTIAL: return "partial";
+    case EMP_V_UNKNOWN:
+    default: return "unknown";
+    }
+}
+
+static const char *seg_state_name(enum emp_seg_state s)
+{
+    return s == EMP_SEG_UP ? "up" : s == EMP_SEG_DOWN ? "down" : "unknown";
+}
+
+/* How each location sees target `name` now and their verdict, from the
+ * store: {"verdict": {state, since, observing, down, quorum}, "locations":
+ * [{location, state, since}]}; null when the store cannot say (the rest of
+ * the reply does not depend on it). */
+static json_t *vantage_json(struct api_req *r, const char *name)
+{
+    struct emp_db *db = NULL;
+    struct emp_error err;
+    emp_error_clear(&err);
+    if (emp_db_pool_get_until(r->api->pool, r->until_mono_us, &db, &err) != EMP_OK)
+        return json_null();
+    struct emp_quorum q = EMP_QUORUM_DEFAULT;
+    if (r->api->cfg != NULL)
+        q = r->api->cfg->quorum;
+    int64_t id = 0;
+    struct emp_view_now now;
+    bool ok = emp_db_find_target(db, name, &id, &err) == EMP_OK &&
+              emp_view_now_load(db, id, r->now_us, &q, &now, &err) == EMP_OK;
+    emp_db_pool_put(r->api->pool, db);
+    if (!ok)
+        return json_null();
+    json_t *locs = json_array();
+    for (size_t i = 0; locs != NULL && i < now.n; i++)
+        json_array_append_new(
+            locs, json_pack("{s:o,s:s,s:o}", "location",
+                            api_json_text(now.loc[i].location, EMP_LOCATION_MAX), "state",
+                            seg_state_name(now.loc[i].state), "since",
+                            now.loc[i].since_us != 0 ? api_json_time(now.loc[i].since_us)
+                                                     : json_null()));
+    json_t *o = json_pack("{s:{s:s,s:o,s:i,s:i,s:i},s:o}", "verdict", "state",
+                          vstate_name(now.verdict), "since",
+                          now.since_us != 0 ? api_json_time(now.since_us) : json_null(),
+                          "observing", now.observing, "down", now.down, "quorum", now.needed,
+                          "locations", locs != NULL ? locs : json_array());
+    free(now.loc);
+    return o != NULL ? o : json_null();
+}
+
 static json_t *target_json(struct api_req *r, const char *name, const char *kind,
                            const char *group, const char *source, json_t *definition)
 {
@@ -45,6 +100,8 @@ static json_t *target_json(struct api_req *r, const char *name, const char *kind
                                                : json_null());
     bad |= json_object_set_new(o, "source", json_string(source));
     bad |= json_object_set_new(o, "definition", definition != NULL ? definition : json_null());
+    if (!bad && strcmp(r->method, "GET") == 0)
+        bad |= json_object_set_new(o, "vantage", vantage_json(r, name));
     if (bad) {
         json_decref(o);
         return NULL;

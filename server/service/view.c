@@ -396,3 +396,109 @@ uint64_t emp_view_outage_locations(const struct emp_view_history *h,
             mask |= h->seg[i].down;
     return mask;
 }
+
+/* ---- each location now ------------------------------------------------------ */
+
+static int popcount64(uint64_t v)
+{
+    int n = 0;
+    for (; v != 0; v &= v - 1)
+        n++;
+    return n;
+}
+
+enum emp_err emp_view_now_load(struct emp_db *db, int64_t target_id, int64_t now_us,
+                               const struct emp_quorum *q, struct emp_view_now *out,
+                               struct emp_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int64_t from = now_us - EMP_VIEW_NOW_LOOKBACK_US;
+    struct emp_span *spans = NULL;
+    struct emp_outage *outages = NULL;
+    struct emp_outage_time *ot = NULL;
+    struct emp_prober_location *pl = NULL;
+    location_name *names = NULL;
+    struct emp_segment **seg = NULL;
+    size_t *nseg = NULL, n_spans = 0, n_outages = 0, npl = 0, nl = 0;
+    struct emp_vsegment *v = NULL;
+    size_t nv = 0;
+    enum emp_err e = emp_db_list_spans(db, target_id, from, now_us, &spans, &n_spans, err);
+    if (e == EMP_OK)
+        e = emp_db_list_outages(db, target_id, from, now_us, &outages, &n_outages, err);
+    if (e == EMP_OK)
+        e = emp_db_prober_locations(db, &pl, &npl, err);
+    if (e == EMP_OK) {
+        ot = malloc((n_outages + 1) * sizeof *ot);
+        e = ot != NULL ? EMP_OK : EMP_ENOMEM;
+    }
+    for (size_t i = 0; e == EMP_OK && i < n_outages; i++)
+        ot[i] = (struct emp_outage_time){outages[i].target_id, outages[i].started_at_us,
+                                         outages[i].ended_at_us, outages[i].prober_id};
+    struct rows r = {spans, n_spans, ot, n_outages};
+    if (e == EMP_OK)
+        e = collect_locations(&r, pl, npl, &names, &nl);
+    if (e == EMP_OK && nl > EMP_VANTAGE_MAX)
+        nl = EMP_VANTAGE_MAX;
+    if (e == EMP_OK && nl > 0) {
+        seg = calloc(nl, sizeof *seg);
+        nseg = calloc(nl, sizeof *nseg);
+        out->loc = calloc(nl, sizeof *out->loc);
+        struct emp_span *ls = malloc((n_spans + 1) * sizeof *ls);
+        struct emp_outage_time *lo = malloc((n_outages + 1) * sizeof *lo);
+        e = seg != NULL && nseg != NULL && out->loc != NULL && ls != NULL && lo != NULL
+                ? EMP_OK
+                : EMP_ENOMEM;
+        for (size_t l = 0; l < nl && e == EMP_OK; l++) {
+            size_t ns = 0, no = 0;
+            for (size_t i = 0; i < n_spans; i++)
+                if (loc_index(names, nl, pl, npl, spans[i].prober_id) == (long)l)
+                    ls[ns++] = spans[i];
+            for (size_t i = 0; i < n_outages; i++)
+                if (loc_index(names, nl, pl, npl, ot[i].prober_id) == (long)l)
+                    lo[no++] = ot[i];
+            e = emp_timeline_build_times(from, now_us, now_us, ls, ns, lo, no, &seg[l],
+                                         &nseg[l]);
+            if (e == EMP_OK && nseg[l] > 0) {
+                const struct emp_segment *last = &seg[l][nseg[l] - 1];
+                memcpy(out->loc[l].location, names[l], sizeof names[l]);
+                out->loc[l].state = last->state;
+                out->loc[l].since_us = last->start_us > from ? last->start_us : 0;
+                out->n = l + 1;
+            }
+        }
+        free(ls);
+        free(lo);
+    }
+    if (e == EMP_OK && nl > 0)
+        e = emp_vantage_combine(from, now_us, (const struct emp_segment *const *)seg, nseg, nl,
+                                q, &v, &nv);
+    if (e == EMP_OK && nv > 0) {
+        /* The verdict since it last changed (who observes or is down may
+         * change under it). */
+        size_t k = nv - 1;
+        while (k > 0 && v[k - 1].state == v[nv - 1].state)
+            k--;
+        out->verdict = v[nv - 1].state;
+        out->since_us = v[k].start_us > from ? v[k].start_us : 0;
+        out->observing = popcount64(v[nv - 1].observing);
+        out->down = popcount64(v[nv - 1].down);
+        out->needed = emp_quorum_needed(q, out->observing);
+    }
+    for (size_t l = 0; seg != NULL && l < nl; l++)
+        free(seg[l]);
+    free(seg);
+    free(nseg);
+    free(v);
+    free(names);
+    free(pl);
+    free(ot);
+    free(spans);
+    free(outages);
+    if (e != EMP_OK) {
+        free(out->loc);
+        memset(out, 0, sizeof *out);
+        if (e == EMP_ENOMEM)
+            emp_error_set(err, e, NULL, "out of memory");
+    }
+    return e;
+}

@@ -77,6 +77,25 @@ enum emp_err emp_view_name_outages(const struct emp_outage_time *ot, size_t n_ot
                                    const struct emp_outage *raw, size_t n_raw, int64_t now_us,
                                    size_t max, struct emp_outage **out, size_t *n);
 
+/* Each location's state of a target now, and their verdict: what a
+ * target's page shows. Looks back EMP_VIEW_NOW_LOOKBACK_US. */
+#define EMP_VIEW_NOW_LOOKBACK_US (INT64_C(7) * 86400 * 1000000)
+struct emp_location_now {
+    char location[EMP_LOCATION_MAX + 1];
+    enum emp_seg_state state;
+    int64_t since_us; /* 0: since before the lookback */
+};
+struct emp_view_now {
+    struct emp_location_now *loc; /* by name; free() */
+    size_t n;
+    enum emp_vstate verdict;
+    int64_t since_us;             /* of the verdict; 0: before the lookback */
+    int observing, down, needed;  /* locations observing, down, and the quorum */
+};
+enum emp_err emp_view_now_load(struct emp_db *db, int64_t target_id, int64_t now_us,
+                               const struct emp_quorum *q, struct emp_view_now *out,
+                               struct emp_error *err);
+
 /* The locations down during a combined outage (a mask of
  * h->locations), 0 when nothing was combined. */
 uint64_t emp_view_outage_locations(const struct emp_view_history *h,

@@ -222,12 +222,45 @@ static void test_bulk_readers(void **state)
     emp_status_cleanup(&st);
 }
 
+/* Each location's state now and their verdict, since when. */
+static void test_now(void **state)
+{
+    (void)state;
+    struct emp_quorum q = EMP_QUORUM_DEFAULT;
+    struct emp_view_now now;
+    struct emp_error err = {0};
+    assert_int_equal(emp_view_now_load(F.db, F.target, US(T0 + 1000), &q, &now, &err), EMP_OK);
+    assert_int_equal(now.n, 3);
+    assert_string_equal(now.loc[0].location, "A");
+    assert_int_equal(now.loc[0].state, EMP_SEG_UP);
+    assert_int_equal(now.loc[0].since_us, US(T0 + 200));
+    assert_int_equal(now.loc[1].since_us, US(T0 + 300));
+    assert_int_equal(now.loc[2].since_us, US(T0));
+    assert_int_equal(now.verdict, EMP_V_UP);
+    assert_int_equal(now.since_us, US(T0 + 300));
+    assert_int_equal(now.observing, 3);
+    assert_int_equal(now.down, 0);
+    assert_int_equal(now.needed, 2);
+    free(now.loc);
+
+    assert_int_equal(emp_view_now_load(F.db, F.target, US(T0 + 180), &q, &now, &err), EMP_OK);
+    assert_int_equal(now.loc[0].state, EMP_SEG_DOWN);
+    assert_int_equal(now.loc[0].since_us, US(T0 + 100));
+    assert_int_equal(now.loc[1].state, EMP_SEG_DOWN);
+    assert_int_equal(now.loc[2].state, EMP_SEG_UP);
+    assert_int_equal(now.verdict, EMP_V_DOWN);
+    assert_int_equal(now.since_us, US(T0 + 150));
+    assert_int_equal(now.down, 2);
+    free(now.loc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_combined),
         cmocka_unit_test(test_one_location),
         cmocka_unit_test(test_bulk_readers),
+        cmocka_unit_test(test_now),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
