@@ -59,8 +59,7 @@ static bool group_load(struct api_req *r, int64_t from, int64_t to, struct emp_g
     if (!api_db_get(r, &db, ret))
         return false;
     const char *what = NULL;
-    enum emp_err e = emp_group_load(db, r->name, from, to, r->now_us,
-                                    r->api->cfg != NULL ? &r->api->cfg->quorum : NULL, g, &what,
+    enum emp_err e = emp_group_load(db, r->name, from, to, r->now_us, r->api->cfg, g, &what,
                                     &err);
     if (e == EMP_ENOTFOUND)
         *ret = api_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such group: %s", r->name);

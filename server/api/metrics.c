@@ -30,7 +30,6 @@ int emp_metrics_init(struct emp_metrics *m, struct emp_prober *prober,
     m->prober = prober;
     m->events = events;
     m->writer = writer;
-    m->quorum = (struct emp_quorum)EMP_QUORUM_DEFAULT;
     return 0;
 }
 
@@ -50,7 +49,7 @@ void emp_metrics_cleanup(struct emp_metrics *m)
 /* Availability over the 30 days before now_us of each target into out[],
  * NaN where nothing was observed (or the target has no id). One connection,
  * two queries per target. Returns false when the store could not answer. */
-static bool query_availability(struct emp_db_pool *pool, const struct emp_quorum *q,
+static bool query_availability(struct emp_db_pool *pool, const struct emp_config *cfg,
                                const struct emp_target_status *t, size_t n, int64_t now_us,
                                double *out)
 {
@@ -69,7 +68,7 @@ static bool query_availability(struct emp_db_pool *pool, const struct emp_quorum
         if (t[i].db_id == 0)
             continue;
         struct emp_view combined = EMP_VIEW_DEFAULT;
-        combined.quorum = *q;
+        combined.quorum = emp_view_quorum(cfg, t[i].name);
         struct emp_view_history h;
         struct emp_uptime u;
         ok = emp_view_history_load(db, t[i].db_id, from, now_us, now_us, &combined, &h, &err) ==
@@ -141,7 +140,7 @@ static void refresh(struct emp_metrics *m, struct emp_db_pool *pool,
                     const struct emp_target_status *t, size_t n, int64_t now_us)
 {
     double *a = malloc((n > 0 ? n : 1) * sizeof *a);
-    bool up = a != NULL && query_availability(pool, &m->quorum, t, n, now_us, a);
+    bool up = a != NULL && query_availability(pool, m->cfg, t, n, now_us, a);
     pthread_mutex_lock(&m->mu);
     cache_store(m, n, a, up);
     pthread_mutex_unlock(&m->mu);
@@ -230,8 +229,7 @@ void emp_metrics_collect(struct emp_metrics *m, struct emp_db_pool *pool,
                          double *avail, struct emp_metrics_input *in)
 {
     bool up = m != NULL ? cached_availability(m, pool, t, n, now_us, avail)
-                        : query_availability(pool, &(struct emp_quorum)EMP_QUORUM_DEFAULT, t,
-                                             n, now_us, avail);
+                        : query_availability(pool, NULL, t, n, now_us, avail);
     fill_input(m, t, n, now_us, avail, up, in);
 }
 

@@ -34,7 +34,7 @@ struct emp_metrics {
     struct emp_events *events;
     struct emp_writer *writer;
 
-    struct emp_quorum quorum;    /* how locations combine (the configuration's) */
+    const struct emp_config *cfg; /* the quorums of the targets (may be NULL) */
 
     pthread_mutex_t mu;
     int64_t valid_until_mono_us; /* 0: nothing cached */

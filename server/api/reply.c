@@ -313,8 +313,7 @@ bool api_db_get(struct api_req *r, struct emp_db **db, enum MHD_Result *ret)
 bool api_view(struct api_req *r, struct emp_view *v, enum MHD_Result *ret)
 {
     *v = (struct emp_view)EMP_VIEW_DEFAULT;
-    if (r->api->cfg != NULL)
-        v->quorum = r->api->cfg->quorum;
+    v->quorum = emp_view_quorum(r->api->cfg, r->name[0] != '\0' ? r->name : NULL);
     const char *loc = api_query(r, "location");
     if (loc == NULL)
         return true;

@@ -272,10 +272,7 @@ static bool load(struct emp_api *api, struct emp_status_page *st, const char *gr
         return false;
     }
     const char *what = "";
-    struct emp_quorum q = EMP_QUORUM_DEFAULT;
-    if (api->cfg != NULL)
-        q = api->cfg->quorum;
-    e = emp_status_load(db, group, now, &q, st, &what, &err);
+    e = emp_status_load(db, group, now, api->cfg, st, &what, &err);
     if (e == EMP_ENOTFOUND)
         build_fail(be, 404, "not_found", "no such group: %.64s", group);
     else if (e != EMP_OK && strcmp(what, "compute the status") == 0)

@@ -54,9 +54,7 @@ static json_t *vantage_json(struct api_req *r, const char *name)
     emp_error_clear(&err);
     if (emp_db_pool_get_until(r->api->pool, r->until_mono_us, &db, &err) != EMP_OK)
         return json_null();
-    struct emp_quorum q = EMP_QUORUM_DEFAULT;
-    if (r->api->cfg != NULL)
-        q = r->api->cfg->quorum;
+    struct emp_quorum q = emp_view_quorum(r->api->cfg, name);
     int64_t id = 0;
     struct emp_view_now now;
     bool ok = emp_db_find_target(db, name, &id, &err) == EMP_OK &&

@@ -198,7 +198,7 @@ int emp_app_serve(const struct options *o)
     if (emp_metrics_init(&s.metrics, s.prober, &s.events, s.writer) != 0)
         goto out;
     s.metrics_ok = true;
-    s.metrics.quorum = s.cfg->quorum;
+    s.metrics.cfg = s.cfg;
     s.state.metrics = &s.metrics;
     if (emp_api_start(s.cfg->listen_host, s.cfg->listen_port, s.cfg, &s.state, s.pool, &s.api,
                       &err) != EMP_OK) {

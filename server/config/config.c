@@ -208,8 +208,6 @@ static void load_prober(struct emp_cfg *c, const json_t *root, struct emp_config
                         &cfg->max_lag_ms);
 }
 
-#define QUORUM_EXPECTED "\"majority\", \"any\", \"all\" or a number of locations from 1 to 64"
-
 /* "vantage": {"quorum", "min_locations"}. */
 static void load_vantage(struct emp_cfg *c, const json_t *root, struct emp_config *cfg)
 {
@@ -223,21 +221,7 @@ static void load_vantage(struct emp_cfg *c, const json_t *root, struct emp_confi
                        emp_cfg_show(c, v).s);
         return;
     }
-    const json_t *q = json_object_get(v, "quorum");
-    const char *s = json_string_value(q);
-    if (q == NULL || (s != NULL && strcmp(s, "majority") == 0))
-        cfg->quorum.rule = EMP_QUORUM_MAJORITY;
-    else if (s != NULL && strcmp(s, "any") == 0)
-        cfg->quorum.rule = EMP_QUORUM_ANY;
-    else if (s != NULL && strcmp(s, "all") == 0)
-        cfg->quorum.rule = EMP_QUORUM_ALL;
-    else if (json_is_integer(q) && json_integer_value(q) >= 1 &&
-             json_integer_value(q) <= EMP_QUORUM_MAX) {
-        cfg->quorum.rule = EMP_QUORUM_COUNT;
-        cfg->quorum.count = (int)json_integer_value(q);
-    } else {
-        emp_cfg_report_value(c, v, "vantage", "quorum", QUORUM_EXPECTED, NULL);
-    }
+    emp_cfg_get_quorum(c, v, "vantage", "quorum", &cfg->quorum);
     emp_cfg_get_int(c, v, "vantage", "min_locations", 1, EMP_QUORUM_MAX, NULL, 1,
                     &cfg->quorum.min_locations);
     emp_cfg_check_keys(c, v, "vantage", vantage_keys, N_ELEMS(vantage_keys), -1, "vantage");

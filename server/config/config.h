@@ -91,22 +91,6 @@ struct emp_target_policy {
     int api_port;             /* the API's own port (listen); 0: none */
 };
 
-struct emp_target_config {
-    char *name;   /* unique; [A-Za-z0-9._-], 1..EMP_NAME_MAX bytes */
-    const struct emp_probe_kind *kind; /* from the kinds table (config/kind.h) */
-    void *spec;                        /* the kind's own keys, parsed; owned (kind->free_spec) */
-    char *group;  /* never NULL; "" when not set */
-    int interval_ms;
-    int timeout_ms;      /* <= interval_ms */
-    int fail_threshold;
-    int recover_threshold;
-    int degraded_ms;     /* 0 = off */
-    /* The policy a target made through the API is held to, at definition
-     * and at every probe (borrowed from the configuration, which outlives
-     * every target); NULL for the configuration file's own targets. */
-    const struct emp_target_policy *policy;
-};
-
 /* How the verdicts of several locations (vantage points) combine: DOWN when
  * at least the quorum of the locations observing are down (see
  * analysis/vantage.h). */
@@ -125,6 +109,27 @@ struct emp_quorum {
 
 #define EMP_QUORUM_DEFAULT {EMP_QUORUM_MAJORITY, 0, 1}
 #define EMP_QUORUM_MAX 64
+
+struct emp_target_config {
+    char *name;   /* unique; [A-Za-z0-9._-], 1..EMP_NAME_MAX bytes */
+    const struct emp_probe_kind *kind; /* from the kinds table (config/kind.h) */
+    void *spec;                        /* the kind's own keys, parsed; owned (kind->free_spec) */
+    char *group;  /* never NULL; "" when not set */
+    int interval_ms;
+    int timeout_ms;      /* <= interval_ms */
+    int fail_threshold;
+    int recover_threshold;
+    int degraded_ms;     /* 0 = off */
+    /* How the locations' verdicts on this target combine ("quorum"), when
+     * it says; else the configuration's (vantage.quorum). */
+    bool has_quorum;
+    struct emp_quorum quorum;
+    /* The policy a target made through the API is held to, at definition
+     * and at every probe (borrowed from the configuration, which outlives
+     * every target); NULL for the configuration file's own targets. */
+    const struct emp_target_policy *policy;
+};
+
 
 struct emp_config {
     char *path;          /* the file it came from */

@@ -394,3 +394,40 @@ void emp_cfg_report_json_error(struct emp_cfg *c, const json_error_t *e)
     else
         fprintf(c->errs, "%s: %s\n", c->file, text);
 }
+
+#define QUORUM_EXPECTED "\"majority\", \"any\", \"all\" or a number of locations from 1 to 64"
+
+enum emp_cfg_field emp_cfg_get_quorum(struct emp_cfg *c, const json_t *obj, const char *base,
+                                      const char *key, struct emp_quorum *out)
+{
+    const json_t *q = json_object_get(obj, key);
+    if (q == NULL)
+        return EMP_CFG_ABSENT;
+    const char *s = json_string_value(q);
+    if (s != NULL && strcmp(s, "majority") == 0) {
+        out->rule = EMP_QUORUM_MAJORITY;
+    } else if (s != NULL && strcmp(s, "any") == 0) {
+        out->rule = EMP_QUORUM_ANY;
+    } else if (s != NULL && strcmp(s, "all") == 0) {
+        out->rule = EMP_QUORUM_ALL;
+    } else if (json_is_integer(q) && json_integer_value(q) >= 1 &&
+               json_integer_value(q) <= EMP_QUORUM_MAX) {
+        out->rule = EMP_QUORUM_COUNT;
+        out->count = (int)json_integer_value(q);
+    } else {
+        emp_cfg_report_value(c, obj, base, key, QUORUM_EXPECTED, NULL);
+        return EMP_CFG_BAD;
+    }
+    return EMP_CFG_OK;
+}
+
+json_t *emp_quorum_json(const struct emp_quorum *q)
+{
+    switch (q->rule) {
+    case EMP_QUORUM_ANY: return json_string("any");
+    case EMP_QUORUM_ALL: return json_string("all");
+    case EMP_QUORUM_COUNT: return json_integer(q->count);
+    case EMP_QUORUM_MAJORITY:
+    default: return json_string("majority");
+    }
+}

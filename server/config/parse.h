@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "config/config.h"
 #include "config/kind.h"
 
 #define EMP_CFG_SHOW_MAX 60   /* bytes of a bad value quoted in a message */
@@ -94,6 +95,12 @@ enum emp_cfg_field emp_cfg_get_string(struct emp_cfg *c, const json_t *obj, cons
 enum emp_cfg_field emp_cfg_get_number(struct emp_cfg *c, const json_t *obj, const char *base,
                                       const char *key, const char *expected, double dflt,
                                       double *out);
+/* A quorum (`"majority"`, `"any"`, `"all"` or a number of locations) into
+ * *out's rule and count; *out untouched when absent. */
+enum emp_cfg_field emp_cfg_get_quorum(struct emp_cfg *c, const json_t *obj, const char *base,
+                                      const char *key, struct emp_quorum *out);
+/* The JSON of a quorum, as the configuration writes it (a new value). */
+json_t *emp_quorum_json(const struct emp_quorum *q);
 /* Boolean `key` into *out, or `dflt` when absent. */
 enum emp_cfg_field emp_cfg_get_bool(struct emp_cfg *c, const json_t *obj, const char *base,
                                     const char *key, bool dflt, bool *out);

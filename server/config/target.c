@@ -27,6 +27,7 @@ static const char *const common_keys[] = {
     "fail_threshold",
     "recover_threshold",
     "degraded_ms",
+    "quorum",
 };
 #define N_COMMON (sizeof common_keys / sizeof common_keys[0])
 
@@ -141,6 +142,8 @@ static void load_target(struct emp_cfg *c, const json_t *t, const char *where, s
                     EMP_DEFAULT_RECOVER_THRESHOLD, &out->recover_threshold);
     emp_cfg_get_int(c, t, base.s, "degraded_ms", 0, timeout_max, "timeout_ms",
                     EMP_DEFAULT_DEGRADED_MS, &out->degraded_ms);
+    out->quorum = (struct emp_quorum)EMP_QUORUM_DEFAULT;
+    out->has_quorum = emp_cfg_get_quorum(c, t, base.s, "quorum", &out->quorum) == EMP_CFG_OK;
 
     if (out->kind != NULL)
         out->kind->parse(c, t, base.s, &out->spec);
@@ -351,6 +354,8 @@ json_t *emp_target_config_json(const struct emp_target_config *t, bool redact)
     bad |= json_object_set_new(o, "fail_threshold", json_integer(t->fail_threshold));
     bad |= json_object_set_new(o, "recover_threshold", json_integer(t->recover_threshold));
     bad |= json_object_set_new(o, "degraded_ms", json_integer(t->degraded_ms));
+    if (t->has_quorum)
+        bad |= json_object_set_new(o, "quorum", emp_quorum_json(&t->quorum));
     if (t->kind != NULL && t->spec != NULL)
         bad |= t->kind->to_json(t->spec, redact, o);
     /* What every kind's keys share, redacted here once so that no kind can

@@ -26,13 +26,13 @@ struct emp_group_data {
 };
 
 /* Load the group `name` over [from, to), each member's rows as every
- * location's verdict combined by `q` (NULL: a majority; see
- * service/view.h). EMP_ENOTFOUND when it has no member; a store failure
+ * location's verdict combined by its quorum (emp_view_quorum of `cfg`,
+ * which may be NULL: a majority; see service/view.h). EMP_ENOTFOUND when it has no member; a store failure
  * returns its code with `*what` naming the query (NULL: memory ran out
  * after the queries). Free with emp_group_data_free (also after a
  * failure). */
 enum emp_err emp_group_load(struct emp_db *db, const char *name, int64_t from_us,
-                            int64_t to_us, int64_t now_us, const struct emp_quorum *q,
+                            int64_t to_us, int64_t now_us, const struct emp_config *cfg,
                             struct emp_group_data *g, const char **what,
                             struct emp_error *err);
 void emp_group_data_free(struct emp_group_data *g);

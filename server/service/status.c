@@ -58,9 +58,10 @@ void emp_status_cleanup(struct emp_status_page *s)
  * combined, and its incidents the combined outages. */
 static enum emp_err combine_target(struct emp_status_page *s, struct emp_status_target *t,
                                    const struct emp_prober_location *pl, size_t npl,
-                                   const struct emp_quorum *q)
+                                   const struct emp_config *cfg)
 {
-    enum emp_err e = emp_view_rows_combine(pl, npl, q, t->row->id, s->from_us, s->now_us,
+    struct emp_quorum q = emp_view_quorum(cfg, t->row->name);
+    enum emp_err e = emp_view_rows_combine(pl, npl, &q, t->row->id, s->from_us, s->now_us,
                                            s->now_us, t->spans, t->n_spans, t->ot, t->n_ot,
                                            &t->view);
     t->n_locations = t->view.n_locations;
@@ -78,7 +79,7 @@ static enum emp_err combine_target(struct emp_status_page *s, struct emp_status_
 }
 
 enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_us,
-                             const struct emp_quorum *q, struct emp_status_page *s,
+                             const struct emp_config *cfg, struct emp_status_page *s,
                              const char **what, struct emp_error *err)
 {
     memset(s, 0, sizeof *s);
@@ -133,7 +134,7 @@ enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_u
         t->n_ot = o1 - o0;
         t->recent = s->recent + r0;
         t->n_recent = r1 - r0;
-        if (combine_target(s, t, pl, npl, q) != EMP_OK) {
+        if (combine_target(s, t, pl, npl, cfg) != EMP_OK) {
             free(pl);
             return emp_error_set(err, EMP_ENOMEM, NULL, "out of memory");
         }

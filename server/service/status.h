@@ -63,7 +63,7 @@ struct emp_status_page {
  * store failure returns its code with `*what` naming the query that
  * failed. Free with emp_status_cleanup (also after a failure). */
 enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_us,
-                             const struct emp_quorum *q, struct emp_status_page *out,
+                             const struct emp_config *cfg, struct emp_status_page *out,
                              const char **what, struct emp_error *err);
 void emp_status_cleanup(struct emp_status_page *s);
 

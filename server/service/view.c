@@ -11,6 +11,20 @@
 
 typedef char location_name[EMP_LOCATION_MAX + 1];
 
+struct emp_quorum emp_view_quorum(const struct emp_config *cfg, const char *name)
+{
+    struct emp_quorum q = EMP_QUORUM_DEFAULT;
+    if (cfg == NULL)
+        return q;
+    q = cfg->quorum;
+    int i = name != NULL ? emp_config_find_target(cfg, name) : -1;
+    if (i >= 0 && cfg->targets[i].has_quorum) {
+        q.rule = cfg->targets[i].quorum.rule;
+        q.count = cfg->targets[i].quorum.count;
+    }
+    return q;
+}
+
 /* The location of `prober_id` ("" for a prober the list lacks). */
 static const char *location_of(const struct emp_prober_location *pl, size_t n, int64_t prober_id)
 {

@@ -23,6 +23,11 @@ struct emp_view {
 
 #define EMP_VIEW_DEFAULT {NULL, EMP_QUORUM_DEFAULT}
 
+/* The quorum for target `name`: its own ("quorum" in its definition), else
+ * the configuration's (vantage), else a majority; min_locations is the
+ * configuration's. `cfg` may be NULL. */
+struct emp_quorum emp_view_quorum(const struct emp_config *cfg, const char *name);
+
 struct emp_view_history {
     struct emp_span *spans;      /* oldest first */
     size_t n_spans;

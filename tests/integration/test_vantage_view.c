@@ -208,10 +208,9 @@ static void test_bulk_readers(void **state)
     emp_group_data_free(&g);
 
     /* The status page over the 90 days before now (T0 is within them). */
-    struct emp_quorum q = EMP_QUORUM_DEFAULT;
     struct emp_status_page st;
     now = US(T0 + 86400);
-    assert_int_equal(emp_status_load(F.db, "g", now, &q, &st, &what, &err), EMP_OK);
+    assert_int_equal(emp_status_load(F.db, "g", now, NULL, &st, &what, &err), EMP_OK);
     assert_int_equal(st.n_t, 1);
     assert_int_equal(st.t[0].n_locations, 3);
     assert_int_equal(st.t[0].n_ot, 1);

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "config/config.h"
+#include "service/view.h"
 #include "probes/kinds.h"
 #include "tests/support/target.h"
 
@@ -594,6 +595,34 @@ static void test_vantage(void **state)
                "t.json: vantage.min_locations: expected an integer from 1 to 64, got 0");
     expect_one("{\"vantage\": {\"quorom\": 2}}", "vantage");
     expect_one("{\"vantage\": 3}", "t.json: vantage: expected an object");
+
+    /* A target's own quorum: kept, shown in its definition, and preferred
+     * to the configuration's (min_locations stays the configuration's). */
+    load_text("{\"vantage\": {\"quorum\": \"any\", \"min_locations\": 2}, \"targets\": ["
+              "{\"name\": \"a\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 1, "
+              "\"quorum\": 3},"
+              "{\"name\": \"b\", \"kind\": \"tcp\", \"host\": \"h\", \"port\": 2}]}",
+              &r);
+    assert_int_equal(r.rc, EMP_OK);
+    assert_true(r.cfg->targets[0].has_quorum);
+    assert_false(r.cfg->targets[1].has_quorum);
+    struct emp_quorum qa = emp_view_quorum(r.cfg, "a"), qb = emp_view_quorum(r.cfg, "b");
+    assert_int_equal(qa.rule, EMP_QUORUM_COUNT);
+    assert_int_equal(qa.count, 3);
+    assert_int_equal(qa.min_locations, 2);
+    assert_int_equal(qb.rule, EMP_QUORUM_ANY);
+    assert_int_equal(emp_view_quorum(NULL, "a").rule, EMP_QUORUM_MAJORITY);
+    json_t *def = emp_target_config_json(&r.cfg->targets[0], true);
+    assert_int_equal(json_integer_value(json_object_get(def, "quorum")), 3);
+    json_decref(def);
+    def = emp_target_config_json(&r.cfg->targets[1], true);
+    assert_null(json_object_get(def, "quorum"));
+    json_decref(def);
+    result_free(&r);
+    expect_one("{\"targets\": [{\"name\": \"a\", \"kind\": \"tcp\", \"host\": \"h\", "
+               "\"port\": 1, \"quorum\": \"half\"}]}",
+               "t.json: targets[0].quorum: expected \"majority\", \"any\", \"all\" or a "
+               "number of locations from 1 to 64, got \"half\"");
 }
 
 static void test_spool_and_monitor(void **state)
