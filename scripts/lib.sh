@@ -18,7 +18,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
           libcurl4-openssl-dev libpq-dev libcmocka-dev libisal-dev libssl-dev postgresql-$PG_VERSION
           postgresql-client-$PG_VERSION python3 curl ca-certificates xz-utils tzdata chromium prometheus
-          valgrind)
+          valgrind iproute2)
 
 # Only for scripts/bench: the comparison targets and load tools.
 BENCH_PACKAGES=(nginx-light prometheus-blackbox-exporter wrk stress-ng)

@@ -1,9 +1,11 @@
 """Shared pieces of the end-to-end tests: a fresh database, a fault-injecting
 HTTP target, and an `empiric serve` process with its API.
 
-Only loopback is used. Every wait is bounded."""
+Only loopback is used, unless a test asks for a network of its own
+(netns.py). Every wait is bounded."""
 
 import argparse
+import ipaddress
 import json
 import os
 import signal
@@ -142,17 +144,22 @@ class FaultTarget:
 class Empiric:
     """`empiric serve` with a generated configuration; `prefix` (a list) runs
     it through another command, such as `unshare`, that execs it in the end
-    (so that the process's pid is empiric's)."""
+    (so that the process's pid is empiric's). `host`: the address its API
+    listens on and is asked at (127.0.0.1); `spawn`: what starts it, called
+    as subprocess.Popen is (a network namespace's run(), say)."""
 
-    def __init__(self, binary, db, targets, prober="e2e", extra=None, prefix=None):
+    def __init__(self, binary, db, targets, prober="e2e", extra=None, prefix=None,
+                 host="127.0.0.1", spawn=subprocess.Popen):
         self.binary = binary
         self.prefix = list(prefix or [])
         self.db = db
+        self.host = host
+        self.spawn = spawn
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="empiric-e2e-")
         self.config = os.path.join(self.dir, "config.json")
         with open(self.config, "w") as f:
-            cfg = {"listen": "127.0.0.1:%d" % self.port,
+            cfg = {"listen": "%s:%d" % (host, self.port),
                    "prober": {"name": prober}, "targets": targets,
                    "spool": {"path": os.path.join(self.dir, prober + ".spool")}}
             cfg.update(extra or {})
@@ -162,9 +169,9 @@ class Empiric:
         self.log = open(os.path.join(self.dir, "serve.log"), "ab")
 
     def start(self):
-        self.proc = subprocess.Popen(self.prefix + [self.binary, "--db", self.db.conninfo,
-                                                    "serve", "--config", self.config],
-                                     stdout=self.log, stderr=self.log)
+        self.proc = self.spawn(self.prefix + [self.binary, "--db", self.db.conninfo,
+                                              "serve", "--config", self.config],
+                               stdout=self.log, stderr=self.log)
         deadline = time.time() + self.start_timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -195,7 +202,7 @@ class Empiric:
     def get(self, path):
         """(status, parsed JSON body). NaN and Infinity are not JSON: a
         response holding them fails the test."""
-        url = "http://127.0.0.1:%d%s" % (self.port, path)
+        url = "http://%s:%d%s" % (self.host, self.port, path)
         try:
             with urllib.request.urlopen(url, timeout=10) as r:
                 return r.status, strict_json(r.read() or b"null")
@@ -208,7 +215,7 @@ class Empiric:
 
     def get_raw(self, path):
         """(status, content type, body text)."""
-        url = "http://127.0.0.1:%d%s" % (self.port, path)
+        url = "http://%s:%d%s" % (self.host, self.port, path)
         try:
             with urllib.request.urlopen(url, timeout=10) as r:
                 return r.status, r.headers.get("Content-Type"), r.read().decode()
@@ -261,9 +268,12 @@ def pg_bindir():
 class PrivatePostgres:
     """A PostgreSQL cluster of the test's own on a loopback port, which the
     test may stop and start (the shared one serves other tests meanwhile).
-    Run as the postgres user when we are root."""
+    Run as the postgres user when we are root. `listen`: more addresses to
+    listen on besides 127.0.0.1, each as ADDRESS/PREFIX ("10.213.5.1/24"),
+    whose network is trusted as loopback is (a test network's own)."""
 
-    def __init__(self):
+    def __init__(self, listen=()):
+        self.listen = [a.split("/")[0] for a in listen]
         self.bindir = pg_bindir()
         self.dir = tempfile.mkdtemp(prefix="empiric-pg-")
         self.data = os.path.join(self.dir, "data")
@@ -274,6 +284,10 @@ class PrivatePostgres:
             subprocess.run(["chown", "postgres:", self.dir], check=True)
         self._run(["initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
                    "--no-locale"])
+        if listen:
+            with open(os.path.join(self.data, "pg_hba.conf"), "a") as f:
+                for a in listen:
+                    f.write("host all all %s trust\n" % ipaddress.ip_interface(a).network)
         self.conninfo = "host=127.0.0.1 port=%d user=postgres dbname=postgres" % self.port
         self.start()
 
@@ -288,7 +302,8 @@ class PrivatePostgres:
     def start(self):
         self._run(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"), "-w",
                    "-t", "60", "-o",
-                   "-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off" % (self.port, self.dir),
+                   "-c listen_addresses=%s -p %d -k %s -c fsync=off" %
+                   (",".join(["127.0.0.1"] + self.listen), self.port, self.dir),
                    "start"])
 
     def stop(self):
