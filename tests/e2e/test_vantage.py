@@ -15,9 +15,14 @@ and B one for their cut and C none; none for B's death; start and end of
 each within interval + timeout of the truth. B observed nothing while dead
 (its spans leave that time out), A and C observed all of it.
 
-check_combined() holds the assertions on the combined verdict the issue
-asks for; it is not called yet (TODO below). Needs root; exits 77
-otherwise. About 60 s."""
+Then, through the API of one prober, the combined verdict (quorum 2):
+A's cut alone is partial time with location A, not downtime; the
+target's stop and the cut of A and B are one combined outage each, with
+the locations that saw them, start and end within tolerance of the truth;
+while B is dead the verdict is made by A and C, and B's own record is
+unknown; ?location=A is A's own three outages; the target's page shows
+each location up now and the verdict; /api/v1/probers lists the three.
+Needs root; exits 77 otherwise. About 60 s."""
 
 import math
 import time
@@ -110,9 +115,7 @@ def run(net, db, web, probers):
 
     check_own_outages(db, truth)
     check_own_spans(db, truth)
-    # TODO(issue 14): call check_combined(probers["C"], truth, t_begin, t_end)
-    # once the API combines the locations' verdicts (/uptime, /outages,
-    # ?location=, /api/v1/probers).
+    check_combined(probers["C"], truth, t_begin, t_end)
 
 
 # Which probers must have an outage of their own in each phase.
@@ -200,9 +203,8 @@ def check_own_spans(db, truth):
 
 # ---- the combined verdict (issue 14), through the API -----------------------
 #
-# TODO(issue 14): not called yet. Wire it into run() (see there) once the API
-# combines the locations; `api` is any prober's Empiric (they share the
-# database), `truth` as built by run().
+# `api` is any prober's Empiric (they share the database), `truth` as built
+# by run().
 
 def window(ts, te, inner=True):
     """?from=&to= in whole seconds: inside [ts, te] (inner) or around it."""
