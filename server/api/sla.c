@@ -45,8 +45,14 @@ static enum emp_err obs_load(struct emp_db *db, int64_t id, int64_t from, int64_
     h.outages = NULL;
     emp_view_history_free(&h);
     if (e == EMP_OK && failures) {
+        /* Probes are counted on the probers' own spans (the location's, or
+         * all of them pooled); the outages stay the view's, as evidence. */
         *what = "list failures";
-        e = emp_db_list_failure_times(db, id, from, to, &o->failures, &o->n_failures, err);
+        free(o->spans);
+        o->spans = NULL;
+        o->n_spans = 0;
+        e = emp_view_probe_rows(db, id, from, to, v, &o->spans, &o->n_spans, &o->failures,
+                                &o->n_failures, err);
     }
     return e;
 }

@@ -116,6 +116,7 @@ struct emp_failure {
     int64_t latency_us;
     char err_class[EMP_ERRCLASS_MAX];
     char message[EMP_ERRMSG_MAX];
+    int64_t prober_id;     /* filled by emp_db_list_failure_times; 0 otherwise */
 };
 
 /* Hourly rollups. Latency buckets in ms (upper bounds, the last is +inf). */

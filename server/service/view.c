@@ -411,6 +411,47 @@ uint64_t emp_view_outage_locations(const struct emp_view_history *h,
     return mask;
 }
 
+/* ---- probe-level rows ------------------------------------------------------- */
+
+enum emp_err emp_view_probe_rows(struct emp_db *db, int64_t target_id, int64_t from_us,
+                                 int64_t to_us, const struct emp_view *v,
+                                 struct emp_span **spans, size_t *n_spans,
+                                 struct emp_failure **failures, size_t *n_failures,
+                                 struct emp_error *err)
+{
+    *spans = NULL;
+    *failures = NULL;
+    *n_spans = *n_failures = 0;
+    enum emp_err e = emp_db_list_spans(db, target_id, from_us, to_us, spans, n_spans, err);
+    if (e == EMP_OK)
+        e = emp_db_list_failure_times(db, target_id, from_us, to_us, failures, n_failures, err);
+    if (e != EMP_OK || v->location == NULL)
+        return e;
+    struct emp_prober_location *pl = NULL;
+    size_t npl = 0;
+    e = emp_db_prober_locations(db, &pl, &npl, err);
+    bool known = false;
+    for (size_t i = 0; e == EMP_OK && i < npl && !known; i++)
+        known = strcmp(pl[i].location, v->location) == 0;
+    if (e == EMP_OK && !known)
+        e = emp_error_set(err, EMP_ENOTFOUND, NULL, "no prober is in location %.128s",
+                          v->location);
+    if (e == EMP_OK) {
+        size_t k = 0;
+        for (size_t i = 0; i < *n_spans; i++)
+            if (strcmp(location_of(pl, npl, (*spans)[i].prober_id), v->location) == 0)
+                (*spans)[k++] = (*spans)[i];
+        *n_spans = k;
+        k = 0;
+        for (size_t i = 0; i < *n_failures; i++)
+            if (strcmp(location_of(pl, npl, (*failures)[i].prober_id), v->location) == 0)
+                (*failures)[k++] = (*failures)[i];
+        *n_failures = k;
+    }
+    free(pl);
+    return e;
+}
+
 /* ---- each location now ------------------------------------------------------ */
 
 static int popcount64(uint64_t v)

@@ -82,6 +82,17 @@ enum emp_err emp_view_name_outages(const struct emp_outage_time *ot, size_t n_ot
                                    const struct emp_outage *raw, size_t n_raw, int64_t now_us,
                                    size_t max, struct emp_outage **out, size_t *n);
 
+/* The probe-level rows of view `v` for rules that count probes (an SLA's
+ * minutes rule): the spans and failing probes of the location asked for,
+ * or of every location pooled (a minute's failed share is over all their
+ * probes; a quorum of locations applies to outages, not to probes).
+ * New arrays (free()); EMP_ENOTFOUND for a location no prober is in. */
+enum emp_err emp_view_probe_rows(struct emp_db *db, int64_t target_id, int64_t from_us,
+                                 int64_t to_us, const struct emp_view *v,
+                                 struct emp_span **spans, size_t *n_spans,
+                                 struct emp_failure **failures, size_t *n_failures,
+                                 struct emp_error *err);
+
 /* Each location's state of a target now, and their verdict: what a
  * target's page shows. Looks back EMP_VIEW_NOW_LOOKBACK_US. */
 #define EMP_VIEW_NOW_LOOKBACK_US (INT64_C(7) * 86400 * 1000000)

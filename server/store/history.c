@@ -65,8 +65,8 @@ static const struct dbi_stmt st_list_failures = {
  * the key alone, no message to carry forward. */
 static const struct dbi_stmt st_list_failure_times = {
     "emp_list_failure_times",
-    "SELECT at FROM failures WHERE target_id = $1 AND at >= emp_ts($2) AND at < emp_ts($3)"
-    " ORDER BY at, prober_id",
+    "SELECT at, prober_id FROM failures WHERE target_id = $1 AND at >= emp_ts($2)"
+    " AND at < emp_ts($3) ORDER BY at, prober_id",
     3, 1};
 
 static const struct dbi_stmt st_prober_locations = {
@@ -210,6 +210,7 @@ enum emp_err emp_db_list_failure_times(struct emp_db *db, int64_t target_id,
     for (size_t i = 0; i < *n; i++) {
         a[i].target_id = target_id;
         a[i].at_us = dbi_bin_time_us(res, (int)i, 0);
+        a[i].prober_id = dbi_bin_int64(res, (int)i, 1);
     }
     PQclear(res);
     *out = a;

@@ -221,6 +221,44 @@ static void test_bulk_readers(void **state)
     emp_status_cleanup(&st);
 }
 
+/* The probe-level rows of an SLA's minutes rule: one location's, or all
+ * pooled. */
+static void test_probe_rows(void **state)
+{
+    (void)state;
+    sql("INSERT INTO failures (target_id, prober_id, at, latency_us, err_class)"
+        " SELECT %lld, id, to_timestamp(%lld) + n * interval '1 second', 0, 'refused'"
+        " FROM probers, generate_series(0, 1) n WHERE name IN ('p-a', 'p-b')",
+        (long long)F.target, (long long)(T0 + 120));
+    struct emp_view v = EMP_VIEW_DEFAULT;
+    struct emp_span *sp;
+    struct emp_failure *fa;
+    size_t ns, nf;
+    struct emp_error err = {0};
+    assert_int_equal(emp_view_probe_rows(F.db, F.target, US(T0), US(T0 + 1000), &v, &sp, &ns,
+                                         &fa, &nf, &err),
+                     EMP_OK);
+    assert_int_equal(ns, 3); /* every prober's span */
+    assert_int_equal(nf, 4);
+    free(sp);
+    free(fa);
+    v.location = "B";
+    assert_int_equal(emp_view_probe_rows(F.db, F.target, US(T0), US(T0 + 1000), &v, &sp, &ns,
+                                         &fa, &nf, &err),
+                     EMP_OK);
+    assert_int_equal(ns, 1);
+    assert_int_equal(nf, 2);
+    assert_int_equal(fa[0].at_us, US(T0 + 120));
+    free(sp);
+    free(fa);
+    v.location = "Z";
+    assert_int_equal(emp_view_probe_rows(F.db, F.target, US(T0), US(T0 + 1000), &v, &sp, &ns,
+                                         &fa, &nf, &err),
+                     EMP_ENOTFOUND);
+    free(sp);
+    free(fa);
+}
+
 /* Each location's state now and their verdict, since when. */
 static void test_now(void **state)
 {
@@ -260,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_one_location),
         cmocka_unit_test(test_bulk_readers),
         cmocka_unit_test(test_now),
+        cmocka_unit_test(test_probe_rows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
