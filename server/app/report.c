@@ -11,6 +11,8 @@
 #include "store/db.h"
 
 #include "app/app.h"
+#include "config/config.h"
+#include "probes/kinds.h"
 
 /* empiric report --target T [--from TIME] [--to TIME]: the reliability
  * summary of one target as a table. */
@@ -22,6 +24,7 @@ int emp_app_report(struct options *o, int argc, char **argv)
         {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 'T'},
         {"location", required_argument, NULL, 'l'},
+        {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -36,11 +39,13 @@ int emp_app_report(struct options *o, int argc, char **argv)
         case 'f': from_s = optarg; break;
         case 'T': to_s = optarg; break;
         case 'l': view.location = optarg; break;
+        case 'c': o->config = optarg; break;
         case 'h':
             puts("usage: empiric [--db CONNINFO] report --target NAME [--from TIME] [--to TIME]\n"
-                 "                                      [--location NAME]\n"
+                 "                                      [--location NAME] [--config FILE]\n"
                  "TIME is RFC 3339 or Unix seconds; the default window is the last 30 days.\n"
-                 "Without --location, every location's verdict combined by quorum.");
+                 "Without --location, every location's verdict combined by quorum: the\n"
+                 "target's own or the configuration's (--config), else a majority.");
             return EXIT_SUCCESS;
         default: return EXIT_USAGE;
         }
@@ -68,9 +73,20 @@ int emp_app_report(struct options *o, int argc, char **argv)
         fputs("empiric report: --from must be before --to\n", stderr);
         return EXIT_USAGE;
     }
+    /* The quorum of the target: its own or the configuration's, when one is
+     * given (--config); else a majority. */
+    struct emp_config *cfg = NULL;
+    if (o->config != NULL) {
+        size_t nerrs = 0;
+        if (emp_config_load(o->config, &emp_probe_kinds, &cfg, stderr, &nerrs) != EMP_OK)
+            return EXIT_USAGE;
+        struct emp_quorum q = emp_view_quorum(cfg, target);
+        view.quorum = q;
+    }
     struct emp_error err = {0};
     struct emp_db *db = NULL;
     if (emp_app_db_connect(emp_app_db_conninfo(o), &db, &err) != EMP_OK) {
+        emp_config_free(cfg);
         emp_app_log_error("could not connect to database", &err);
         return EXIT_FAILURE;
     }
@@ -92,5 +108,6 @@ int emp_app_report(struct options *o, int argc, char **argv)
     }
     emp_reliability_cleanup(&rel);
     emp_db_close(db);
+    emp_config_free(cfg);
     return rc;
 }

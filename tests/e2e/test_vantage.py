@@ -25,6 +25,8 @@ each location up now and the verdict; /api/v1/probers lists the three.
 Needs root; exits 77 otherwise. About 60 s."""
 
 import math
+import re
+import subprocess
 import time
 from types import SimpleNamespace
 from urllib.parse import quote
@@ -303,6 +305,21 @@ def check_combined(api, truth, t_begin, t_end):
     check(sorted((loc["location"], loc["state"]) for loc in v["locations"])
           == [(loc, "up") for loc in LOCATIONS],
           "GET %s: A, B and C each up (%s)" % (svc, v["locations"]))
+
+    # empiric report: the combined verdict, and --location A.
+    def report(*extra):
+        r = subprocess.run([api.binary, "--db", api.db.conninfo, "report", "--target", "svc",
+                            "--from", str(int(t_begin) - 1), "--to", str(int(t_end) + 1),
+                            "--config", api.config] + list(extra),
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            fail("empiric report %s: exit %d: %s" % (" ".join(extra), r.returncode, r.stderr))
+        m = re.search(r"Events\s+(\d+) failures", r.stdout)
+        if m is None:
+            fail("empiric report %s printed no Events line:\n%s" % (" ".join(extra), r.stdout))
+        return int(m.group(1))
+    check(report() == 2, "empiric report: 2 failures, the combined outages")
+    check(report("--location", "A") == 3, "empiric report --location A: A's own 3 failures")
 
     # The probers, from any of them.
     body = get_ok(api, "/api/v1/probers")
