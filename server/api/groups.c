@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "service/group.h"
+#include "service/view.h"
 
 enum MHD_Result api_get_groups(struct api_req *r)
 {
@@ -56,12 +57,15 @@ static bool group_load(struct api_req *r, int64_t from, int64_t to, struct emp_g
     struct emp_error err;
     emp_error_clear(&err);
     memset(g, 0, sizeof *g);
-    if (!api_db_get(r, &db, ret))
+    struct emp_view view;
+    if (!api_view(r, &view, ret) || !api_db_get(r, &db, ret))
         return false;
     const char *what = NULL;
-    enum emp_err e = emp_group_load(db, r->name, from, to, r->now_us, r->api->cfg, g, &what,
-                                    &err);
-    if (e == EMP_ENOTFOUND)
+    enum emp_err e = emp_group_load(db, r->name, from, to, r->now_us, r->api->cfg, view.location,
+                                    g, &what, &err);
+    if (e == EMP_ENOTFOUND && view.location != NULL && strstr(err.msg, "location") != NULL)
+        *ret = api_error(r, MHD_HTTP_NOT_FOUND, "not_found", "%s", err.msg);
+    else if (e == EMP_ENOTFOUND)
         *ret = api_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such group: %s", r->name);
     else if (e != EMP_OK && what == NULL)
         *ret = api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");

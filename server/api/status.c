@@ -6,6 +6,7 @@
  * correlation summary. The figures come from service/status.h; here they
  * become JSON, kept for a few seconds by a refresher thread. */
 #include "api/handlers.h"
+#include "service/view.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -260,8 +261,8 @@ static void build_db_fail(struct build_err *be, struct emp_db *db, enum emp_err 
 
 /* The status's rows from the store. Returns true, or false with *be
  * filled. */
-static bool load(struct emp_api *api, struct emp_status_page *st, const char *group, int64_t now,
-                 int64_t until_mono_us, struct build_err *be)
+static bool load(struct emp_api *api, struct emp_status_page *st, const char *group,
+                 const char *location, int64_t now, int64_t until_mono_us, struct build_err *be)
 {
     struct emp_db *db = NULL;
     struct emp_error err;
@@ -272,8 +273,10 @@ static bool load(struct emp_api *api, struct emp_status_page *st, const char *gr
         return false;
     }
     const char *what = "";
-    e = emp_status_load(db, group, now, api->cfg, st, &what, &err);
-    if (e == EMP_ENOTFOUND)
+    e = emp_status_load(db, group, location, now, api->cfg, st, &what, &err);
+    if (e == EMP_ENOTFOUND && location != NULL && strstr(err.msg, "location") != NULL)
+        build_fail(be, 404, "not_found", "%s", err.msg);
+    else if (e == EMP_ENOTFOUND)
         build_fail(be, 404, "not_found", "no such group: %.64s", group);
     else if (e != EMP_OK && strcmp(what, "compute the status") == 0)
         build_fail(be, 500, "internal", "out of memory");
@@ -291,18 +294,23 @@ static bool load(struct emp_api *api, struct emp_status_page *st, const char *gr
  * request computing its own beside it would only slow both. */
 #define STATUS_STALE_US (INT64_C(10) * EMP_US_PER_S)
 
+/* A copy up to this age is served while the next one is being computed
+ * (which takes well under a second unless the store is slow). */
+#define STATUS_BUSY_STALE_US (INT64_C(30) * EMP_US_PER_S)
+
 /* Whether the cached reply may answer at `now`: within STATUS_CACHE_US, or
  * within STATUS_STALE_US while the refresher keeps it (the caller has just
- * marked the status as wanted); at any age while the next one is being
- * computed or the store could not give one (the reply says when it was
- * made: the page shows it). Under status_mu. */
+ * marked the status as wanted), or STATUS_BUSY_STALE_US while the next one
+ * is being computed; at any age while the store could not give one (the
+ * reply says when it was made: the page shows it). An older copy waits for
+ * the computation on a worker. Under status_mu. */
 static bool cache_usable(const struct emp_api *api, int64_t now)
 {
     if (api->status_copy == NULL || now < api->status_at_us)
         return false;
     int64_t age = now - api->status_at_us;
     return age < STATUS_CACHE_US || (api->status_thread_on && age < STATUS_STALE_US) ||
-           api->status_busy || api->status_store_away;
+           (api->status_busy && age < STATUS_BUSY_STALE_US) || api->status_store_away;
 }
 
 /* Note whether the last computation reached the store. */
@@ -436,8 +444,9 @@ static void cache_put(struct emp_api *api, int64_t now, struct api_status_copy *
 #define STATUS_REFRESH_US (INT64_C(4) * EMP_US_PER_S)
 #define STATUS_INTEREST_US (INT64_C(120) * EMP_US_PER_S)
 
-static bool status_build(struct emp_api *api, const char *group, int64_t now,
-                         int64_t until_mono_us, struct status_out *out, struct build_err *be);
+static bool status_build(struct emp_api *api, const char *group, const char *location,
+                         int64_t now, int64_t until_mono_us, struct status_out *out,
+                         struct build_err *be);
 
 static void *refresher(void *arg)
 {
@@ -457,7 +466,7 @@ static void *refresher(void *arg)
             pthread_mutex_unlock(&api->status_mu);
             struct build_err be = {0};
             struct status_out o;
-            bool built = status_build(api, NULL, now, 0, &o, &be);
+            bool built = status_build(api, NULL, NULL, now, 0, &o, &be);
             note_store(api, built, &be);
             struct api_status_copy *c = built ? copy_new(&o) : NULL;
             if (c != NULL)
@@ -528,9 +537,31 @@ void api_status_warm(struct emp_api *api)
  * is computing) or computes it there; what it put in the copy is then
  * served back on the MHD thread (a worker cannot share the kept reply).
  * Asking for either keeps the refresher going. */
+/* One location's own status: computed on a worker each time, not kept. */
+static enum MHD_Result location_status(struct api_req *r, const char *group,
+                                       const char *location)
+{
+    if (!r->on_worker)
+        return api_defer(r);
+    struct build_err be = {0};
+    struct status_out o;
+    if (!status_build(r->api, group, location, r->now_us, r->until_mono_us, &o, &be))
+        return api_error(r, (unsigned)be.status, be.code, "%s", be.message);
+    char *text = o.text;
+    o.text = NULL;
+    status_out_free(&o);
+    return api_reply_text(r, MHD_HTTP_OK, CONTENT_TYPE_JSON, text);
+}
+
 enum MHD_Result api_get_status(struct api_req *r)
 {
     const char *group = api_query(r, "group");
+    struct emp_view view;
+    enum MHD_Result bad;
+    if (!api_view(r, &view, &bad))
+        return bad;
+    if (view.location != NULL)
+        return location_status(r, group, view.location);
     struct emp_api *api = r->api;
     pthread_mutex_lock(&api->status_mu);
     bool first = api->status_wanted_us == 0;
@@ -568,7 +599,7 @@ enum MHD_Result api_get_status(struct api_req *r)
 
     struct build_err be = {0};
     struct status_out o;
-    bool built = status_build(r->api, group, r->now_us, r->until_mono_us, &o, &be);
+    bool built = status_build(r->api, group, NULL, r->now_us, r->until_mono_us, &o, &be);
     note_store(r->api, built, &be);
     if (!built) {
         /* Without the store, the kept copy (if any) is what there is. */
@@ -597,14 +628,15 @@ enum MHD_Result api_get_status(struct api_req *r)
  * status_out_free): the reply, and for all groups each group's own reply
  * too; the store must answer by until_mono_us (0: the pool's call deadline
  * alone). Returns false with *be filled. */
-static bool status_build(struct emp_api *api, const char *group, int64_t now,
-                         int64_t until_mono_us, struct status_out *out, struct build_err *be)
+static bool status_build(struct emp_api *api, const char *group, const char *location,
+                         int64_t now, int64_t until_mono_us, struct status_out *out,
+                         struct build_err *be)
 {
     memset(out, 0, sizeof *out);
     struct emp_status_page st;
     memset(&st, 0, sizeof st); /* freed even when the pool gives no connection */
     int64_t t_load = emp_mono_us();
-    if (!load(api, &st, group, now, until_mono_us, be)) {
+    if (!load(api, &st, group, location, now, until_mono_us, be)) {
         emp_status_cleanup(&st);
         return false;
     }

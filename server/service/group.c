@@ -45,8 +45,8 @@ static void slice(struct emp_group_data *g)
  * verdict combined (service/view.h), the arrays rebuilt member by member. */
 static enum emp_err combine_members(struct emp_group_data *g,
                                     const struct emp_prober_location *pl, size_t npl,
-                                    const struct emp_config *cfg, int64_t from_us, int64_t to_us,
-                                    int64_t now_us)
+                                    const struct emp_config *cfg, const char *location,
+                                    int64_t from_us, int64_t to_us, int64_t now_us)
 {
     struct emp_view_rows *v = calloc(g->n ? g->n : 1, sizeof *v);
     if (v == NULL)
@@ -56,7 +56,8 @@ static enum emp_err combine_members(struct emp_group_data *g,
     size_t ns = 0, no = 0;
     for (size_t i = 0; i < g->n && e == EMP_OK; i++) {
         struct emp_quorum q = emp_view_quorum(cfg, g->targets[i].name);
-        e = emp_view_rows_combine(pl, npl, &q, g->targets[i].id, from_us, to_us, now_us,
+        e = emp_view_rows_combine(pl, npl, &q, location, g->targets[i].id, from_us, to_us,
+                                  now_us,
                                   g->spans + g->span_at[i], g->span_n[i],
                                   g->outages + g->outage_at[i], g->outage_n[i], &v[i]);
         any |= v[i].owned_spans != NULL;
@@ -101,7 +102,7 @@ static enum emp_err combine_members(struct emp_group_data *g,
 
 enum emp_err emp_group_load(struct emp_db *db, const char *name, int64_t from_us,
                             int64_t to_us, int64_t now_us, const struct emp_config *cfg,
-                            struct emp_group_data *g, const char **what,
+                            const char *location, struct emp_group_data *g, const char **what,
                             struct emp_error *err)
 {
     memset(g, 0, sizeof *g);
@@ -132,8 +133,16 @@ enum emp_err emp_group_load(struct emp_db *db, const char *name, int64_t from_us
     e = emp_db_prober_locations(db, &pl, &npl, err);
     if (e != EMP_OK)
         return e;
+    bool known = location == NULL;
+    for (size_t i = 0; i < npl && !known; i++)
+        known = strcmp(pl[i].location, location) == 0;
+    if (!known) {
+        free(pl);
+        return emp_error_set(err, EMP_ENOTFOUND, NULL, "no prober is in location %.128s",
+                             location);
+    }
     *what = NULL;
-    e = combine_members(g, pl, npl, cfg, from_us, to_us, now_us);
+    e = combine_members(g, pl, npl, cfg, location, from_us, to_us, now_us);
     free(pl);
     if (e != EMP_OK)
         return emp_error_set(err, e, NULL, "could not combine the locations' verdicts");

@@ -33,7 +33,7 @@ struct emp_group_data {
  * failure). */
 enum emp_err emp_group_load(struct emp_db *db, const char *name, int64_t from_us,
                             int64_t to_us, int64_t now_us, const struct emp_config *cfg,
-                            struct emp_group_data *g, const char **what,
+                            const char *location, struct emp_group_data *g, const char **what,
                             struct emp_error *err);
 void emp_group_data_free(struct emp_group_data *g);
 

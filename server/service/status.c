@@ -58,29 +58,51 @@ void emp_status_cleanup(struct emp_status_page *s)
  * combined, and its incidents the combined outages. */
 static enum emp_err combine_target(struct emp_status_page *s, struct emp_status_target *t,
                                    const struct emp_prober_location *pl, size_t npl,
-                                   const struct emp_config *cfg)
+                                   const struct emp_config *cfg, const char *location)
 {
     struct emp_quorum q = emp_view_quorum(cfg, t->row->name);
-    enum emp_err e = emp_view_rows_combine(pl, npl, &q, t->row->id, s->from_us, s->now_us,
+    enum emp_err e = emp_view_rows_combine(pl, npl, &q, location, t->row->id, s->from_us, s->now_us,
                                            s->now_us, t->spans, t->n_spans, t->ot, t->n_ot,
                                            &t->view);
     t->n_locations = t->view.n_locations;
-    if (e != EMP_OK || t->view.owned_spans == NULL)
+    if (e != EMP_OK || t->view.owned_spans == NULL) {
+        if (t->n_recent > EMP_STATUS_INCIDENTS) /* newest first */
+            t->n_recent = EMP_STATUS_INCIDENTS;
         return e;
+    }
     t->spans = t->view.spans;
     t->n_spans = t->view.n_spans;
     t->ot = t->view.ot;
     t->n_ot = t->view.n_ot;
     t->vantage = t->view.totals;
+    if (location != NULL) {
+        /* The location's own incidents. */
+        size_t k = 0;
+        t->own_recent = malloc((t->n_recent + 1) * sizeof *t->own_recent);
+        if (t->own_recent == NULL)
+            return EMP_ENOMEM;
+        for (size_t i = 0; i < t->n_recent; i++) {
+            const char *loc = "";
+            for (size_t j = 0; j < npl; j++)
+                if (pl[j].prober_id == t->recent[i].prober_id)
+                    loc = pl[j].location;
+            if (strcmp(loc, location) == 0 && k < EMP_STATUS_INCIDENTS)
+                t->own_recent[k++] = t->recent[i];
+        }
+        t->recent = t->own_recent;
+        t->n_recent = k;
+        return EMP_OK;
+    }
     e = emp_view_name_outages(t->ot, t->n_ot, t->recent, t->n_recent, s->now_us,
                               EMP_STATUS_INCIDENTS, &t->own_recent, &t->n_recent);
     t->recent = t->own_recent;
     return e;
 }
 
-enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_us,
-                             const struct emp_config *cfg, struct emp_status_page *s,
-                             const char **what, struct emp_error *err)
+enum emp_err emp_status_load(struct emp_db *db, const char *group, const char *location,
+                             int64_t now_us, const struct emp_config *cfg,
+                             struct emp_status_page *s, const char **what,
+                             struct emp_error *err)
 {
     memset(s, 0, sizeof *s);
     s->now_us = now_us;
@@ -96,16 +118,26 @@ enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_u
         *what = "list outages";
         e = emp_db_status_outage_times(db, group, s->from_us, now_us, &s->ot, &s->n_ot, err);
     }
-    if (e == EMP_OK) {
-        *what = "list recent outages";
-        e = emp_db_status_recent_outages(db, group, now_us, EMP_STATUS_INCIDENTS, &s->recent,
-                                         &s->n_recent, err);
-    }
     struct emp_prober_location *pl = NULL;
     size_t npl = 0;
     if (e == EMP_OK) {
         *what = "list the probers' locations";
         e = emp_db_prober_locations(db, &pl, &npl, err);
+    }
+    /* The newest incidents of each prober, so that one location's, or
+     * the combined ones, are all there (up to 16 probers). */
+    if (e == EMP_OK) {
+        *what = "list recent outages";
+        int per = EMP_STATUS_INCIDENTS * (int)(npl < 1 ? 1 : npl > 16 ? 16 : npl);
+        e = emp_db_status_recent_outages(db, group, now_us, per, &s->recent, &s->n_recent, err);
+    }
+    bool known = location == NULL;
+    for (size_t i = 0; e == EMP_OK && i < npl && !known; i++)
+        known = strcmp(pl[i].location, location) == 0;
+    if (e == EMP_OK && !known) {
+        free(pl);
+        return emp_error_set(err, EMP_ENOTFOUND, NULL, "no prober is in location %.128s",
+                             location);
     }
     if (e != EMP_OK)
         return e;
@@ -134,7 +166,7 @@ enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_u
         t->n_ot = o1 - o0;
         t->recent = s->recent + r0;
         t->n_recent = r1 - r0;
-        if (combine_target(s, t, pl, npl, cfg) != EMP_OK) {
+        if (combine_target(s, t, pl, npl, cfg, location) != EMP_OK) {
             free(pl);
             return emp_error_set(err, EMP_ENOMEM, NULL, "out of memory");
         }

@@ -59,12 +59,15 @@ struct emp_status_page {
 };
 
 /* Load the rows of every target (of `group` only when not NULL) for the
- * window ending at `now_us`. EMP_ENOTFOUND when `group` has no target; a
+ * window ending at `now_us`, as every location's verdict combined by each
+ * target's quorum (emp_view_quorum of `cfg`), or as `location` alone when
+ * not NULL (EMP_ENOTFOUND when no prober is there). EMP_ENOTFOUND when `group` has no target; a
  * store failure returns its code with `*what` naming the query that
  * failed. Free with emp_status_cleanup (also after a failure). */
-enum emp_err emp_status_load(struct emp_db *db, const char *group, int64_t now_us,
-                             const struct emp_config *cfg, struct emp_status_page *out,
-                             const char **what, struct emp_error *err);
+enum emp_err emp_status_load(struct emp_db *db, const char *group, const char *location,
+                             int64_t now_us, const struct emp_config *cfg,
+                             struct emp_status_page *out, const char **what,
+                             struct emp_error *err);
 void emp_status_cleanup(struct emp_status_page *s);
 
 /* Build the timeline of target i over the window (once, before its

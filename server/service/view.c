@@ -102,6 +102,12 @@ static void stretch(const struct rows *r, int64_t from_us, int64_t to_us, int64_
     }
 }
 
+static int cmp_span_start(const void *a, const void *b)
+{
+    const struct emp_span *x = a, *y = b;
+    return (x->started_at_us > y->started_at_us) - (x->started_at_us < y->started_at_us);
+}
+
 /* What combining one target's rows gives. */
 struct combined {
     struct emp_vsegment *seg;
@@ -146,7 +152,7 @@ static enum emp_err combine_rows(const struct rows *r, location_name *names, siz
         return EMP_EINVAL;
     int64_t t0, t1;
     stretch(r, from_us, to_us, now_us, &t0, &t1);
-    struct emp_span *ls = malloc((r->n_spans > 0 ? r->n_spans : 1) * sizeof *ls);
+    struct emp_span *ls = malloc((r->n_spans + r->n_ot + 1) * sizeof *ls);
     struct emp_outage_time *lo = malloc((r->n_ot > 0 ? r->n_ot : 1) * sizeof *lo);
     struct emp_segment **seg = calloc(nl, sizeof *seg);
     size_t *nseg = calloc(nl, sizeof *nseg);
@@ -160,6 +166,16 @@ static enum emp_err combine_rows(const struct rows *r, location_name *names, siz
         for (size_t i = 0; i < r->n_ot; i++)
             if (loc_index(names, nl, pl, npl, r->ot[i].prober_id) == (long)l)
                 lo[no++] = r->ot[i];
+        /* A location's own outage lasts, for the combination, from its
+         * first failing probe to its first success as it recorded them:
+         * a gap in its observation inside (a late probe, its writer away)
+         * does not end it, nor make it neither confirm nor veto. */
+        for (size_t i = 0; i < no; i++)
+            ls[ns++] = (struct emp_span){
+                .started_at_us = lo[i].started_at_us,
+                .ended_at_us = lo[i].ended_at_us != 0 ? lo[i].ended_at_us : now_us,
+                .target_id = target_id};
+        qsort(ls, ns, sizeof *ls, cmp_span_start);
         e = emp_timeline_build_times(t0, t1, now_us, ls, ns, lo, no, &seg[l], &nseg[l]);
     }
     if (e == EMP_OK)
@@ -196,10 +212,35 @@ static enum emp_err combine_rows(const struct rows *r, location_name *names, siz
 
 /* ---- the rows of the bulk readers ---------------------------------------- */
 
+/* The rows of `location` alone, copied into out's own arrays. */
+static enum emp_err keep_rows(const struct emp_prober_location *pl, size_t npl,
+                              const char *location, const struct emp_span *spans,
+                              size_t n_spans, const struct emp_outage_time *ot, size_t n_ot,
+                              struct emp_view_rows *out)
+{
+    out->owned_spans = malloc((n_spans + 1) * sizeof *out->owned_spans);
+    out->owned_ot = malloc((n_ot + 1) * sizeof *out->owned_ot);
+    if (out->owned_spans == NULL || out->owned_ot == NULL)
+        return EMP_ENOMEM;
+    size_t ns = 0, no = 0;
+    for (size_t i = 0; i < n_spans; i++)
+        if (strcmp(location_of(pl, npl, spans[i].prober_id), location) == 0)
+            out->owned_spans[ns++] = spans[i];
+    for (size_t i = 0; i < n_ot; i++)
+        if (strcmp(location_of(pl, npl, ot[i].prober_id), location) == 0)
+            out->owned_ot[no++] = ot[i];
+    out->spans = out->owned_spans;
+    out->n_spans = ns;
+    out->ot = out->owned_ot;
+    out->n_ot = no;
+    out->n_locations = ns + no > 0 ? 1 : 0;
+    return EMP_OK;
+}
+
 enum emp_err emp_view_rows_combine(const struct emp_prober_location *pl, size_t npl,
-                                   const struct emp_quorum *q, int64_t target_id,
-                                   int64_t from_us, int64_t to_us, int64_t now_us,
-                                   const struct emp_span *spans, size_t n_spans,
+                                   const struct emp_quorum *q, const char *location,
+                                   int64_t target_id, int64_t from_us, int64_t to_us,
+                                   int64_t now_us, const struct emp_span *spans, size_t n_spans,
                                    const struct emp_outage_time *ot, size_t n_ot,
                                    struct emp_view_rows *out)
 {
@@ -208,6 +249,8 @@ enum emp_err emp_view_rows_combine(const struct emp_prober_location *pl, size_t 
     out->n_spans = n_spans;
     out->ot = ot;
     out->n_ot = n_ot;
+    if (location != NULL)
+        return keep_rows(pl, npl, location, spans, n_spans, ot, n_ot, out);
     struct rows r = {spans, n_spans, ot, n_ot};
     location_name *names = NULL;
     size_t nl = 0;

@@ -54,8 +54,9 @@ void emp_view_history_free(struct emp_view_history *h);
 
 /* One target's rows as the bulk readers (status page, groups) fetch
  * them, each with its prober, combined when they come from more than one
- * location (as emp_view_history_load combines): spans and outage times
- * the reader uses in place of its own. */
+ * location (as emp_view_history_load combines), or those of `location`
+ * alone when it is not NULL: spans and outage times the reader uses in
+ * place of its own. */
 struct emp_view_rows {
     const struct emp_span *spans;          /* the input's, or owned_spans */
     size_t n_spans;
@@ -69,7 +70,8 @@ struct emp_view_rows {
     size_t n_seg;                          /* partial time included */
 };
 enum emp_err emp_view_rows_combine(const struct emp_prober_location *pl, size_t npl,
-                                   const struct emp_quorum *q, int64_t target_id,
+                                   const struct emp_quorum *q, const char *location,
+                                   int64_t target_id,
                                    int64_t from_us, int64_t to_us, int64_t now_us,
                                    const struct emp_span *spans, size_t n_spans,
                                    const struct emp_outage_time *ot, size_t n_ot,

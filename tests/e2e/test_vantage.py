@@ -306,6 +306,23 @@ def check_combined(api, truth, t_begin, t_end):
           == [(loc, "up") for loc in LOCATIONS],
           "GET %s: A, B and C each up (%s)" % (svc, v["locations"]))
 
+    # The status page and the group's figures: combined, and A's own.
+    def incidents(path):
+        body = get_ok(api, path)
+        t = [x for x in body["targets"] if x["name"] == "svc"][0]
+        return t
+    whole = get_ok(api, svc + "/uptime" + all_q)
+    t = incidents("/api/v1/status")
+    check(t["locations"] == 3 and len(t["incidents"]) == 2
+          and abs(t["partial_s_90d"] - whole["partial_s"]) < 0.5,
+          "status: svc seen from 3 locations, 2 incidents, its partial time (%d, %d, %.2f)" %
+          (t["locations"], len(t["incidents"]), t["partial_s_90d"]))
+    t = incidents("/api/v1/status?location=A")
+    check(len(t["incidents"]) == 3 and t["partial_s_90d"] == 0,
+          "status?location=A: A's own 3 incidents (%d)" % len(t["incidents"]))
+    status, _ = api.get("/api/v1/status?location=nowhere")
+    check(status == 404, "status?location= of no prober -> 404")
+
     # empiric report: the combined verdict, and --location A.
     def report(*extra):
         r = subprocess.run([api.binary, "--db", api.db.conninfo, "report", "--target", "svc",

@@ -188,6 +188,43 @@ static void test_one_location(void **state)
     emp_view_history_free(&h);
 }
 
+/* A gap in a location's observation inside its own outage (a late probe,
+ * its writer away) neither ends the combined outage nor vetoes it. */
+static void test_gap_inside_outage(void **state)
+{
+    (void)state;
+    sql("INSERT INTO targets (name, kind, grp, interval_ms, timeout_ms, fail_threshold,"
+        " recover_threshold) VALUES ('gap', 'http', '', 1000, 500, 2, 1)");
+    int64_t id = sql_id("SELECT id FROM targets WHERE name = 'gap'");
+    /* A observes [0, 120] and [140, 1000]; B and C all of it. */
+    sql("INSERT INTO spans (target_id, prober_id, started_at, ended_at, grace_ms)"
+        " SELECT %lld, id, to_timestamp(%lld), to_timestamp(%lld), 0 FROM probers"
+        " WHERE name IN ('p-b', 'p-c')",
+        (long long)id, (long long)T0, (long long)(T0 + 1000));
+    sql("INSERT INTO spans (target_id, prober_id, started_at, ended_at, grace_ms)"
+        " SELECT %lld, id, to_timestamp(%lld), to_timestamp(%lld), 0 FROM probers"
+        " WHERE name = 'p-a' UNION ALL"
+        " SELECT %lld, id, to_timestamp(%lld), to_timestamp(%lld), 0 FROM probers"
+        " WHERE name = 'p-a'",
+        (long long)id, (long long)T0, (long long)(T0 + 120), (long long)id,
+        (long long)(T0 + 140), (long long)(T0 + 1000));
+    sql("INSERT INTO outages (target_id, prober_id, started_at, ended_at, err_class)"
+        " SELECT %lld, id, to_timestamp(%lld), to_timestamp(%lld), 'connect' FROM probers"
+        " WHERE name IN ('p-a', 'p-b')",
+        (long long)id, (long long)(T0 + 100), (long long)(T0 + 200));
+    struct emp_view v = EMP_VIEW_DEFAULT;
+    struct emp_view_history h;
+    struct emp_error err = {0};
+    assert_int_equal(emp_view_history_load(F.db, id, US(T0), US(T0 + 1000), US(T0 + 5000), &v,
+                                           &h, &err),
+                     EMP_OK);
+    assert_int_equal(h.n_outages, 1);
+    assert_int_equal(h.outages[0].started_at_us, US(T0 + 100));
+    assert_int_equal(h.outages[0].ended_at_us, US(T0 + 200));
+    assert_int_equal(h.totals.partial_us, 0);
+    emp_view_history_free(&h);
+}
+
 /* The bulk readers combine as well: a group's members, the status page. */
 static void test_bulk_readers(void **state)
 {
@@ -196,8 +233,8 @@ static void test_bulk_readers(void **state)
     const char *what = NULL;
     struct emp_group_data g;
     int64_t now = US(T0 + 5000);
-    assert_int_equal(emp_group_load(F.db, "g", US(T0), US(T0 + 1000), now, NULL, &g, &what,
-                                    &err),
+    assert_int_equal(emp_group_load(F.db, "g", US(T0), US(T0 + 1000), now, NULL, NULL, &g,
+                                    &what, &err),
                      EMP_OK);
     assert_int_equal(g.n, 1);
     assert_int_equal(g.outage_n[0], 1);
@@ -210,7 +247,7 @@ static void test_bulk_readers(void **state)
     /* The status page over the 90 days before now (T0 is within them). */
     struct emp_status_page st;
     now = US(T0 + 86400);
-    assert_int_equal(emp_status_load(F.db, "g", now, NULL, &st, &what, &err), EMP_OK);
+    assert_int_equal(emp_status_load(F.db, "g", NULL, now, NULL, &st, &what, &err), EMP_OK);
     assert_int_equal(st.n_t, 1);
     assert_int_equal(st.t[0].n_locations, 3);
     assert_int_equal(st.t[0].n_ot, 1);
@@ -219,6 +256,23 @@ static void test_bulk_readers(void **state)
     assert_string_equal(st.t[0].recent[0].message, "B saw it");
     assert_int_equal(st.t[0].vantage.partial_us, US(150));
     emp_status_cleanup(&st);
+
+    /* One location alone: its own outage and incident. */
+    assert_int_equal(emp_status_load(F.db, "g", "A", now, NULL, &st, &what, &err), EMP_OK);
+    assert_int_equal(st.t[0].n_ot, 1);
+    assert_int_equal(st.t[0].ot[0].started_at_us, US(T0 + 100));
+    assert_int_equal(st.t[0].n_recent, 1);
+    assert_string_equal(st.t[0].recent[0].message, "A saw it");
+    emp_status_cleanup(&st);
+    assert_int_equal(emp_status_load(F.db, "g", "nowhere", now, NULL, &st, &what, &err),
+                     EMP_ENOTFOUND);
+    emp_status_cleanup(&st);
+    assert_int_equal(emp_group_load(F.db, "g", US(T0), US(T0 + 1000), now, NULL, "B", &g, &what,
+                                    &err),
+                     EMP_OK);
+    assert_int_equal(g.outage_n[0], 1);
+    assert_int_equal(g.outages[g.outage_at[0]].started_at_us, US(T0 + 150));
+    emp_group_data_free(&g);
 }
 
 /* The probe-level rows of an SLA's minutes rule: one location's, or all
@@ -299,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_bulk_readers),
         cmocka_unit_test(test_now),
         cmocka_unit_test(test_probe_rows),
+        cmocka_unit_test(test_gap_inside_outage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

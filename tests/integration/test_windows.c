@@ -155,7 +155,7 @@ static void test_correlation_merges_overlapping_outages(void **state)
     struct emp_group_data g;
     struct emp_error err = {0};
     const char *what = NULL;
-    if (emp_group_load(F.db, "rp", from, to, t("2026-12-01T00:00:00Z"), NULL, &g, &what,
+    if (emp_group_load(F.db, "rp", from, to, t("2026-12-01T00:00:00Z"), NULL, NULL, &g, &what,
                        &err) != EMP_OK)
         fail_msg("group: %s: %s", err.msg, err.detail);
     struct emp_corr_result c;
