@@ -49,8 +49,10 @@ LUA = os.path.join(HERE, "bench_queries.lua")
 DAY = 86400
 GOAL_P99_MS = 50.0
 # The prober that "recorded" the synthesized history; the serve process
-# probes as another one, so nothing it does touches the history.
+# probes as another one, so nothing it does touches the history, in the same
+# location, so that the figures are one vantage point's.
 HISTORY_PROBER = "history"
+HISTORY_LOCATION = "synthesized history"
 SERVE_PROBER = "bench"
 HISTORY_INTERVAL_S = 60  # the probe interval the history pretends to
 
@@ -86,6 +88,11 @@ def columns(conninfo, table):
 
 # ---- synthesis ------------------------------------------------------------
 
+def names_sql(names):
+    """An SQL list of quoted names: 'a', 'b'."""
+    return ", ".join("'%s'" % n.replace("'", "''") for n in names)
+
+
 def name_of(i):
     return "svc-%04d" % i
 
@@ -94,42 +101,59 @@ def group_of(i, groups):
     return "grp-%02d" % (1 + (i - 1) % groups)
 
 
-def synth_base(conninfo, n, groups, per, t0, t1, seed):
-    """Targets, coverage spans and outages: the tables whose shape stays."""
-    year = t1 - t0
-    return sql(conninfo, """
-SELECT setseed(%(seed)f);
-INSERT INTO probers (name, location) VALUES ('%(hp)s', 'synthesized history');
+# The error classes and messages of synthesized outages, by class number.
+CLASSES_SQL = "(ARRAY['timeout', 'refused', 'http_status', 'reset'])"
+MESSAGES_SQL = ("(ARRAY['no answer within 2000 ms', 'connection refused by 127.0.0.1',"
+                " 'HTTP 503 (expected 2xx or 3xx)', 'connection reset by peer'])")
+
+
+def targets_sql(n, groups):
+    """SQL inserting targets svc-0001.. (n), dealt to grp-01.. in turn."""
+    return """
 INSERT INTO targets (name, kind, grp, spec, interval_ms, timeout_ms, fail_threshold,
                      recover_threshold, degraded_ms)
 SELECT 'svc-' || lpad(i::text, 4, '0'), 'http',
        'grp-' || lpad((1 + (i - 1) %% %(groups)d)::text, 2, '0'),
        '{"kind":"http"}', 3600000, 2000, 2, 1, 0
 FROM generate_series(1, %(n)d) i;
+""" % {"n": n, "groups": groups}
 
--- Rows go in in time order, as the writer appends them (a target's rows
--- spread over the table, not side by side).
--- Coverage: 24 spans a target over the year (a restart every ~15 days),
--- gaps of up to 30 minutes between them, and in one target of ten a gap of
--- two days. The last span ends a minute before now.
+
+def spans_sql(t0, t1, probers, late=0):
+    """SQL inserting the coverage of every target by each prober of
+    `probers` (names; the l-th from 1): 24 spans a target over the year (a
+    restart every ~15 days), gaps of up to 30 minutes between them, and in
+    one target of ten a gap of two days after span 4 + 3 l. The last span
+    ends a minute before now; the last prober's first `late` spans are
+    missing (it started later). Rows go in in time order, as the writer
+    appends them (a target's rows spread over the table, not side by
+    side)."""
+    return """
 INSERT INTO spans (target_id, prober_id, started_at, ended_at, grace_ms)
 SELECT t.id, p.id,
        to_timestamp(%(t0)d + k * %(year)d / 24.0
                     + CASE WHEN k = 0 THEN 0
-                           WHEN k = 7 AND t.id %% 10 = 3 THEN 2 * 86400
+                           WHEN k = 4 + 3 * u.l AND t.id %% 10 = 3 THEN 2 * 86400
                            ELSE floor(random() * 1800) END),
        to_timestamp(CASE WHEN k = 23 THEN %(t1)d - 60
                          ELSE %(t0)d + (k + 1) * %(year)d / 24.0 - 60 END),
        %(grace)d
-FROM targets t, probers p, generate_series(0, 23) k
-WHERE p.name = '%(hp)s'
-ORDER BY k, t.id;
+FROM targets t, generate_series(0, 23) k,
+     unnest(ARRAY[%(names)s]) WITH ORDINALITY u(name, l) JOIN probers p ON p.name = u.name
+WHERE u.l < %(n)d OR k >= %(late)d
+ORDER BY k, t.id, u.l;
+""" % {"t0": t0, "t1": t1, "year": t1 - t0, "grace": 2 * HISTORY_INTERVAL_S * 1000,
+       "names": names_sql(probers), "n": len(probers), "late": late}
 
--- Outages: seven in ten at independent random times, three in ten in one
--- of 150 incidents of the target's group (within a minute of each other),
--- so that the correlation has bursts to find. Durations: 30 s plus an
--- exponential of mean 8 min, one in fifty 1-8 h; an outage ends before the
--- next one of its target starts.
+
+def draws_sql(groups, per, t0, t1):
+    """SQL making the temporary tables incidents and starts: `per` outage
+    draws per target, seven in ten at independent random times (`at`),
+    three in ten in one of 150 incidents (g, k) of the target's group (a
+    minute from each other), so that the correlation has bursts to find.
+    Durations: 30 s plus an exponential of mean 8 min, one in fifty 1-8 h;
+    cls, the class (CLASSES_SQL)."""
+    return """
 CREATE TEMP TABLE incidents AS
 SELECT g, k, %(t0)d + random() * (%(year)d - 2 * 86400) AS at
 FROM generate_series(1, %(groups)d) g, generate_series(1, 150) k;
@@ -141,12 +165,22 @@ SELECT t.id AS target_id, split_part(t.grp, '-', 2)::int AS g,
             ELSE 30 - ln(1 - random()) * 480 END AS dur,
        floor(random() * 4)::int AS cls
 FROM targets t, generate_series(1, %(per)d);
+""" % {"t0": t0, "year": t1 - t0, "groups": groups, "per": per}
+
+
+def synth_base(conninfo, n, groups, per, t0, t1, seed):
+    """Targets, coverage spans and outages: the tables whose shape stays."""
+    return sql(conninfo, """
+SELECT setseed(%(seed)f);
+INSERT INTO probers (name, location) VALUES ('%(hp)s', '%(loc)s');
+%(targets)s
+%(spans)s
+%(draws)s
+-- An outage ends before the next one of its target starts.
 INSERT INTO outages (target_id, prober_id, started_at, ended_at, err_class, message)
 SELECT target_id, (SELECT id FROM probers WHERE name = '%(hp)s'), s,
        greatest(s, least(s + dur * interval '1 second', nxt - interval '1 second')),
-       (ARRAY['timeout', 'refused', 'http_status', 'reset'])[cls + 1],
-       (ARRAY['no answer within 2000 ms', 'connection refused by 127.0.0.1',
-              'HTTP 503 (expected 2xx or 3xx)', 'connection reset by peer'])[cls + 1]
+       %(classes)s[cls + 1], %(messages)s[cls + 1]
 FROM (SELECT target_id, s, dur, cls,
              lead(s) OVER (PARTITION BY target_id ORDER BY s) AS nxt
       FROM (SELECT DISTINCT ON (x.target_id, s) x.target_id, x.dur, x.cls,
@@ -158,18 +192,20 @@ ON CONFLICT DO NOTHING;
 DROP TABLE starts;
 DROP TABLE incidents;
 SELECT count(*) FROM outages;
-""" % {"seed": seed, "hp": HISTORY_PROBER, "groups": groups, "n": n, "t0": t0, "t1": t1,
-       "year": year, "per": per, "grace": 2 * HISTORY_INTERVAL_S * 1000})
+""" % {"seed": seed, "hp": HISTORY_PROBER, "loc": HISTORY_LOCATION,
+       "targets": targets_sql(n, groups),
+       "spans": spans_sql(t0, t1, [HISTORY_PROBER]), "draws": draws_sql(groups, per, t0, t1),
+       "classes": CLASSES_SQL, "messages": MESSAGES_SQL})
 
 
-def synth_failures(conninfo, t0, t1):
+def synth_failures(conninfo, t0, t1, probers=(HISTORY_PROBER,)):
     """The evidence: one failing result per probe interval through each
-    outage, and about a hundred lone failures per target (a failing probe
-    that no outage confirmed), in time order. Kept apart so that it is easy
-    to adapt to the failures table: where its message may be NULL (schema
-    003: "the same as the previous failure's of this target and prober in
-    the same UTC month"), a repeated message is stored as NULL, as the
-    writer does."""
+    outage, and about a hundred lone failures per target and prober of
+    `probers` (a failing probe that no outage confirmed), in time order.
+    Kept apart so that it is easy to adapt to the failures table: where its
+    message may be NULL (schema 003: "the same as the previous failure's of
+    this target and prober in the same UTC month"), a repeated message is
+    stored as NULL, as the writer does."""
     nullable = sql(conninfo, "SELECT is_nullable FROM information_schema.columns"
                    " WHERE table_schema = 'public' AND table_name = 'failures'"
                    " AND column_name = 'message';") == "YES"
@@ -190,7 +226,7 @@ SELECT t.id, p.id,
        to_timestamp(%(t0)d + floor(random() * (%(t1)d - %(t0)d - 3600) / %(iv)d) * %(iv)d),
        2000000, 'timeout', 'no answer within 2000 ms'
 FROM targets t, probers p, generate_series(1, 100)
-WHERE p.name = '%(hp)s';
+WHERE p.name IN (%(hp)s);
 INSERT INTO failures (target_id, prober_id, at, latency_us, err_class, message)
 SELECT target_id, prober_id, at, latency_us, err_class, %(message)s
 FROM (SELECT DISTINCT ON (target_id, at, prober_id) * FROM evidence
@@ -198,7 +234,8 @@ FROM (SELECT DISTINCT ON (target_id, at, prober_id) * FROM evidence
 ORDER BY at;
 DROP TABLE evidence;
 SELECT count(*) FROM failures;
-""" % {"iv": HISTORY_INTERVAL_S, "t0": t0, "t1": t1, "hp": HISTORY_PROBER, "message": message})
+""" % {"iv": HISTORY_INTERVAL_S, "t0": t0, "t1": t1, "hp": names_sql(probers),
+       "message": message})
 
 
 # Latency histogram of an ordinary hour (14 buckets, emp_hist_bounds_ms).
@@ -213,13 +250,13 @@ def ensure_partitions(conninfo, t0, t1):
             % (t0 - DAY, t1 + DAY))
 
 
-def synth_rollups(conninfo, t0, t1, days):
-    """Probe counts per target and hour (60 an hour, the failing ones from
-    the failures table), latency sum and max, a latency histogram, over the
-    last `days` days. The layout of this table is changing; this function
-    alone knows it: hourly rows (schema 001), or one row per UTC day with
-    the hours in arrays (schema 003). Returns the row count, or a note when
-    the table has a shape it does not know."""
+def synth_rollups(conninfo, t0, t1, days, probers=(HISTORY_PROBER,)):
+    """Probe counts per target, prober of `probers` and hour (60 an hour,
+    the failing ones from the failures table), latency sum and max, a
+    latency histogram, over the last `days` days. The layout of this table
+    is changing; this function alone knows it: hourly rows (schema 001), or
+    one row per UTC day with the hours in arrays (schema 003). Returns the
+    row count, or a note when the table has a shape it does not know."""
     cols = columns(conninfo, "rollups")
     lo = max(t0, t1 - days * DAY) // DAY * DAY
     hi = (t1 - 3600) // 3600 * 3600
@@ -229,7 +266,7 @@ SELECT target_id, prober_id, date_trunc('hour', at) AS hour, count(*)::int AS n
 FROM failures WHERE at >= to_timestamp(%(lo)d) AND at < to_timestamp(%(hi)d)
 GROUP BY 1, 2, 3;
 """ % {"lo": lo, "hi": hi}
-    v = {"lo": lo, "hi": hi, "hp": HISTORY_PROBER, "iv": HISTORY_INTERVAL_S,
+    v = {"lo": lo, "hi": hi, "hp": names_sql(probers), "iv": HISTORY_INTERVAL_S,
          "per_hour": 3600 // HISTORY_INTERVAL_S,
          "hist": "{" + ",".join(map(str, HIST)) + "}",
          "hist24": "{" + ",".join(map(str, HIST * 24)) + "}"}
@@ -244,7 +281,7 @@ FROM targets t CROSS JOIN probers p
      CROSS JOIN generate_series(to_timestamp(%(lo)d), to_timestamp(%(hi)d),
                                 interval '1 hour') h
      LEFT JOIN fail_hours f ON f.target_id = t.id AND f.prober_id = p.id AND f.hour = h
-WHERE p.name = '%(hp)s'
+WHERE p.name IN (%(hp)s)
 ORDER BY h, t.id;
 DROP TABLE fail_hours;
 SELECT count(*) FROM rollups;
@@ -276,7 +313,7 @@ FROM targets t CROSS JOIN probers p
      CROSS JOIN generate_series(to_timestamp(%(lo)d), to_timestamp(%(hi)d),
                                 interval '1 day') d
      LEFT JOIN fail_days f ON f.target_id = t.id AND f.prober_id = p.id AND f.day = d::date
-WHERE p.name = '%(hp)s'
+WHERE p.name IN (%(hp)s)
 ORDER BY d, t.id;
 DROP TABLE fail_days;
 DROP TABLE fail_hours;
@@ -285,17 +322,24 @@ SELECT count(*) FROM rollups;
     return "skipped (rollups has columns %s)" % ",".join(sorted(cols))
 
 
-def synthesize(db, a, now):
+def synthesize(db, a, now, base=None, probers=(HISTORY_PROBER,)):
+    """A year (a.days) of history up to `now`: base(conninfo, t0, t1) makes
+    the probers, targets, spans and outages (synth_base by default) and
+    returns psql's output ending with the outage count; the failures and
+    rollups of `probers` follow. Returns (t0, t1, outages)."""
     t1 = now
     t0 = t1 - a.days * DAY
     t = time.time()
-    out = synth_base(db.conninfo, a.targets, a.groups, a.per, t0, t1, 0.42)
+    if base is None:
+        out = synth_base(db.conninfo, a.targets, a.groups, a.per, t0, t1, 0.42)
+    else:
+        out = base(db.conninfo, t0, t1)
     n_out = int(out.splitlines()[-1])
     t_base = time.time()
     ensure_partitions(db.conninfo, t0, t1)
-    n_fail = synth_failures(db.conninfo, t0, t1).splitlines()[-1]
+    n_fail = synth_failures(db.conninfo, t0, t1, probers).splitlines()[-1]
     t_fail = time.time()
-    n_roll = synth_rollups(db.conninfo, t0, t1, a.rollup_days).splitlines()[-1]
+    n_roll = synth_rollups(db.conninfo, t0, t1, a.rollup_days, probers).splitlines()[-1]
     t_roll = time.time()
     # What autovacuum would have done to a store this old: statistics for
     # the planner and the visibility map for index-only scans.
@@ -426,8 +470,82 @@ def cpu_spent(before, after):
     return sum(max(0.0, after[p] - before[p]) for p in before if after.get(p, 0.0) > 0.0)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def start_serve(a, db, prober=None):
+    """bench_target, and `empiric serve` with the a.targets targets probing
+    it once an hour and two SLAs over every group; `prober` is the
+    configuration's "prober" object (SERVE_PROBER in the history's
+    location by default: one vantage point, nothing to combine). Returns (the target's Popen, the Empiric)."""
+    tport = free_port()
+    target = subprocess.Popen([a.target, str(tport), "3600"])
+    targets = [{"name": name_of(i), "kind": "http", "group": group_of(i, a.groups),
+                "url": "http://127.0.0.1:%d/%d" % (tport, i),
+                "interval_ms": 3600000, "timeout_ms": 2000}
+               for i in range(1, a.targets + 1)]
+    groups = sorted({t["group"] for t in targets})
+    slas = [{"name": "monthly-outages", "objective": 99.9, "period": "month",
+             "credits": [{"below": 99.9, "credit_percent": 10},
+                         {"below": 99.0, "credit_percent": 25}],
+             "groups": groups},
+            {"name": "quarterly-minutes", "objective": 99.5, "period": "quarter",
+             "downtime_rule": {"kind": "minutes", "max_failed_fraction": 0.0},
+             "groups": groups}]
+    emp = Empiric(a.empiric, db, targets, prober=SERVE_PROBER,
+                  extra={"slas": slas, "prober": prober or {"name": SERVE_PROBER,
+                                                            "location": HISTORY_LOCATION}})
+    try:
+        emp.start()
+    except BaseException:
+        stop_target(target)
+        raise
+    time.sleep(2)  # serve computes the status once at start
+    return target, emp
+
+
+def measure(a, emp, db, tmp, label, paths):
+    """wrk at a.connections over `paths` (after a warm-up of a.warmup s),
+    each kind of request checked first; the figures with the CPU per
+    request of empiric (cpu_ms) and of its PostgreSQL connections (pg_ms)."""
+    problem = check_paths(emp.port, sorted(set(paths))[:3] + paths[:5])
+    if problem is not None:
+        raise RuntimeError("%s: %s" % (label, problem))
+    pf = os.path.join(tmp, label + ".paths")
+    with open(pf, "w") as f:
+        f.write("\n".join(paths) + "\n")
+    if a.warmup > 0:
+        run_wrk(a, emp.port, pf, a.warmup)
+    pids = backends(db)
+    c0, g0 = cpu_s(emp.proc.pid), cpu_of(pids)
+    r = run_wrk(a, emp.port, pf, a.duration)
+    n = max(1, r["requests"])
+    r["cpu_ms"] = (cpu_s(emp.proc.pid) - c0) * 1000 / n
+    r["pg_ms"] = cpu_spent(g0, cpu_of(pids)) * 1000 / n
+    return r
+
+
+def stop_target(target):
+    target.send_signal(signal.SIGTERM)
+    try:
+        target.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        target.kill()
+        target.wait(timeout=10)
+
+
+def stop_all(emp, target, db, tmp):
+    """Stop what start_serve started, drop the database, remove tmp."""
+    try:
+        if emp is not None:
+            emp.stop()
+    finally:
+        if target is not None:
+            stop_target(target)
+        if db is not None:
+            db.drop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def add_args(ap, default_kinds):
+    """The arguments of this bench, which bench_vantage takes too."""
     ap.add_argument("--empiric", required=True)
     ap.add_argument("--target", required=True, help="bench_target, probed once an hour")
     ap.add_argument("--schema", required=True)
@@ -437,32 +555,48 @@ def main():
     ap.add_argument("--per", type=int, default=110, help="outages drawn per target")
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--rollup-days", type=int, default=365)
-    ap.add_argument("--duration", type=int, default=15, help="seconds of wrk per endpoint")
+    ap.add_argument("--duration", type=int, default=15, help="seconds of wrk per measurement")
     ap.add_argument("--warmup", type=int, default=3, help="seconds of wrk before each")
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", default="", help="comma-separated endpoints (default all)")
+    ap.add_argument("--only", default="", help="comma-separated endpoints (default: %s)"
+                    % ",".join(default_kinds))
     ap.add_argument("--quick", action="store_true",
-                    help="200 targets, 5 s per endpoint: for development")
+                    help="200 targets, 5 s per measurement: for development")
+
+
+def parse_args(ap, bench, default_kinds, more_ok=True, more_text=""):
+    """ap's arguments (add_args and the bench's own), checked: exits with
+    what is wrong, naming `bench`; more_ok(a) checks the bench's own, and
+    more_text says their ranges. Returns (arguments, endpoints)."""
     a = ap.parse_args()
     if a.quick:
         a.targets = min(a.targets, 200)
         a.groups = min(a.groups, 4)
         a.duration = min(a.duration, 5)
         a.warmup = min(a.warmup, 1)
-    kinds = [k for k in a.only.split(",") if k] or ENDPOINTS
+    kinds = [k for k in a.only.split(",") if k] or default_kinds
     bad = [k for k in kinds if k not in ENDPOINTS]
     if bad:
-        sys.exit("bench_queries: unknown endpoint %s (known: %s)" % (",".join(bad),
-                                                                    ",".join(ENDPOINTS)))
+        sys.exit("%s: unknown endpoint %s (known: %s)" % (bench, ",".join(bad),
+                                                         ",".join(ENDPOINTS)))
     if not (10 <= a.targets <= 5000 and 1 <= a.groups <= min(99, a.targets)
             and 1 <= a.per <= 1000
             and 7 <= a.days <= 3650 and 0 <= a.rollup_days and 1 <= a.duration <= 120
             and 0 <= a.warmup <= 30 and 1 <= a.connections <= 256
-            and 1 <= a.threads <= a.connections):
-        sys.exit("bench_queries: a parameter is out of range")
+            and 1 <= a.threads <= a.connections and (more_ok is True or more_ok(a))):
+        sys.exit("%s: a parameter is out of range (--targets 10 to 5000, --groups 1 to 99,"
+                 " --per 1 to 1000, --days 7 to 3650, --duration 1 to 120, --warmup 0 to 30,"
+                 " --connections 1 to 256, --threads 1 to --connections%s)" % (bench, more_text))
     if not os.access(a.wrk, os.X_OK):
-        sys.exit("bench_queries: wrk not found (%s)" % a.wrk)
+        sys.exit("%s: wrk not found (%s)" % (bench, a.wrk))
+    return a, kinds
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_args(ap, ENDPOINTS)
+    a, kinds = parse_args(ap, "bench_queries", ENDPOINTS)
 
     started = time.time()
     rng = random.Random(6)
@@ -476,43 +610,13 @@ def main():
         db = Database(a.empiric, a.schema)
         t0, t1, n_outages = synthesize(db, a, now)
 
-        tport = free_port()
-        target = subprocess.Popen([a.target, str(tport), "3600"])
-        targets = [{"name": name_of(i), "kind": "http", "group": group_of(i, a.groups),
-                    "url": "http://127.0.0.1:%d/%d" % (tport, i),
-                    "interval_ms": 3600000, "timeout_ms": 2000}
-                   for i in range(1, a.targets + 1)]
-        groups = sorted({t["group"] for t in targets})
-        slas = [{"name": "monthly-outages", "objective": 99.9, "period": "month",
-                 "credits": [{"below": 99.9, "credit_percent": 10},
-                             {"below": 99.0, "credit_percent": 25}],
-                 "groups": groups},
-                {"name": "quarterly-minutes", "objective": 99.5, "period": "quarter",
-                 "downtime_rule": {"kind": "minutes", "max_failed_fraction": 0.0},
-                 "groups": groups}]
-        emp = Empiric(a.empiric, db, targets, prober=SERVE_PROBER, extra={"slas": slas})
-        emp.start()
-        time.sleep(2)  # serve computes the status once at start
+        target, emp = start_serve(a, db)
         log("empiric serve on port %d: %d targets configured, each probed once an hour"
             " (%.0f s since start)" % (emp.port, a.targets, time.time() - started))
 
         for kind in kinds:
             paths = paths_for(kind, rng, a, t0, t1, 4000)
-            problem = check_paths(emp.port, sorted(set(paths))[:3] + paths[:5])
-            if problem is not None:
-                raise RuntimeError("%s: %s" % (kind, problem))
-            pf = os.path.join(tmp, kind + ".paths")
-            with open(pf, "w") as f:
-                f.write("\n".join(paths) + "\n")
-            if a.warmup > 0:
-                run_wrk(a, emp.port, pf, a.warmup)
-            pids = backends(db)
-            c0, g0 = cpu_s(emp.proc.pid), cpu_of(pids)
-            r = run_wrk(a, emp.port, pf, a.duration)
-            n = max(1, r["requests"])
-            r["cpu_ms"] = (cpu_s(emp.proc.pid) - c0) * 1000 / n
-            r["pg_ms"] = cpu_spent(g0, cpu_of(pids)) * 1000 / n
-            results[kind] = r
+            r = results[kind] = measure(a, emp, db, tmp, kind, paths)
             log("  %-13s %7.1f req/s  p50 %7.2f ms  p99 %7.2f ms  (%s)"
                 % (kind, r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, paths[0]))
     except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
@@ -521,18 +625,7 @@ def main():
     except SystemExit as e:  # the harness gave up (and said why)
         error = "exit %s" % e.code
     finally:
-        if emp is not None:
-            emp.stop()
-        if target is not None:
-            target.send_signal(signal.SIGTERM)
-            try:
-                target.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                target.kill()
-                target.wait(timeout=10)
-        if db is not None:
-            db.drop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(emp, target, db, tmp)
 
     done = [k for k in kinds if k in results]
     log("")
