@@ -130,17 +130,9 @@ enum emp_err emp_group_load(struct emp_db *db, const char *name, int64_t from_us
     struct emp_prober_location *pl = NULL;
     size_t npl = 0;
     *what = "list the probers' locations";
-    e = emp_db_prober_locations(db, &pl, &npl, err);
+    e = emp_view_locations(db, location, &pl, &npl, err);
     if (e != EMP_OK)
         return e;
-    bool known = location == NULL;
-    for (size_t i = 0; i < npl && !known; i++)
-        known = strcmp(pl[i].location, location) == 0;
-    if (!known) {
-        free(pl);
-        return emp_error_set(err, EMP_ENOTFOUND, NULL, "no prober is in location %.128s",
-                             location);
-    }
     *what = NULL;
     e = combine_members(g, pl, npl, cfg, location, from_us, to_us, now_us);
     free(pl);

@@ -122,7 +122,7 @@ enum emp_err emp_status_load(struct emp_db *db, const char *group, const char *l
     size_t npl = 0;
     if (e == EMP_OK) {
         *what = "list the probers' locations";
-        e = emp_db_prober_locations(db, &pl, &npl, err);
+        e = emp_view_locations(db, location, &pl, &npl, err);
     }
     /* The newest incidents of each prober, so that one location's, or
      * the combined ones, are all there (up to 16 probers). */
@@ -131,16 +131,10 @@ enum emp_err emp_status_load(struct emp_db *db, const char *group, const char *l
         int per = EMP_STATUS_INCIDENTS * (int)(npl < 1 ? 1 : npl > 16 ? 16 : npl);
         e = emp_db_status_recent_outages(db, group, now_us, per, &s->recent, &s->n_recent, err);
     }
-    bool known = location == NULL;
-    for (size_t i = 0; e == EMP_OK && i < npl && !known; i++)
-        known = strcmp(pl[i].location, location) == 0;
-    if (e == EMP_OK && !known) {
+    if (e != EMP_OK) {
         free(pl);
-        return emp_error_set(err, EMP_ENOTFOUND, NULL, "no prober is in location %.128s",
-                             location);
-    }
-    if (e != EMP_OK)
         return e;
+    }
     *what = "compute the status";
     s->t = calloc(s->n_rows ? s->n_rows : 1, sizeof *s->t);
     if (s->t == NULL) {
@@ -202,6 +196,23 @@ static void sum_window(const struct emp_segment *seg, size_t n, int64_t a, int64
     }
 }
 
+/* Add [start, end) to per_day[] (EMP_STATUS_DAYS UTC days from day0),
+ * clipped to [day0, now). */
+static void add_by_day(int64_t start, int64_t end, int64_t day0, int64_t now, int64_t *per_day)
+{
+    int64_t a = start > day0 ? start : day0;
+    int64_t e = end < now ? end : now;
+    while (a < e) {
+        int64_t d = (a - day0) / EMP_DAY_US;
+        if (d >= EMP_STATUS_DAYS)
+            break;
+        int64_t de = day0 + (d + 1) * EMP_DAY_US;
+        int64_t x = e < de ? e : de;
+        per_day[d] += x - a;
+        a = x;
+    }
+}
+
 /* The daily bars from `day0` (a UTC midnight) to `now`, by one sweep over
  * the segments. */
 static void days(const struct emp_status_target *t, int64_t day0, int64_t now,
@@ -209,44 +220,19 @@ static void days(const struct emp_status_target *t, int64_t day0, int64_t now,
 {
     for (size_t i = 0; i < t->n_seg; i++) {
         const struct emp_segment *s = &t->seg[i];
-        if (s->state == EMP_SEG_UNKNOWN || s->end_us <= day0)
-            continue;
-        int64_t a = s->start_us > day0 ? s->start_us : day0;
-        int64_t e = s->end_us < now ? s->end_us : now;
-        while (a < e) {
-            int64_t d = (a - day0) / EMP_DAY_US;
-            if (d >= EMP_STATUS_DAYS)
-                break;
-            int64_t de = day0 + (d + 1) * EMP_DAY_US;
-            int64_t x = e < de ? e : de;
-            if (s->state == EMP_SEG_UP)
-                f->day_up_us[d] += x - a;
-            else
-                f->day_down_us[d] += x - a;
-            a = x;
-        }
+        if (s->state != EMP_SEG_UNKNOWN)
+            add_by_day(s->start_us, s->end_us, day0, now,
+                       s->state == EMP_SEG_UP ? f->day_up_us : f->day_down_us);
     }
     for (size_t i = 0; i < t->n_ot; i++) {
         int64_t s = t->ot[i].started_at_us;
         if (s >= day0 && s < now && (s - day0) / EMP_DAY_US < EMP_STATUS_DAYS)
             f->day_outages[(s - day0) / EMP_DAY_US]++;
     }
-    for (size_t i = 0; i < t->view.n_seg; i++) {
-        const struct emp_vsegment *s = &t->view.seg[i];
-        if (s->state != EMP_V_PARTIAL || s->end_us <= day0)
-            continue;
-        int64_t a = s->start_us > day0 ? s->start_us : day0;
-        int64_t e = s->end_us < now ? s->end_us : now;
-        while (a < e) {
-            int64_t d = (a - day0) / EMP_DAY_US;
-            if (d >= EMP_STATUS_DAYS)
-                break;
-            int64_t de = day0 + (d + 1) * EMP_DAY_US;
-            int64_t x = e < de ? e : de;
-            f->day_partial_us[d] += x - a;
-            a = x;
-        }
-    }
+    for (size_t i = 0; i < t->view.n_seg; i++)
+        if (t->view.seg[i].state == EMP_V_PARTIAL)
+            add_by_day(t->view.seg[i].start_us, t->view.seg[i].end_us, day0, now,
+                       f->day_partial_us);
 }
 
 enum emp_err emp_status_figures(const struct emp_status_page *s, const struct emp_status_target *t,

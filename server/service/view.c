@@ -141,6 +141,40 @@ static void totals_in(const struct emp_vsegment *seg, size_t n, int64_t from_us,
     }
 }
 
+/* Each location's timeline over [t0, t1) from its own rows into seg[l]
+ * (nl arrays, each new: free()). A location's own outage lasts, for the
+ * combination, from its first failing probe to its first success as it
+ * recorded them: a gap in its observation inside (a late probe, its writer
+ * away) does not end it, nor make it neither confirm nor veto. */
+static enum emp_err location_timelines(const struct rows *r, location_name *names, size_t nl,
+                                       const struct emp_prober_location *pl, size_t npl,
+                                       int64_t target_id, int64_t t0, int64_t t1, int64_t now_us,
+                                       struct emp_segment **seg, size_t *nseg)
+{
+    struct emp_span *ls = malloc((r->n_spans + r->n_ot + 1) * sizeof *ls);
+    struct emp_outage_time *lo = malloc((r->n_ot + 1) * sizeof *lo);
+    enum emp_err e = ls != NULL && lo != NULL ? EMP_OK : EMP_ENOMEM;
+    for (size_t l = 0; l < nl && e == EMP_OK; l++) {
+        size_t ns = 0, no = 0;
+        for (size_t i = 0; i < r->n_spans; i++)
+            if (loc_index(names, nl, pl, npl, r->spans[i].prober_id) == (long)l)
+                ls[ns++] = r->spans[i];
+        for (size_t i = 0; i < r->n_ot; i++)
+            if (loc_index(names, nl, pl, npl, r->ot[i].prober_id) == (long)l)
+                lo[no++] = r->ot[i];
+        for (size_t i = 0; i < no; i++)
+            ls[ns++] = (struct emp_span){
+                .started_at_us = lo[i].started_at_us,
+                .ended_at_us = lo[i].ended_at_us != 0 ? lo[i].ended_at_us : now_us,
+                .target_id = target_id};
+        qsort(ls, ns, sizeof *ls, cmp_span_start);
+        e = emp_timeline_build_times(t0, t1, now_us, ls, ns, lo, no, &seg[l], &nseg[l]);
+    }
+    free(ls);
+    free(lo);
+    return e;
+}
+
 /* Each location's timeline from its own rows, combined by `q`. */
 static enum emp_err combine_rows(const struct rows *r, location_name *names, size_t nl,
                                  const struct emp_prober_location *pl, size_t npl,
@@ -152,32 +186,12 @@ static enum emp_err combine_rows(const struct rows *r, location_name *names, siz
         return EMP_EINVAL;
     int64_t t0, t1;
     stretch(r, from_us, to_us, now_us, &t0, &t1);
-    struct emp_span *ls = malloc((r->n_spans + r->n_ot + 1) * sizeof *ls);
-    struct emp_outage_time *lo = malloc((r->n_ot > 0 ? r->n_ot : 1) * sizeof *lo);
     struct emp_segment **seg = calloc(nl, sizeof *seg);
     size_t *nseg = calloc(nl, sizeof *nseg);
-    enum emp_err e = ls != NULL && lo != NULL && seg != NULL && nseg != NULL ? EMP_OK
-                                                                              : EMP_ENOMEM;
-    for (size_t l = 0; l < nl && e == EMP_OK; l++) {
-        size_t ns = 0, no = 0;
-        for (size_t i = 0; i < r->n_spans; i++)
-            if (loc_index(names, nl, pl, npl, r->spans[i].prober_id) == (long)l)
-                ls[ns++] = r->spans[i];
-        for (size_t i = 0; i < r->n_ot; i++)
-            if (loc_index(names, nl, pl, npl, r->ot[i].prober_id) == (long)l)
-                lo[no++] = r->ot[i];
-        /* A location's own outage lasts, for the combination, from its
-         * first failing probe to its first success as it recorded them:
-         * a gap in its observation inside (a late probe, its writer away)
-         * does not end it, nor make it neither confirm nor veto. */
-        for (size_t i = 0; i < no; i++)
-            ls[ns++] = (struct emp_span){
-                .started_at_us = lo[i].started_at_us,
-                .ended_at_us = lo[i].ended_at_us != 0 ? lo[i].ended_at_us : now_us,
-                .target_id = target_id};
-        qsort(ls, ns, sizeof *ls, cmp_span_start);
-        e = emp_timeline_build_times(t0, t1, now_us, ls, ns, lo, no, &seg[l], &nseg[l]);
-    }
+    enum emp_err e = seg != NULL && nseg != NULL
+                         ? location_timelines(r, names, nl, pl, npl, target_id, t0, t1, now_us,
+                                              seg, nseg)
+                         : EMP_ENOMEM;
     if (e == EMP_OK)
         e = emp_vantage_combine(t0, t1, (const struct emp_segment *const *)seg, nseg, nl, q,
                                 &c->seg, &c->n_seg);
@@ -199,8 +213,6 @@ static enum emp_err combine_rows(const struct rows *r, location_name *names, siz
         free(seg[l]);
     free(seg);
     free(nseg);
-    free(ls);
-    free(lo);
     if (e != EMP_OK) {
         free(c->seg);
         free(c->spans);
@@ -342,23 +354,26 @@ enum emp_err emp_view_name_outages(const struct emp_outage_time *ot, size_t n_ot
     return EMP_OK;
 }
 
-/* Combine h's rows (of several locations) into its spans and outages. */
-static enum emp_err combine_history(struct emp_view_history *h,
+/* The times (and probers) of outages: a new array (free()), or NULL. */
+static struct emp_outage_time *times_of(const struct emp_outage *o, size_t n)
+{
+    struct emp_outage_time *ot = malloc((n + 1) * sizeof *ot);
+    for (size_t i = 0; ot != NULL && i < n; i++)
+        ot[i] = (struct emp_outage_time){o[i].target_id, o[i].started_at_us, o[i].ended_at_us,
+                                         o[i].prober_id};
+    return ot;
+}
+
+/* Combine h's rows `r` (of several locations; r->ot the times of
+ * h->outages) into its spans and outages. */
+static enum emp_err combine_history(struct emp_view_history *h, const struct rows *r,
                                     const struct emp_prober_location *pl, size_t npl,
                                     int64_t target_id, int64_t from_us, int64_t to_us,
                                     int64_t now_us, const struct emp_quorum *q)
 {
-    struct emp_outage_time *ot = malloc((h->n_outages > 0 ? h->n_outages : 1) * sizeof *ot);
-    if (ot == NULL)
-        return EMP_ENOMEM;
-    for (size_t i = 0; i < h->n_outages; i++)
-        ot[i] = (struct emp_outage_time){h->outages[i].target_id, h->outages[i].started_at_us,
-                                         h->outages[i].ended_at_us, h->outages[i].prober_id};
-    struct rows r = {h->spans, h->n_spans, ot, h->n_outages};
     struct combined c;
-    enum emp_err e = combine_rows(&r, h->locations, h->n_locations, pl, npl, target_id, from_us,
+    enum emp_err e = combine_rows(r, h->locations, h->n_locations, pl, npl, target_id, from_us,
                                   to_us, now_us, q, &c);
-    free(ot);
     if (e != EMP_OK)
         return e;
     struct emp_outage *co = calloc(c.n_ot > 0 ? c.n_ot : 1, sizeof *co);
@@ -389,6 +404,24 @@ static enum emp_err combine_history(struct emp_view_history *h,
     return EMP_OK;
 }
 
+enum emp_err emp_view_locations(struct emp_db *db, const char *location,
+                                struct emp_prober_location **pl, size_t *npl,
+                                struct emp_error *err)
+{
+    enum emp_err e = emp_db_prober_locations(db, pl, npl, err);
+    bool known = location == NULL;
+    for (size_t i = 0; e == EMP_OK && i < *npl && !known; i++)
+        known = strcmp((*pl)[i].location, location) == 0;
+    if (e == EMP_OK && !known) {
+        free(*pl);
+        *pl = NULL;
+        *npl = 0;
+        e = emp_error_set(err, EMP_ENOTFOUND, NULL, "no prober is in location %.128s",
+                          location);
+    }
+    return e;
+}
+
 enum emp_err emp_view_history_load(struct emp_db *db, int64_t target_id, int64_t from_us,
                                    int64_t to_us, int64_t now_us, const struct emp_view *v,
                                    struct emp_view_history *out, struct emp_error *err)
@@ -403,29 +436,18 @@ enum emp_err emp_view_history_load(struct emp_db *db, int64_t target_id, int64_t
         return e;
     struct emp_prober_location *pl = NULL;
     size_t npl = 0;
-    e = emp_db_prober_locations(db, &pl, &npl, err);
+    e = emp_view_locations(db, v->location, &pl, &npl, err);
     if (e == EMP_OK && v->location != NULL) {
-        bool known = false;
-        for (size_t i = 0; i < npl && !known; i++)
-            known = strcmp(pl[i].location, v->location) == 0;
-        if (!known)
-            e = emp_error_set(err, EMP_ENOTFOUND, NULL, "no prober is in location %.128s",
-                              v->location);
-        else
-            keep_location(out, pl, npl, v->location);
+        keep_location(out, pl, npl, v->location);
     } else if (e == EMP_OK) {
-        /* The locations of the rows (outage times stand in for outages). */
-        struct emp_outage_time *ot = malloc((out->n_outages + 1) * sizeof *ot);
-        if (ot == NULL)
-            e = EMP_ENOMEM;
-        for (size_t i = 0; ot != NULL && i < out->n_outages; i++)
-            ot[i].prober_id = out->outages[i].prober_id;
+        struct emp_outage_time *ot = times_of(out->outages, out->n_outages);
         struct rows r = {out->spans, out->n_spans, ot, out->n_outages};
-        if (e == EMP_OK)
-            e = collect_locations(&r, pl, npl, &out->locations, &out->n_locations);
-        free(ot);
+        e = ot != NULL ? collect_locations(&r, pl, npl, &out->locations, &out->n_locations)
+                       : EMP_ENOMEM;
         if (e == EMP_OK && out->n_locations > 1)
-            e = combine_history(out, pl, npl, target_id, from_us, to_us, now_us, &v->quorum);
+            e = combine_history(out, &r, pl, npl, target_id, from_us, to_us, now_us,
+                                &v->quorum);
+        free(ot);
         if (e != EMP_OK)
             emp_error_set(err, e, NULL, "could not combine the locations' verdicts");
     }
@@ -472,13 +494,7 @@ enum emp_err emp_view_probe_rows(struct emp_db *db, int64_t target_id, int64_t f
         return e;
     struct emp_prober_location *pl = NULL;
     size_t npl = 0;
-    e = emp_db_prober_locations(db, &pl, &npl, err);
-    bool known = false;
-    for (size_t i = 0; e == EMP_OK && i < npl && !known; i++)
-        known = strcmp(pl[i].location, v->location) == 0;
-    if (e == EMP_OK && !known)
-        e = emp_error_set(err, EMP_ENOTFOUND, NULL, "no prober is in location %.128s",
-                          v->location);
+    e = emp_view_locations(db, v->location, &pl, &npl, err);
     if (e == EMP_OK) {
         size_t k = 0;
         for (size_t i = 0; i < *n_spans; i++)
@@ -526,12 +542,9 @@ enum emp_err emp_view_now_load(struct emp_db *db, int64_t target_id, int64_t now
     if (e == EMP_OK)
         e = emp_db_prober_locations(db, &pl, &npl, err);
     if (e == EMP_OK) {
-        ot = malloc((n_outages + 1) * sizeof *ot);
+        ot = times_of(outages, n_outages);
         e = ot != NULL ? EMP_OK : EMP_ENOMEM;
     }
-    for (size_t i = 0; e == EMP_OK && i < n_outages; i++)
-        ot[i] = (struct emp_outage_time){outages[i].target_id, outages[i].started_at_us,
-                                         outages[i].ended_at_us, outages[i].prober_id};
     struct rows r = {spans, n_spans, ot, n_outages};
     if (e == EMP_OK)
         e = collect_locations(&r, pl, npl, &names, &nl);
@@ -541,31 +554,17 @@ enum emp_err emp_view_now_load(struct emp_db *db, int64_t target_id, int64_t now
         seg = calloc(nl, sizeof *seg);
         nseg = calloc(nl, sizeof *nseg);
         out->loc = calloc(nl, sizeof *out->loc);
-        struct emp_span *ls = malloc((n_spans + 1) * sizeof *ls);
-        struct emp_outage_time *lo = malloc((n_outages + 1) * sizeof *lo);
-        e = seg != NULL && nseg != NULL && out->loc != NULL && ls != NULL && lo != NULL
-                ? EMP_OK
+        e = seg != NULL && nseg != NULL && out->loc != NULL
+                ? location_timelines(&r, names, nl, pl, npl, target_id, from, now_us, now_us,
+                                     seg, nseg)
                 : EMP_ENOMEM;
         for (size_t l = 0; l < nl && e == EMP_OK; l++) {
-            size_t ns = 0, no = 0;
-            for (size_t i = 0; i < n_spans; i++)
-                if (loc_index(names, nl, pl, npl, spans[i].prober_id) == (long)l)
-                    ls[ns++] = spans[i];
-            for (size_t i = 0; i < n_outages; i++)
-                if (loc_index(names, nl, pl, npl, ot[i].prober_id) == (long)l)
-                    lo[no++] = ot[i];
-            e = emp_timeline_build_times(from, now_us, now_us, ls, ns, lo, no, &seg[l],
-                                         &nseg[l]);
-            if (e == EMP_OK && nseg[l] > 0) {
-                const struct emp_segment *last = &seg[l][nseg[l] - 1];
-                memcpy(out->loc[l].location, names[l], sizeof names[l]);
-                out->loc[l].state = last->state;
-                out->loc[l].since_us = last->start_us > from ? last->start_us : 0;
-                out->n = l + 1;
-            }
+            const struct emp_segment *last = &seg[l][nseg[l] - 1];
+            memcpy(out->loc[l].location, names[l], sizeof names[l]);
+            out->loc[l].state = last->state;
+            out->loc[l].since_us = last->start_us > from ? last->start_us : 0;
         }
-        free(ls);
-        free(lo);
+        out->n = e == EMP_OK ? nl : 0;
     }
     if (e == EMP_OK && nl > 0)
         e = emp_vantage_combine(from, now_us, (const struct emp_segment *const *)seg, nseg, nl,

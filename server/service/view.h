@@ -44,6 +44,12 @@ struct emp_view_history {
     struct emp_vtotals totals;
 };
 
+/* The probers' locations into `*pl` (a new array: free()); EMP_ENOTFOUND,
+ * naming it, when `location` is not NULL and no prober is there. */
+enum emp_err emp_view_locations(struct emp_db *db, const char *location,
+                                struct emp_prober_location **pl, size_t *npl,
+                                struct emp_error *err);
+
 /* Read target `target_id`'s spans and outages over [from, to) and make
  * them the view `v` asks for. EMP_ENOTFOUND when v->location names no
  * prober's location (err says so). Free with emp_view_history_free. */
