@@ -256,7 +256,7 @@ static PGresult *sync_call(struct emp_db *db, const struct dbi_send *s)
 PGresult *dbi_call(struct emp_db *db, const struct dbi_send *s, struct emp_error *err,
                    const char *what)
 {
-    if (dbi_ready(db, err, what) != EMP_OK)
+    if (!s->ready && dbi_ready(db, err, what) != EMP_OK)
         return NULL;
     bool limited = is_limited(db);
     if (!limited) {

@@ -57,7 +57,8 @@ enum emp_err dbi_exec(struct emp_db *db, const struct dbi_stmt *st,
     if (!is_prepared(db, st)) {
         if (db->n_prepared >= DBI_MAX_STMTS)
             return emp_error_set(err, EMP_EINVAL, "too many prepared statements", "%s", what);
-        struct dbi_send prep = {.name = st->name, .sql = st->sql, .nparams = st->nparams};
+        struct dbi_send prep = {.name = st->name, .sql = st->sql, .nparams = st->nparams,
+                                .ready = true};
         res = dbi_call(db, &prep, err, what);
         if (res == NULL)
             return dbi_failed(err);
@@ -70,7 +71,7 @@ enum emp_err dbi_exec(struct emp_db *db, const struct dbi_stmt *st,
         db->prepared[db->n_prepared++] = st;
     }
     struct dbi_send run = {.name = st->name, .nparams = st->nparams, .values = values,
-                           .binary = st->binary};
+                           .binary = st->binary, .ready = true};
     res = dbi_call(db, &run, err, what);
     if (res == NULL)
         return dbi_failed(err);

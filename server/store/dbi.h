@@ -60,6 +60,7 @@ struct dbi_send {
     int nparams;
     const char *const *values;
     int binary;
+    bool ready; /* dbi_ready was just called: dbi_call skips it */
 };
 
 /* Send `s` and wait for its result within the connection's deadlines
@@ -72,8 +73,8 @@ PGresult *dbi_call(struct emp_db *db, const struct dbi_send *s, struct emp_error
  * server closed while it sat idle (outside a transaction) is made again
  * here, its prepared statements gone with it; one that missed a deadline
  * or broke inside a transaction cannot (EMP_EDB). dbi_call does this
- * first; callers that prepare statements do it before looking at which
- * are prepared. */
+ * first unless told it was just done (dbi_send.ready); callers that prepare
+ * statements do it before looking at which are prepared. */
 enum emp_err dbi_ready(struct emp_db *db, struct emp_error *err, const char *what);
 /* The code of a failed dbi_call (`err` may be NULL). */
 static inline enum emp_err dbi_failed(const struct emp_error *err)
